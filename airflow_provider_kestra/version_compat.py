@@ -6,6 +6,8 @@ Airflow 2.11 and 3.x alike.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow import __version__ as _airflow_version
 
 
@@ -23,12 +25,12 @@ AIRFLOW_VERSION: tuple[int, int, int] = _version_tuple(_airflow_version)
 AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0, 0)
 AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3, 0)
 
-if AIRFLOW_V_3_0_PLUS:
+if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:
     from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator
 else:  # Airflow 2.11
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore[no-redef]
-    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+    from airflow.hooks.base import BaseHook
+    from airflow.models import BaseOperator, BaseOperatorLink
+    from airflow.sensors.base import BaseSensorOperator
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",

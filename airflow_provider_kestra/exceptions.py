@@ -1,0 +1,213 @@
+"""Errors raised by the Kestra hook, operators and triggers.
+
+Every class derives from :class:`KestraError`, itself an ``AirflowException`` so Airflow's retry and
+failure handling applies. API errors are built from the HTTP response by :func:`kestra_api_error`,
+which understands Kestra 1.x ``JsonError`` bodies, 2.x RFC 9457 ``problem+json`` bodies, plain text
+and empty bodies. Messages never contain credentials: only the method, the path (without query string),
+the status and what Kestra said.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.exceptions import AirflowException
+
+_MAX_MESSAGE_CHARS = 2000
+
+
+class KestraError(AirflowException):
+    """Root of every error raised by this provider."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only arguments; rebuild from args + attributes so pickling round-trips.
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(cls: type[KestraError], args: tuple[Any, ...], state: dict[str, Any]) -> KestraError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class KestraConfigError(KestraError):
+    """The Airflow connection or the arguments given to the hook are not usable."""
+
+
+class KestraConnectionError(KestraError):
+    """Kestra could not be reached (DNS, refused, TLS, timeout) even after the retries."""
+
+
+class KestraStreamError(KestraError):
+    """A server-sent-event stream ended or was cut before its ``end`` frame."""
+
+
+class KestraWaitTimeout(KestraError, TimeoutError):
+    """An execution did not reach a terminal state before the deadline."""
+
+    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.state = state
+
+
+class KestraExecutionError(KestraError):
+    """An execution ended in a failing (or unexpected) state."""
+
+    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.state = state
+
+
+@dataclass(frozen=True)
+class KestraFieldError:
+    """One field-level problem reported by Kestra (``path`` may be empty)."""
+
+    path: str
+    message: str
+
+
+class KestraFlowValidationError(KestraError):
+    """Flow sources were refused, locally or by ``POST /flows/validate``; ``problems`` names each one."""
+
+    def __init__(self, message: str, problems: list[Any]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class KestraFlowDeployError(KestraError):
+    """A deployment stopped midway; ``deployed`` lists what was done, ``not_deployed`` what was not."""
+
+    def __init__(self, message: str, *, deployed: list[Any], not_deployed: list[str]) -> None:
+        super().__init__(message)
+        self.deployed = deployed
+        self.not_deployed = not_deployed
+
+
+class KestraApiError(KestraError):
+    """Kestra answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str,
+        path: str,
+        kestra_message: str,
+        field_errors: list[KestraFieldError] | None = None,
+        context: str | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.kestra_message = kestra_message
+        self.field_errors = list(field_errors or [])
+        self.context = context
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        head = f"{self.context}: " if self.context else ""
+        text = f"{head}Kestra answered HTTP {self.status} to {self.method} {self.path}"
+        if self.kestra_message:
+            text += f": {self.kestra_message}"
+        details = [f"{e.path}: {e.message}" if e.path else e.message for e in self.field_errors]
+        details = [d for d in details if d and d not in self.kestra_message]
+        if details:
+            text += " [" + "; ".join(details) + "]"
+        return text[:_MAX_MESSAGE_CHARS]
+
+
+class KestraBadRequestError(KestraApiError):
+    """HTTP 400 (bad filter, wrong tenant on OSS, bulk errors)."""
+
+
+class KestraAuthenticationError(KestraApiError):
+    """HTTP 401: missing or wrong credentials."""
+
+
+class KestraPermissionError(KestraApiError):
+    """HTTP 403: authenticated but not allowed (EE RBAC, or a file outside the allowed scheme)."""
+
+
+class KestraNotFoundError(KestraApiError):
+    """HTTP 404: no such flow, execution, file or route."""
+
+
+class KestraConflictError(KestraApiError):
+    """HTTP 409: illegal state (not paused, flow disabled, already exists on 2.x)."""
+
+
+class KestraValidationError(KestraApiError):
+    """HTTP 422: invalid entity, input, argument or flow source."""
+
+
+class KestraServerError(KestraApiError):
+    """HTTP 5xx."""
+
+
+_STATUS_CLASSES: dict[int, type[KestraApiError]] = {
+    400: KestraBadRequestError,
+    401: KestraAuthenticationError,
+    403: KestraPermissionError,
+    404: KestraNotFoundError,
+    409: KestraConflictError,
+    422: KestraValidationError,
+}
+
+
+def _field_errors(items: Any) -> list[KestraFieldError]:
+    errors: list[KestraFieldError] = []
+    if not isinstance(items, list):
+        return errors
+    for item in items:
+        if isinstance(item, dict):
+            path = item.get("path") or item.get("field") or item.get("pointer") or item.get("name") or ""
+            message = item.get("message") or item.get("detail") or item.get("reason") or ""
+            errors.append(KestraFieldError(path=str(path), message=str(message)))
+        elif isinstance(item, str):
+            errors.append(KestraFieldError(path="", message=item))
+    return errors
+
+
+def parse_error_body(body: str) -> tuple[str, list[KestraFieldError]]:
+    """Kestra's message and field errors from an error body of any known shape."""
+    text = (body or "").strip()
+    if not text:
+        return "", []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:_MAX_MESSAGE_CHARS], []
+    if isinstance(data, str):
+        return data, []
+    if not isinstance(data, dict):
+        return text[:_MAX_MESSAGE_CHARS], []
+    if "title" in data or "detail" in data or ("type" in data and "status" in data):
+        title = str(data.get("title") or "")
+        detail = str(data.get("detail") or "")
+        message = f"{title}: {detail}" if title and detail and detail != title else detail or title
+        return message, _field_errors(data.get("errors"))
+    message = str(data.get("message") or "")
+    embedded = data.get("_embedded")
+    errors = _field_errors(embedded.get("errors") if isinstance(embedded, dict) else data.get("errors"))
+    invalids = data.get("invalids")
+    if isinstance(invalids, list):
+        errors.extend(_field_errors(invalids))
+    return message, errors
+
+
+def kestra_api_error(
+    *, status: int, method: str, path: str, body: str, context: str | None = None
+) -> KestraApiError:
+    """The typed error for an HTTP error response (the class depends on the status only)."""
+    message, errors = parse_error_body(body)
+    if not message and status == 401:
+        message = "authentication required or credentials refused"
+    cls = _STATUS_CLASSES.get(status) or (KestraServerError if status >= 500 else KestraApiError)
+    return cls(
+        status=status, method=method, path=path, kestra_message=message, field_errors=errors, context=context
+    )

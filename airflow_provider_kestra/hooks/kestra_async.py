@@ -1,0 +1,338 @@
+"""Asynchronous Kestra hook (httpx) for triggers: get, follow, wait, logs, kill.
+
+httpx is imported inside the methods, so importing this module (or the sync hook) does not load it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from http.cookiejar import DefaultCookiePolicy
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kestra.exceptions import (
+    KestraConnectionError,
+    KestraError,
+    KestraNotFoundError,
+    KestraStreamError,
+)
+from airflow_provider_kestra.hooks.kestra_base import (
+    KestraAttemptFailure,
+    KestraHookBase,
+    KestraStateTracker,
+    check_deadline,
+    remaining_seconds,
+)
+from airflow_provider_kestra.utils.encoding import execution_search_params
+from airflow_provider_kestra.utils.logs import at_least, new_log_entries, normalise_level
+from airflow_provider_kestra.utils.retry import KestraFailureKind, failure_kind_for_status, may_retry
+from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
+from airflow_provider_kestra.utils.sse import KestraSseParser
+from airflow_provider_kestra.utils.state import is_terminal
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+    from datetime import datetime
+
+    import httpx
+
+    from airflow_provider_kestra.utils.connection import KestraConnectionSettings
+    from airflow_provider_kestra.utils.logs import KestraLogCursor
+    from airflow_provider_kestra.utils.models import KestraExecution, KestraLogEntry, KestraServerInfo
+
+log = logging.getLogger(__name__)
+
+
+class KestraAsyncHook(KestraHookBase):
+    """Asynchronous Kestra client for triggers: one ``httpx.AsyncClient`` per instance, never blocks the loop.
+
+    httpx is imported only when the client is first built, so the synchronous path does not load it.
+    Use ``async with KestraAsyncHook(...) as hook:`` or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        kestra_conn_id: str = KestraHookBase.default_conn_name,
+        *,
+        retry_limit: int = 5,
+        retry_delay: float = 1.0,
+        request_timeout: float | None = None,
+    ) -> None:
+        super().__init__(
+            kestra_conn_id, retry_limit=retry_limit, retry_delay=retry_delay, request_timeout=request_timeout
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._asleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def __aenter__(self) -> KestraAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (the hook can be used again afterwards: a new client is built)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    # ----------------------------------------------------------------------------------------- plumbing
+    async def settings(self) -> KestraConnectionSettings:
+        """The resolved connection settings, read once without blocking the event loop."""
+        if self._settings is None:
+            aget = getattr(type(self), "aget_connection", None)
+            if aget is not None:
+                conn = await aget(self.kestra_conn_id)
+            else:  # Airflow 2.11
+                from asgiref.sync import sync_to_async
+
+                conn = await sync_to_async(self.get_connection)(self.kestra_conn_id)
+            self._settings = self._settings_from_connection(conn)
+        return self._settings
+
+    async def client(self) -> httpx.AsyncClient:
+        """The shared ``httpx.AsyncClient`` (auth, TLS, timeout, User-Agent; cookies refused)."""
+        if self._client is None:
+            import ssl
+            from http.cookiejar import CookieJar
+
+            import httpx
+
+            settings = await self.settings()
+            verify: bool | ssl.SSLContext = (
+                ssl.create_default_context(cafile=settings.verify)
+                if isinstance(settings.verify, str)
+                else settings.verify
+            )
+            self._client = httpx.AsyncClient(
+                headers=self._headers(),
+                verify=verify,
+                timeout=httpx.Timeout(self._timeout),
+                follow_redirects=True,
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            )
+        return self._client
+
+    async def api_version(self) -> KestraApiVersion:
+        """The API generation in use: pinned by the ``api_version`` extra, else detected once."""
+        if self._api_version is None:
+            settings = await self.settings()
+            pinned = settings.api_version
+            self._api_version = pinned or KestraApiVersion((await self.server_info())["api_version"])
+        return self._api_version
+
+    async def route(self, name: str, **params: str) -> KestraRoute:
+        """A route of the table resolved for this server."""
+        await self.settings()
+        return self._route(name, await self.api_version(), **params)
+
+    def _classify(self, route: KestraRoute, err: Exception, context: str | None) -> KestraAttemptFailure:
+        import httpx
+
+        error = self._connection_error(route, err, context)
+        if isinstance(err, httpx.ConnectError) and "ssl" in str(err).lower():
+            raise error from None
+        if isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return KestraAttemptFailure(KestraFailureKind.NOT_SENT, error)
+        return KestraAttemptFailure(KestraFailureKind.LOST, error)
+
+    async def _attempt(self, route: KestraRoute, *, context: str | None, **kwargs: Any) -> httpx.Response:
+        import httpx
+
+        client = await self.client()
+        try:
+            response = await client.request(route.method, self._url(route), **kwargs)
+        except httpx.TransportError as err:
+            raise self._classify(route, err, context) from None
+        if response.status_code < 400:
+            return response
+        error = self._http_error(route, response.status_code, response.text, context)
+        status_kind = failure_kind_for_status(response.status_code)
+        if status_kind is None:
+            raise error
+        raise KestraAttemptFailure(status_kind, error, response.headers.get("Retry-After"))
+
+    async def _request(
+        self, route: KestraRoute, *, context: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(route, context=context, **kwargs)
+            except KestraAttemptFailure as failure:
+                if attempt >= self.retry_limit or not may_retry(route.retry, failure.kind):
+                    self._give_up(failure, route, attempt + 1)
+                pause = self._retry_pause(attempt, failure)
+                log.warning(
+                    "Kestra %s %s failed (%s); retry %d/%d in %.1fs",
+                    route.method,
+                    route.path,
+                    failure.kind.value,
+                    attempt + 1,
+                    self.retry_limit,
+                    pause,
+                )
+                await self._asleep(pause)
+                attempt += 1
+
+    async def _json(self, route: KestraRoute, *, context: str | None = None, **kwargs: Any) -> Any:
+        response = await self._request(route, context=context, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise KestraError(
+                f"Kestra answered {route.method} {route.path} with a body that is not JSON "
+                f"(HTTP {response.status_code})"
+            ) from None
+
+    # -------------------------------------------------------------------------------------------- calls
+    async def server_info(self) -> KestraServerInfo:
+        """Version, edition and API generation of the server (``GET /api/v1/configs``, read once)."""
+        if self._server_info is None:
+            settings = await self.settings()
+            route = self._route("configs", settings.api_version or KestraApiVersion.V1)
+            response = await self._request(route, context="Reading the Kestra server version")
+            data = response.json() if response.content else {}
+            self._server_info = self._server_info_from_configs(
+                data if isinstance(data, dict) else {}, response.headers
+            )
+        return self._server_info
+
+    async def get_execution(self, execution_id: str) -> KestraExecution:
+        """The execution with its task runs (``GET /executions/{id}``)."""
+        route = await self.route("execution_get", execution_id=execution_id)
+        return await self._json(route, context=f"Reading execution {execution_id}")
+
+    async def search_executions(
+        self,
+        *,
+        namespace: str | None = None,
+        flow_id: str | None = None,
+        states: Sequence[str] | None = None,
+        labels: Mapping[str, Any] | None = None,
+        started_after: datetime | str | None = None,
+        size: int = 100,
+    ) -> list[KestraExecution]:
+        """Executions matching every given filter, newest first; refuses to search with no filter.
+
+        Same parameters and results as :meth:`KestraHook.search_executions` (light executions on 2.x).
+        """
+        params = execution_search_params(
+            namespace=namespace,
+            flow_id=flow_id,
+            states=states,
+            labels=labels,
+            started_after=started_after,
+            size=size,
+        )
+        route = await self.route("execution_search")
+        data = await self._json(route, params=params, context="Searching executions")
+        return list((data or {}).get("results") or [])
+
+    async def kill_execution(self, execution_id: str) -> None:
+        """Ask Kestra to kill the execution (asynchronous on Kestra's side too)."""
+        route = await self.route("execution_kill", execution_id=execution_id)
+        await self._request(route, context=f"Killing execution {execution_id}")
+
+    async def get_logs(
+        self, execution_id: str, *, min_level: str = "INFO", cursor: KestraLogCursor | None = None
+    ) -> tuple[list[KestraLogEntry], KestraLogCursor]:
+        """Log lines not returned before (pass back the returned cursor), at ``min_level`` or above."""
+        route = await self.route("logs_get", execution_id=execution_id)
+        entries = await self._json(
+            route,
+            params={"minLevel": normalise_level(min_level)},
+            context=f"Reading logs of execution {execution_id}",
+        )
+        wanted = at_least(entries if isinstance(entries, list) else [], min_level)
+        fresh, next_cursor = new_log_entries(wanted, cursor)
+        return fresh, next_cursor  # type: ignore[return-value]
+
+    async def follow_execution(
+        self, execution_id: str, *, read_timeout: float | None = None
+    ) -> AsyncGenerator[KestraExecution, None]:
+        """Execution updates from the SSE stream, ending with the ``end`` frame's execution.
+
+        Skips ``start``; raises :class:`KestraStreamError` when the stream stops before ``end``.
+        """
+        import httpx
+
+        route = await self.route("execution_follow", execution_id=execution_id)
+        client = await self.client()
+        context = f"Following execution {execution_id}"
+        timeout = httpx.Timeout(self._timeout, read=read_timeout or self._timeout)
+        parser = KestraSseParser()
+        try:
+            async with client.stream(
+                route.method, self._url(route), headers={"Accept": "text/event-stream"}, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    body = (await response.aread()).decode("utf-8", errors="replace")
+                    raise self._http_error(route, response.status_code, body, context)
+                async for line in response.aiter_lines():
+                    event = parser.feed(line)
+                    if event is None or event.kind == "start":
+                        continue
+                    data = event.json()
+                    if isinstance(data, dict):
+                        yield data  # type: ignore[misc]
+                    if event.kind == "end":
+                        return
+        except httpx.TransportError as err:
+            failure = self._classify(route, err, context)
+            if failure.kind is KestraFailureKind.NOT_SENT:
+                raise failure.error from None
+            detail = self._redact(f"{type(err).__name__}: {err}")[:300]
+            raise KestraStreamError(
+                f"The event stream of execution {execution_id} was cut: {detail}"
+            ) from None
+        raise KestraStreamError(f"The event stream of execution {execution_id} ended before its end event")
+
+    async def wait_for_execution(
+        self,
+        execution_id: str,
+        *,
+        deadline: float | None = None,
+        poll_interval: float = 5.0,
+        on_update: Callable[[KestraExecution], None] | None = None,
+    ) -> KestraExecution:
+        """Return the execution once terminal (SSE first, polling as fallback).
+
+        ``deadline`` is a UNIX time (``time.time()``), so it survives a trigger moving between triggerer
+        processes; past it :class:`KestraWaitTimeout` is raised.
+        """
+        await self.settings()
+        clock = time.time
+        tracker = KestraStateTracker(on_update)
+        stream_failures = 0
+        while True:
+            if stream_failures < 3:
+                seen = 0
+                try:
+                    stream = self.follow_execution(
+                        execution_id, read_timeout=remaining_seconds(deadline, self._timeout, clock)
+                    )
+                    async with contextlib.aclosing(stream):
+                        async for execution in stream:
+                            seen += 1
+                            tracker.update(execution)
+                            check_deadline(deadline, execution_id, tracker.state, clock)
+                    if is_terminal(tracker.state) and tracker.last is not None:
+                        return tracker.last
+                except KestraStreamError as err:
+                    stream_failures = stream_failures + 1 if seen == 0 else 0
+                    log.info("Falling back to polling execution %s: %s", execution_id, err)
+                except (KestraNotFoundError, KestraConnectionError) as err:
+                    stream_failures += 1
+                    log.info("Falling back to polling execution %s: %s", execution_id, err)
+            execution = await self.get_execution(execution_id)
+            tracker.update(execution)
+            if is_terminal(tracker.state):
+                return execution
+            check_deadline(deadline, execution_id, tracker.state, clock)
+            await self._asleep(min(poll_interval, remaining_seconds(deadline, poll_interval, clock)))
+            check_deadline(deadline, execution_id, tracker.state, clock)

@@ -1,0 +1,172 @@
+"""Turn an Airflow connection's fields into the settings the Kestra hooks use (no I/O, no Airflow import).
+
+Accepted forms: host as a full URL (``https://kestra.example.com:8443/base``) or a bare host with
+``schema`` ``http``/``https`` (default ``http``) and ``port``. Basic auth from login/password, or an API
+token (extra ``token``) sent as ``Bearer``; both at once is refused. Extras: ``tenant`` (default ``main``),
+``verify`` (bool or CA bundle path), ``timeout`` (seconds), ``ui_url``, ``api_version``
+(``auto``/``0.22``/``1``/``2``). Extras may also carry Airflow 2's ``extra__kestra__`` prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow_provider_kestra.exceptions import KestraConfigError
+from airflow_provider_kestra.utils.routes import KestraApiVersion
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_TENANT = "main"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+EXTRA_PREFIX = "extra__kestra__"
+
+
+@dataclass(frozen=True)
+class KestraConnectionSettings:
+    """Resolved settings; ``repr`` never shows the password or token."""
+
+    base_url: str
+    tenant: str = DEFAULT_TENANT
+    verify: bool | str = True
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ui_url: str | None = None
+    api_version: KestraApiVersion | None = None
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def auth_header(self) -> str | None:
+        """The ``Authorization`` header value, or None when the server is used without auth."""
+        if self.token:
+            return f"Bearer {self.token}"
+        if self.login:
+            raw = f"{self.login}:{self.password or ''}".encode()
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        return None
+
+    @property
+    def auth_kind(self) -> str:
+        """``token``, ``basic`` or ``none`` (for messages)."""
+        return "token" if self.token else "basic" if self.login else "none"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in text we produce."""
+        values = [self.password, self.token, self.auth_header]
+        if self.auth_header and self.auth_header.startswith("Basic "):
+            values.append(self.auth_header[len("Basic ") :])
+        return tuple(v for v in values if v)
+
+
+def _extra(extras: Mapping[str, Any], name: str) -> Any:
+    value = extras.get(name)
+    if value in (None, ""):
+        value = extras.get(EXTRA_PREFIX + name)
+    return None if value == "" else value
+
+
+def _as_verify(value: Any) -> bool | str:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.lower() in ("false", "0", "no", "off"):
+        return False
+    return text
+
+
+def _as_timeout(value: Any) -> float:
+    if value is None:
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        raise KestraConfigError(f"extra 'timeout' must be a number of seconds, got {value!r}") from None
+    if timeout <= 0:
+        raise KestraConfigError(f"extra 'timeout' must be positive, got {value!r}")
+    return timeout
+
+
+def build_base_url(host: str | None, schema: str | None, port: int | None) -> str:
+    """``scheme://host[:port][/path]`` without a trailing slash."""
+    host_text = (host or "").strip()
+    if not host_text:
+        raise KestraConfigError("the Kestra connection has no host")
+    schema_text = (schema or "").strip().lower()
+    if "://" in host_text:
+        parts = urlsplit(host_text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise KestraConfigError(f"host {host_text!r} is not an http(s) URL")
+        netloc = parts.netloc.rpartition("@")[2]
+        if port and parts.port is None:
+            netloc = f"{netloc}:{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    if schema_text not in ("", "http", "https"):
+        raise KestraConfigError(
+            f"connection schema must be 'http' or 'https', got {schema!r} (put a base path in the host as a "
+            "full URL, e.g. https://kestra.example.com/base)"
+        )
+    hostname, _, path = host_text.partition("/")
+    netloc = f"{hostname}:{port}" if port and not re.search(r":\d+$", hostname) else hostname
+    base = f"{schema_text or 'http'}://{netloc}"
+    return base + ("/" + path.strip("/") if path.strip("/") else "")
+
+
+def settings_from_fields(
+    *,
+    host: str | None,
+    schema: str | None = None,
+    port: int | None = None,
+    login: str | None = None,
+    password: str | None = None,
+    extras: Mapping[str, Any] | None = None,
+) -> KestraConnectionSettings:
+    """Validate and resolve the fields of an Airflow connection."""
+    extras = extras or {}
+    token = _extra(extras, "token")
+    if token is not None and not isinstance(token, str):
+        raise KestraConfigError("extra 'token' must be a string")
+    if token and (login or password):
+        raise KestraConfigError(
+            "the Kestra connection sets both login/password (basic auth) and an API token; keep only one"
+        )
+    if password and not login:
+        raise KestraConfigError("the Kestra connection has a password but no login")
+    tenant = str(_extra(extras, "tenant") or DEFAULT_TENANT).strip()
+    if not tenant or "/" in tenant:
+        raise KestraConfigError(f"extra 'tenant' is not a valid tenant id: {tenant!r}")
+    try:
+        api_version = KestraApiVersion.parse(str(_extra(extras, "api_version") or "auto"))
+    except ValueError:
+        raise KestraConfigError(
+            f"extra 'api_version' must be auto, 0.22, 1 or 2, got {_extra(extras, 'api_version')!r}"
+        ) from None
+    ui_url = _extra(extras, "ui_url")
+    return KestraConnectionSettings(
+        base_url=build_base_url(host, schema, port),
+        tenant=tenant,
+        verify=_as_verify(_extra(extras, "verify")),
+        timeout=_as_timeout(_extra(extras, "timeout")),
+        ui_url=str(ui_url).rstrip("/") if ui_url else None,
+        api_version=api_version,
+        login=login or None,
+        password=password or None,
+        token=token or None,
+    )
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

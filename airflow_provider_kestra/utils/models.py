@@ -1,0 +1,147 @@
+"""Typed shapes of what the Kestra hooks return (TypedDicts: plain JSON-able dicts, XCom-safe).
+
+Only the fields the provider relies on are declared; Kestra sends more and they are kept (``total=False``
+lets the hook return Kestra's JSON as is). Execution fields follow the ``Execution`` / ``ApiExecution``
+schemas of the 1.3 and 2.0 OpenAPI specs; ``taskRunList`` is absent from 2.x search results.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from airflow_provider_kestra.utils.logs import KestraLogCursor
+
+__all__ = [
+    "KestraDeployAction",
+    "KestraExecution",
+    "KestraFlow",
+    "KestraFlowDeployResult",
+    "KestraFlowProblem",
+    "KestraLabel",
+    "KestraLogCursor",
+    "KestraLogEntry",
+    "KestraOutputs",
+    "KestraServerInfo",
+    "KestraState",
+    "KestraTaskRun",
+]
+
+
+class KestraLabel(TypedDict):
+    key: str
+    value: str
+
+
+class KestraStateHistory(TypedDict, total=False):
+    state: str
+    date: str
+
+
+class KestraState(TypedDict, total=False):
+    current: str
+    histories: list[KestraStateHistory]
+    startDate: str
+    endDate: str
+    duration: str
+
+
+class KestraTaskRun(TypedDict, total=False):
+    id: str
+    executionId: str
+    namespace: str
+    flowId: str
+    taskId: str
+    parentTaskRunId: str
+    value: str
+    attempts: list[dict[str, Any]]
+    outputs: dict[str, Any] | None
+    state: KestraState
+    iteration: int
+
+
+class KestraExecution(TypedDict, total=False):
+    tenantId: str
+    id: str
+    namespace: str
+    flowId: str
+    flowRevision: int
+    taskRunList: list[KestraTaskRun]
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    labels: list[KestraLabel]
+    variables: dict[str, Any]
+    state: KestraState
+    parentId: str
+    originalId: str
+    trigger: dict[str, Any]
+    deleted: bool
+    metadata: dict[str, Any]
+    scheduleDate: str
+    kind: str
+    url: str
+    """Only in the create-execution response."""
+
+
+class KestraFlow(TypedDict, total=False):
+    id: str
+    namespace: str
+    revision: int
+    source: str
+    disabled: bool
+    deleted: bool
+    description: str
+    labels: list[KestraLabel] | dict[str, str]
+    inputs: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+
+
+class KestraLogEntry(TypedDict, total=False):
+    namespace: str
+    flowId: str
+    taskId: str | None
+    executionId: str | None
+    taskRunId: str | None
+    attemptNumber: int | None
+    triggerId: str | None
+    timestamp: str
+    level: str
+    thread: str
+    message: str
+
+
+KestraDeployAction = Literal[
+    "created", "updated", "unchanged", "deleted", "would-create", "would-update", "would-delete"
+]
+
+
+class KestraFlowDeployResult(TypedDict):
+    namespace: str
+    flow_id: str
+    revision: int | None
+    """The flow revision after the action (None for dry runs of new flows and for deletions)."""
+    action: KestraDeployAction
+
+
+class KestraFlowProblem(TypedDict):
+    filename: str | None
+    index: int
+    """Position of the flow in its file (0-based)."""
+    namespace: str | None
+    flow_id: str | None
+    message: str
+
+
+class KestraServerInfo(TypedDict):
+    version: str | None
+    edition: str | None
+    """``OSS`` or ``EE`` (None on servers older than 1.0, which do not say)."""
+    api_version: str
+    """``0.22``, ``1`` or ``2``: the URL and body shape the hook uses."""
+    is_simulator: bool
+
+
+class KestraOutputs(TypedDict):
+    outputs: dict[str, Any]
+    """The flow's ``outputs:`` values."""
+    task_outputs: dict[str, Any]
+    """``{task_id: {name: value}}``; tasks run per value (ForEach) give ``{task_id: {value: {...}}}``."""

@@ -1,0 +1,92 @@
+"""A server-sent-events frame parser fed one line at a time (by ``iter_lines`` or ``aiter_lines``).
+
+Kestra frames carry an ``id:`` (``start``, ``progress``, ``end``) and one ``data:`` line of JSON, with no
+``event:`` name. The parser follows the SSE rules anyway: several ``data:`` lines join with ``\\n``,
+``:`` lines are comments, one space after the colon is dropped, a blank line ends a frame.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class KestraSseEvent:
+    """One dispatched frame. Kestra puts the frame kind in ``id``; ``event`` is usually empty."""
+
+    id: str
+    event: str
+    data: str
+
+    @property
+    def kind(self) -> str:
+        """``start``/``progress``/``end`` for Kestra frames (``event`` wins when a server sets it)."""
+        return self.event or self.id
+
+    def json(self) -> Any:
+        """The decoded ``data`` (None when empty)."""
+        return json.loads(self.data) if self.data.strip() else None
+
+
+@dataclass
+class KestraSseParser:
+    """Accumulates lines into :class:`KestraSseEvent` frames."""
+
+    _id: str = ""
+    _event: str = ""
+    _data: list[str] = field(default_factory=list)
+    _has_field: bool = False
+
+    def feed(self, line: str | bytes) -> KestraSseEvent | None:
+        """Consume one line (without its newline); returns a frame when this line completes one."""
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", errors="replace")
+        line = line.rstrip("\r\n")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "id":
+            self._id = value
+        elif name == "event":
+            self._event = value
+        else:
+            return None
+        self._has_field = True
+        return None
+
+    def flush(self) -> KestraSseEvent | None:
+        """Dispatch a last frame that the stream ended without a blank line after."""
+        return self._dispatch()
+
+    def _dispatch(self) -> KestraSseEvent | None:
+        if not self._has_field:
+            return None
+        frame = KestraSseEvent(id=self._id, event=self._event, data="\n".join(self._data))
+        self._event, self._data, self._has_field = "", [], False
+        return frame
+
+
+@dataclass
+class KestraSseLineBuffer:
+    """Splits raw byte chunks into lines (``\\n`` or ``\\r\\n``), even when a chunk ends mid-line."""
+
+    _pending: bytes = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The complete lines in ``self._pending + chunk`` (without terminators)."""
+        data = self._pending + chunk
+        *lines, self._pending = data.split(b"\n")
+        return [line.rstrip(b"\r").decode("utf-8", errors="replace") for line in lines]
+
+    def flush(self) -> list[str]:
+        """The last, unterminated line, if any."""
+        rest, self._pending = self._pending, b""
+        return [rest.rstrip(b"\r").decode("utf-8", errors="replace")] if rest else []

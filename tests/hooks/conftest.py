@@ -1,0 +1,51 @@
+"""Fixtures for the Kestra hook tests: a connection, a case-sensitive requests mock, a hook per API shape."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests_mock as requests_mock_module
+from kestra_hook_payloads import BASE, CONN_URI
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture
+def kestra_conn(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", CONN_URI)
+    return CONN_URI
+
+
+@pytest.fixture
+def http() -> Iterator[requests_mock_module.Mocker]:
+    with requests_mock_module.Mocker(case_sensitive=True) as mocker:
+        yield mocker
+
+
+@pytest.fixture(params=["1.3.25", "2.0.0-SNAPSHOT"], ids=["kestra1", "kestra2"])
+def server_version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def hook(kestra_conn: str, http: requests_mock_module.Mocker, server_version: str) -> Any:
+    """A hook against a mocked 1.x or 2.x server; sleeps are recorded, not slept."""
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+
+    http.get(f"{BASE}/api/v1/configs", json={"version": server_version, "edition": "OSS", "uuid": "u1"})
+    instance = KestraHook(retry_limit=3, retry_delay=0.5)
+    instance.sleeps = []  # type: ignore[attr-defined]
+    instance._sleep = instance.sleeps.append  # type: ignore[attr-defined]
+    return instance
+
+
+@pytest.fixture
+def v2(server_version: str) -> bool:
+    return server_version.startswith("2")
+
+
+@pytest.fixture
+def api(v2: bool) -> str:
+    return f"{BASE}/api/v1/main"
