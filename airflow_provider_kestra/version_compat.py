@@ -33,9 +33,9 @@ else:  # Airflow 2.11
     from airflow.sensors.base import BaseSensorOperator
 
 __all__ = [
+    "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_3_PLUS",
-    "AIRFLOW_VERSION",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",

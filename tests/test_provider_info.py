@@ -66,7 +66,8 @@ def test_package_ships_py_typed() -> None:
 def test_dag_parse_imports_stay_light() -> None:
     """Importing the operator and sensor modules pulls in nothing heavy beyond what Airflow's SDK loads."""
     probe = (
-        "import sys; from airflow_provider_kestra.version_compat import BaseOperator; before=set(sys.modules);"
+        "import sys; from airflow_provider_kestra.version_compat import BaseOperator;"
+        "before=set(sys.modules);"
         "import airflow_provider_kestra.operators.kestra, airflow_provider_kestra.sensors.kestra;"
         "import json; print(json.dumps(sorted(set(sys.modules) - before)))"
     )
