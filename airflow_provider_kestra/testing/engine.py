@@ -1,0 +1,441 @@
+"""The execution runner: executions run as asyncio tasks in the server's event loop, with real timing.
+
+States move CREATED -> RUNNING -> terminal with full histories; every task gets a task run (with attempts
+for worker tasks), logs, and outputs. Follow streams and ``wait=true`` requests are woken through
+:class:`KestraSimHub` (one asyncio.Event per execution), never by polling.
+
+Running from the stored state is idempotent: terminal task runs are skipped, so the same coroutine serves
+first runs, Kestra's ``restart`` (failed task runs marked RESTARTED run again) and the resumption of
+executions after a simulator restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+import traceback
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kestra.testing import flows as F
+from airflow_provider_kestra.testing.clock import (
+    new_kestra_id,
+    now_instant,
+    parse_instant,
+    parse_iso_duration,
+)
+from airflow_provider_kestra.testing.inputs import parse_typed_value
+from airflow_provider_kestra.testing.pebble import KestraPebbleError, render, render_value
+from airflow_provider_kestra.testing.store import TERMINAL_STATES, KestraSimStore, new_state, transition
+from airflow_provider_kestra.testing.tasks import (
+    WORKER_TYPES,
+    KestraSimTaskFailure,
+    run_worker_task,
+    task_context,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_kestra.testing.flows import KestraSimFlow, KestraSimTask
+
+_SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
+_RANK = {"SUCCESS": 0, "SKIPPED": 0, "WARNING": 1, "FAILED": 2, "KILLED": 3}
+
+
+def level_at_least(level: str, minimum: str | None) -> bool:
+    """``LogEntry.findLevelsByMin``: keep ``minimum`` and more severe levels."""
+    return minimum is None or _SEVERITY.get(level, 2) >= _SEVERITY.get(minimum.upper(), 0)
+
+
+class KestraSimHub:
+    """Wake-ups per key (an execution id, or ``logs:<id>``) for streams waiting on changes."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def event(self, key: str) -> asyncio.Event:
+        """The event the next :meth:`notify` of ``key`` sets; take it *before* reading state."""
+        event = self._events.get(key)
+        if event is None:
+            event = self._events[key] = asyncio.Event()
+        return event
+
+    def notify(self, key: str) -> None:
+        """Wake every waiter of ``key``."""
+        event = self._events.pop(key, None)
+        if event is not None:
+            event.set()
+
+    def notify_all(self) -> None:
+        """Wake everybody (used on shutdown)."""
+        events, self._events = self._events, {}
+        for event in events.values():
+            event.set()
+
+
+class KestraSimEngine:
+    """Runs executions stored in :class:`KestraSimStore` inside the current event loop."""
+
+    def __init__(
+        self,
+        store: KestraSimStore,
+        hub: KestraSimHub,
+        *,
+        with_tenant: bool,
+        start_delay: float = 0.02,
+        task_delay: float = 0.005,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.with_tenant = with_tenant
+        self.start_delay = start_delay
+        self.task_delay = task_delay
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._resume: dict[str, asyncio.Event] = {}
+        self._resume_inputs: dict[str, dict[str, Any]] = {}
+        self._kill_requested: set[str] = set()
+        self._paused_by_api: set[str] = set()
+        #: Real workers stamp their id on attempts; the simulator is a single worker.
+        self.worker_id = str(uuid.uuid4())
+        #: Bumped on every change of an execution; keys the serialized-body cache of the views.
+        self.versions: dict[str, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def launch(self, execution_id: str) -> None:
+        """Start (or continue) running an execution in the background."""
+        current = self._tasks.get(execution_id)
+        if current is not None and not current.done():
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._run(execution_id), name=f"kestra-sim-{execution_id}"
+        )
+        self._tasks[execution_id] = task
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        execution_id = task.get_name().removeprefix("kestra-sim-")
+        if self._tasks.get(execution_id) is task:
+            del self._tasks[execution_id]
+
+    def resume_all(self) -> None:
+        """Continue every non-terminal execution (after a simulator restart)."""
+        for execution_id, execution in self.store.executions.items():
+            if execution["state"]["current"] not in TERMINAL_STATES and not execution.get("deleted"):
+                task_runs = execution.get("taskRunList", [])
+                if execution["state"]["current"] == "PAUSED" and all(
+                    tr["state"]["current"] != "PAUSED" for tr in task_runs
+                ):
+                    self._paused_by_api.add(execution_id)
+                self.launch(execution_id)
+
+    async def shutdown(self) -> None:
+        """Stop running executions without changing their stored state."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.hub.notify_all()
+
+    def forget(self, execution_id: str) -> None:
+        """Stop running an execution (it was deleted) without touching its state."""
+        task = self._tasks.get(execution_id)
+        if task is not None and not task.done():
+            task.cancel()
+
+    # -- requests from the API ---------------------------------------------------------------------------
+    def kill(self, execution: dict[str, Any]) -> None:
+        """KILLING now, KILLED once the running task runs are stopped."""
+        if execution["state"]["current"] in TERMINAL_STATES:
+            return
+        self._kill_requested.add(execution["id"])
+        transition(execution["state"], "KILLING")
+        self.changed(execution)
+        task = self._tasks.get(execution["id"])
+        if task is not None and not task.done():
+            task.cancel()
+        else:
+            self._finish_kill(execution)
+
+    def pause(self, execution: dict[str, Any]) -> None:
+        """Pause a RUNNING execution: running task runs finish, no new task starts until resumed."""
+        self._paused_by_api.add(execution["id"])
+        transition(execution["state"], "PAUSED")
+        self.changed(execution)
+
+    async def _hold_if_paused(self, execution: dict[str, Any]) -> None:
+        while execution["id"] in self._paused_by_api:
+            event = self._resume.setdefault(execution["id"], asyncio.Event())
+            await event.wait()
+            self._resume.pop(execution["id"], None)
+
+    def resume(self, execution: dict[str, Any], inputs: dict[str, Any]) -> None:
+        """Resume a PAUSED execution (its Pause task run succeeds with ``onResume`` outputs)."""
+        self._paused_by_api.discard(execution["id"])
+        for task_run in execution.get("taskRunList", []):
+            if task_run["state"]["current"] == "PAUSED":
+                transition(task_run["state"], "RUNNING")
+                if inputs:
+                    task_run["outputs"] = {"onResume": inputs}
+        transition(execution["state"], "RUNNING")
+        self.changed(execution)
+        event = self._resume.get(execution["id"])
+        if event is not None:
+            event.set()
+        else:
+            self.launch(execution["id"])
+
+    def changed(self, execution: dict[str, Any]) -> None:
+        """Publish an update of ``execution`` to followers (every mutation must end with this call)."""
+        self.versions[execution["id"]] = self.versions.get(execution["id"], 0) + 1
+        self.hub.notify(execution["id"])
+
+    def log(
+        self,
+        execution: dict[str, Any],
+        task_run: dict[str, Any] | None,
+        level: str,
+        message: str,
+    ) -> None:
+        """Store a LogEntry with Kestra's fields and wake log followers."""
+        entry: dict[str, Any] = {}
+        if self.with_tenant:
+            entry["tenantId"] = execution["tenantId"]
+        entry.update(namespace=execution["namespace"], flowId=execution["flowId"])
+        if task_run is not None:
+            entry["taskId"] = task_run["taskId"]
+        entry["executionId"] = execution["id"]
+        if task_run is not None:
+            entry["taskRunId"] = task_run["id"]
+        entry["attemptNumber"] = max(len(task_run.get("attempts", [])) - 1, 0) if task_run else None
+        entry.update(timestamp=now_instant(), level=level, thread="WorkerThread", message=message)
+        if execution.get("kind"):
+            entry["executionKind"] = execution["kind"]
+        self.store.add_log(entry)
+        self.hub.notify("logs:" + execution["id"])
+
+    # -- running -----------------------------------------------------------------------------------------
+    def flow_of(self, execution: dict[str, Any]) -> KestraSimFlow:
+        """The flow revision an execution runs (deleted revisions included)."""
+        key = (execution["tenantId"], execution["namespace"], execution["flowId"])
+        for item in self.store.flows.get(key, []):
+            if item.revision == execution["flowRevision"]:
+                return item.flow
+        raise LookupError(f"flow revision of execution {execution['id']} vanished")
+
+    async def _run(self, execution_id: str) -> None:
+        execution = self.store.executions[execution_id]
+        try:
+            await self._run_execution(execution, self.flow_of(execution))
+        except asyncio.CancelledError:
+            if execution_id in self._kill_requested:
+                self._finish_kill(execution)
+            else:
+                raise
+        except Exception as exc:  # a simulator bug: fail the execution loudly instead of leaving it RUNNING
+            traceback.print_exc(file=sys.stderr)
+            message = f"Kestra simulator internal error: {type(exc).__name__}: {exc}"
+            self.log(execution, None, "ERROR", message)
+            transition(execution["state"], "FAILED")
+            self.changed(execution)
+
+    def _finish_kill(self, execution: dict[str, Any]) -> None:
+        self._kill_requested.discard(execution["id"])
+        for task_run in execution.get("taskRunList", []):
+            if task_run["state"]["current"] not in TERMINAL_STATES:
+                for attempt in task_run.get("attempts", []):
+                    if attempt["state"]["current"] not in TERMINAL_STATES:
+                        transition(attempt["state"], "KILLED")
+                transition(task_run["state"], "KILLED")
+        if execution["state"]["current"] not in TERMINAL_STATES:
+            transition(execution["state"], "KILLED")
+        self.changed(execution)
+
+    async def _run_execution(self, execution: dict[str, Any], flow: KestraSimFlow) -> None:
+        state = execution["state"]
+        if state["current"] in ("CREATED", "RESTARTED"):
+            await asyncio.sleep(self.start_delay)
+            if execution.get("scheduleDate"):
+                delay = (
+                    parse_instant(execution["scheduleDate"]) - parse_instant(now_instant())
+                ).total_seconds()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            transition(state, "RUNNING")
+            self.changed(execution)
+        result = await self._run_list(execution, flow, flow.tasks, None)
+        if result == "FAILED" and flow.errors:
+            await self._run_list(execution, flow, flow.errors, None)
+        if flow.finally_tasks:
+            await self._run_list(execution, flow, flow.finally_tasks, None)
+        if result in ("SUCCESS", "WARNING") and flow.outputs:
+            try:
+                execution["outputs"] = self._flow_outputs(execution, flow)
+            except (KestraPebbleError, ValueError) as exc:
+                self.log(execution, None, "ERROR", f"Failed to render output values: {exc}")
+                result = "FAILED"
+        if not execution.get("outputs"):
+            execution.pop("outputs", None)
+        transition(state, "SUCCESS" if result == "SKIPPED" else result)
+        self.changed(execution)
+
+    def _flow_outputs(self, execution: dict[str, Any], flow: KestraSimFlow) -> dict[str, Any]:
+        context = task_context(execution, flow, None, None)
+        outputs: dict[str, Any] = {}
+        for output in flow.outputs:
+            rendered = render_value(output.get("value"), context)
+            try:
+                outputs[str(output["id"])] = parse_typed_value(str(output.get("type", "STRING")), rendered)
+            except ValueError as exc:
+                raise ValueError(f"Invalid value for output `{output['id']}`. Cause: {exc}") from None
+        return outputs
+
+    async def _run_list(
+        self, execution: dict[str, Any], flow: KestraSimFlow, tasks: list[KestraSimTask], parent: str | None
+    ) -> str:
+        worst = "SUCCESS"
+        for task in tasks:
+            await self._hold_if_paused(execution)
+            state = await self._run_task(execution, flow, task, parent)
+            if _RANK.get(state, 0) > _RANK[worst]:
+                worst = state
+            if state in ("FAILED", "KILLED"):
+                break
+        return worst
+
+    def _find_task_run(
+        self, execution: dict[str, Any], task_id: str, parent: str | None
+    ) -> dict[str, Any] | None:
+        for task_run in execution.get("taskRunList", []):
+            if task_run["taskId"] == task_id and task_run.get("parentTaskRunId") == parent:
+                return task_run
+        return None
+
+    def _new_task_run(
+        self, execution: dict[str, Any], task: KestraSimTask, parent: str | None
+    ) -> dict[str, Any]:
+        task_run: dict[str, Any] = {}
+        if self.with_tenant:
+            task_run["tenantId"] = execution["tenantId"]
+        task_run.update(
+            id=new_kestra_id(),
+            executionId=execution["id"],
+            namespace=execution["namespace"],
+            flowId=execution["flowId"],
+            taskId=task.id,
+        )
+        if parent is not None:
+            task_run["parentTaskRunId"] = parent
+        task_run.update(outputs=None, state=new_state())
+        execution.setdefault("taskRunList", []).append(task_run)
+        return task_run
+
+    async def _run_task(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, parent: str | None
+    ) -> str:
+        if task.properties.get("disabled"):
+            return "SUCCESS"
+        task_run = self._find_task_run(execution, task.id, parent)
+        if task_run is not None and task_run["state"]["current"] in TERMINAL_STATES:
+            return str(task_run["state"]["current"])
+        if task_run is None:
+            task_run = self._new_task_run(execution, task, parent)
+            self.changed(execution)
+        if task.type == F.PAUSE:
+            return await self._pause(execution, flow, task, task_run)
+        transition(task_run["state"], "RUNNING")
+        attempt: dict[str, Any] | None = None
+        if task.type in WORKER_TYPES:
+            attempt = {"state": new_state(), "workerId": self.worker_id}
+            transition(attempt["state"], "RUNNING")
+            task_run.setdefault("attempts", []).append(attempt)
+        self.changed(execution)
+        try:
+            if task.type == F.SEQUENTIAL:
+                state = await self._run_list(execution, flow, task.children, task_run["id"])
+            elif task.type == F.PARALLEL:
+                state = await self._parallel(execution, flow, task, task_run["id"])
+            else:
+                await asyncio.sleep(self.task_delay)
+                task_run["outputs"] = await run_worker_task(self, execution, flow, task, task_run)
+                state = "SUCCESS"
+        except (KestraSimTaskFailure, KestraPebbleError) as exc:
+            self.log(execution, task_run, "ERROR", str(exc))
+            state = "FAILED"
+        if state == "FAILED" and task.properties.get("allowFailure"):
+            state = "WARNING"
+        if attempt is not None:
+            transition(attempt["state"], state)
+        transition(task_run["state"], state)
+        self.changed(execution)
+        return state
+
+    async def _parallel(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, parent: str
+    ) -> str:
+        limit = int(task.properties.get("concurrent") or 0) or len(task.children)
+        semaphore = asyncio.Semaphore(limit)
+
+        async def one(child: KestraSimTask) -> str:
+            async with semaphore:
+                return await self._run_task(execution, flow, child, parent)
+
+        results = await asyncio.gather(*(one(child) for child in task.children))
+        return max(results, key=lambda s: _RANK.get(s, 0), default="SUCCESS")
+
+    async def _pause(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, task_run: dict[str, Any]
+    ) -> str:
+        if task_run["state"]["current"] != "PAUSED" and task_run["state"]["current"] != "RUNNING":
+            transition(task_run["state"], "RUNNING")
+            transition(task_run["state"], "PAUSED")
+            transition(execution["state"], "PAUSED")
+            self.changed(execution)
+        if task_run["state"]["current"] == "PAUSED":
+            delay_text = task.properties.get("pauseDuration") or task.properties.get("delay")
+            timeout: float | None = None
+            if delay_text:
+                paused_at = parse_instant(task_run["state"]["histories"][-1]["date"])
+                elapsed = (parse_instant(now_instant()) - paused_at).total_seconds()
+                timeout = max(
+                    parse_iso_duration(render(str(delay_text), task_context(execution, flow, task, task_run)))
+                    - elapsed,
+                    0.0,
+                )
+            event = self._resume[execution["id"]] = asyncio.Event()
+            try:
+                await asyncio.wait_for(event.wait(), timeout)
+            except asyncio.TimeoutError:
+                behavior = str(task.properties.get("behavior") or "RESUME").upper()
+                transition(task_run["state"], "RUNNING")
+                transition(execution["state"], "RUNNING")
+                final = {"RESUME": "SUCCESS", "WARN": "WARNING", "FAIL": "FAILED", "CANCEL": "KILLED"}[
+                    behavior
+                ]
+                transition(task_run["state"], final)
+                self.changed(execution)
+                return final
+            finally:
+                self._resume.pop(execution["id"], None)
+        transition(task_run["state"], "SUCCESS")
+        self.changed(execution)
+        return "SUCCESS"
+
+    async def wait_until_stopped(self, execution: dict[str, Any], timeout: float | None = None) -> None:
+        """Return when the execution and all its task runs are terminal (Kestra's ``isStopFollow``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not is_stop_follow(execution):
+            event = self.hub.event(execution["id"])
+            if is_stop_follow(execution):
+                return
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            await asyncio.wait_for(event.wait(), remaining)
+
+
+def is_stop_follow(execution: dict[str, Any]) -> bool:
+    """Terminal execution whose task runs are all terminal."""
+    if execution["state"]["current"] not in TERMINAL_STATES:
+        return False
+    return all(tr["state"]["current"] in TERMINAL_STATES for tr in execution.get("taskRunList", []))

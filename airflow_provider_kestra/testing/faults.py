@@ -1,0 +1,212 @@
+"""Fault injection: added latency, 5xx and 429 answers, dropped connections and cut SSE streams.
+
+Rules are switchable per instance (``sim.faults.fail(503, count=2)``) and over HTTP for a running
+``kestra-sim`` (``POST /_simulator/faults``). A rule matches a request by method and a regular expression
+searched in the path, fires with probability ``rate`` (drawn from a seeded RNG, so runs are repeatable),
+and stops after ``count`` firings: ``count=N, rate=1`` means exactly "the next N matching requests".
+Admin endpoints under ``/_simulator/`` are never affected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+FAULT_KINDS = ("latency", "error", "throttle", "drop", "drop_after_response", "cut_stream")
+
+
+@dataclass
+class KestraSimFaultRule:
+    """One fault. ``kind``: latency | error | throttle | drop | drop_after_response | cut_stream."""
+
+    kind: str
+    method: str | None = None
+    path: str | None = None
+    rate: float = 1.0
+    count: int | None = None
+    status: int = 503
+    latency: float = 0.0
+    retry_after: int = 1
+    after_events: int = 1
+    fired: int = 0
+    id: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether the rule applies to this request (ignoring rate and count)."""
+        if self.method and self.method.upper() != method.upper():
+            return False
+        return not self.path or re.search(self.path, path) is not None
+
+
+@dataclass
+class KestraSimulatorFaults:
+    """The fault rules of one simulator (thread-safe: tests change them while the server runs)."""
+
+    seed: int | None = None
+    rules: list[KestraSimFaultRule] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._random = random.Random(self.seed)
+        self._next_id = 1
+
+    def reseed(self, seed: int | None) -> None:
+        """Restart the random sequence (deterministic rates)."""
+        with self._lock:
+            self.seed = seed
+            self._random = random.Random(seed)
+
+    def add(self, rule: KestraSimFaultRule) -> KestraSimFaultRule:
+        """Add a rule and return it (its ``fired`` counter shows how often it fired)."""
+        if rule.kind not in FAULT_KINDS:
+            raise ValueError(f"Unknown fault kind {rule.kind!r}; choose one of {FAULT_KINDS}")
+        if rule.path:
+            re.compile(rule.path)
+        with self._lock:
+            rule.id = self._next_id
+            self._next_id += 1
+            self.rules.append(rule)
+        return rule
+
+    def latency(self, seconds: float, **match: Any) -> KestraSimFaultRule:
+        """Delay matching requests by ``seconds``."""
+        return self.add(KestraSimFaultRule("latency", latency=seconds, **match))
+
+    def fail(self, status: int = 503, **match: Any) -> KestraSimFaultRule:
+        """Answer matching requests with a 5xx (or any) status instead of processing them."""
+        return self.add(KestraSimFaultRule("error", status=status, **match))
+
+    def throttle(self, retry_after: int = 1, **match: Any) -> KestraSimFaultRule:
+        """Answer 429 with ``Retry-After: retry_after``."""
+        return self.add(KestraSimFaultRule("throttle", status=429, retry_after=retry_after, **match))
+
+    def drop(self, *, after_response: bool = False, **match: Any) -> KestraSimFaultRule:
+        """Close the connection without an answer; ``after_response`` processes the request first."""
+        return self.add(KestraSimFaultRule("drop_after_response" if after_response else "drop", **match))
+
+    def cut_streams(self, after_events: int = 1, **match: Any) -> KestraSimFaultRule:
+        """Cut SSE streams after ``after_events`` events (no ``end`` event, connection closed)."""
+        return self.add(KestraSimFaultRule("cut_stream", after_events=after_events, **match))
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        with self._lock:
+            self.rules.clear()
+
+    def decide(self, method: str, path: str) -> list[KestraSimFaultRule]:
+        """The rules that fire for this request (consuming their counts)."""
+        if not self.rules:
+            return []
+        fired: list[KestraSimFaultRule] = []
+        with self._lock:
+            for rule in list(self.rules):
+                if not rule.matches(method, path):
+                    continue
+                if rule.rate < 1.0 and self._random.random() >= rule.rate:
+                    continue
+                rule.fired += 1
+                fired.append(rule)
+                if rule.count is not None and rule.fired >= rule.count:
+                    self.rules.remove(rule)
+        return fired
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The active rules as JSON."""
+        with self._lock:
+            return [asdict(rule) for rule in self.rules]
+
+
+class KestraSimDropLogFilter(logging.Filter):
+    """Hide uvicorn's complaint about a response never started: that is what a dropped connection is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without starting response" not in record.getMessage()
+
+
+def _transport_of(send: Send) -> Any:
+    """The asyncio transport behind uvicorn's ``send`` (to drop a connection like a crashed server)."""
+    cycle = getattr(send, "__self__", None)
+    return getattr(cycle, "transport", None)
+
+
+class KestraSimFaultMiddleware:
+    """Outermost ASGI layer: applies fault rules (costs one dict lookup when there are none)."""
+
+    def __init__(self, app: ASGIApp, faults: KestraSimulatorFaults) -> None:
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        rules = [] if path.startswith("/_simulator/") else self.faults.decide(scope["method"], path)
+        if not rules:
+            await self.app(scope, receive, send)
+            return
+        transport = _transport_of(send)
+        marked_send = send
+        for rule in rules:
+            if rule.kind == "latency":
+                await asyncio.sleep(rule.latency)
+        for rule in rules:
+            if rule.kind == "drop" and transport is not None:
+                transport.abort()
+                return
+            if rule.kind in ("error", "throttle"):
+                await self._answer(rule, path, marked_send)
+                return
+        cut = next((r for r in rules if r.kind == "cut_stream"), None)
+        drop_after = any(r.kind == "drop_after_response" for r in rules)
+        if drop_after and transport is not None:
+            await self.app(scope, receive, self._swallow(transport))
+            return
+        if cut is not None and transport is not None:
+            await self.app(scope, receive, self._cutting(marked_send, transport, cut.after_events))
+            return
+        await self.app(scope, receive, marked_send)
+
+    async def _answer(self, rule: KestraSimFaultRule, path: str, send: Send) -> None:
+        reason = "Too Many Requests" if rule.status == 429 else "Simulated fault"
+        body = json.dumps({"message": f"{reason}: injected by the Kestra simulator", "path": path}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if rule.kind == "throttle":
+            headers.append((b"retry-after", str(rule.retry_after).encode()))
+        headers.append((b"x-kestra-simulator-fault", rule.kind.encode()))
+        headers.append((b"x-kestra-simulator", b"true"))
+        await send({"type": "http.response.start", "status": rule.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _swallow(transport: Any) -> Send:
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                transport.abort()
+
+        return send
+
+    @staticmethod
+    def _cutting(send: Send, transport: Any, after_events: int) -> Send:
+        seen = 0
+
+        async def cutting_send(message: Message) -> None:
+            nonlocal seen
+            if transport.is_closing():
+                return
+            await send(message)
+            if message["type"] == "http.response.body":
+                seen += bytes(message.get("body", b"")).count(b"\n\n")
+                if seen >= after_events:
+                    transport.abort()
+
+        return cutting_send

@@ -1,0 +1,355 @@
+"""Flow YAML parsing and validation with Kestra's checks and messages.
+
+Parsing mimics Jackson's strict mapper (the first unknown property or unknown ``type`` stops parsing, with
+Kestra's ``Unrecognized field`` / ``Invalid type`` messages), then bean validation (``must not be null``,
+patterns, ``must not be empty``) and Kestra's ``FlowValidator`` (reserved ids, duplicate task ids...).
+Only the task types the simulator can run are known plugins; every other type is rejected at deploy time
+exactly as Kestra rejects a plugin that is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from airflow_provider_kestra.testing.errors import (
+    KestraSimulatorFieldError,
+    KestraSimulatorHttpError,
+    constraint_violation,
+)
+
+LOG = "io.kestra.plugin.core.log.Log"
+RETURN = "io.kestra.plugin.core.debug.Return"
+OUTPUT_VALUES = "io.kestra.plugin.core.output.OutputValues"
+SLEEP = "io.kestra.plugin.core.flow.Sleep"
+PAUSE = "io.kestra.plugin.core.flow.Pause"
+FAIL = "io.kestra.plugin.core.execution.Fail"
+WRITE = "io.kestra.plugin.core.storage.Write"
+SEQUENTIAL = "io.kestra.plugin.core.flow.Sequential"
+PARALLEL = "io.kestra.plugin.core.flow.Parallel"
+WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
+SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+
+FLOWABLE_TYPES = (SEQUENTIAL, PARALLEL)
+_COMMON_TASK_PROPERTIES = {
+    "id", "type", "version", "description", "retry", "timeout", "disabled", "workerGroup", "logLevel",
+    "allowFailure", "logToFile", "runIf", "allowWarning", "taskCache",
+}  # fmt: skip
+#: Known task types: property -> required?
+TASK_PROPERTIES: dict[str, dict[str, bool]] = {
+    LOG: {"message": True, "level": False},
+    RETURN: {"format": False},
+    OUTPUT_VALUES: {"values": False},
+    SLEEP: {"duration": True},
+    PAUSE: {"pauseDuration": False, "delay": False, "timeout": False, "behavior": False, "onResume": False},
+    FAIL: {"errorMessage": False, "condition": False},
+    WRITE: {"content": True, "extension": False},
+    SEQUENTIAL: {"tasks": True, "errors": False},
+    PARALLEL: {"tasks": True, "concurrent": False, "errors": False},
+}
+_COMMON_TRIGGER_PROPERTIES = {
+    "id", "type", "version", "description", "conditions", "disabled", "workerGroup", "logLevel",
+    "logToFile", "stopAfter", "minLogLevel", "allowConcurrent",
+}  # fmt: skip
+TRIGGER_PROPERTIES: dict[str, dict[str, bool]] = {
+    WEBHOOK: {"key": True, "wait": False, "returnOutputs": False, "responseCode": False,
+              "responseContentType": False, "inputs": False},
+    SCHEDULE: {"cron": True, "timezone": False, "inputs": False, "backfill": False, "lateMaximumDelay": False,
+               "withSeconds": False, "recoverMissedSchedules": False},
+}  # fmt: skip
+FLOW_PROPERTIES = {
+    "id", "namespace", "revision", "description", "inputs", "outputs", "disabled", "deleted", "labels",
+    "variables", "tasks", "errors", "finally", "listeners", "afterExecution", "triggers", "pluginDefaults",
+    "taskDefaults", "concurrency", "retry", "sla", "checks", "workerGroup", "tenantId", "updated",
+}  # fmt: skip
+INPUT_TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "JSON", "ARRAY", "SELECT", "FILE")
+_INPUT_PROPERTIES = {
+    "id", "name", "type", "description", "dependsOn", "required", "defaults", "prefill", "displayName",
+    "validator", "min", "max", "values", "allowCustomValue", "expression", "itemType", "isRadio",
+    "autoSelectFirst", "extension", "allowedFileExtensions",
+}  # fmt: skip
+RESERVED_FLOW_IDS = (
+    "pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable",
+    "enable",
+)  # fmt: skip
+FLOW_ID_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9._-]*"
+NAMESPACE_PATTERN = "^[a-z0-9][a-z0-9._-]*"
+TASK_ID_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9_-]*"
+INPUT_ID_PATTERN = "^[a-zA-Z0-9][.a-zA-Z0-9_-]*"
+_FLOW_CLASS = "io.kestra.core.models.flows.FlowWithSource"
+
+
+def is_valid_label_key(key: str) -> bool:
+    """Kestra's ``^[\\p{Ll}][\\p{L}0-9._-]*$`` (approximated for Unicode letters)."""
+    return bool(key) and key[0].islower() and all(c.isalpha() or c.isdigit() or c in "._-" for c in key)
+
+
+@dataclass
+class KestraSimTask:
+    """One task of a flow, with its child tasks for ``Sequential`` / ``Parallel``."""
+
+    id: str
+    type: str
+    properties: dict[str, Any]
+    children: list[KestraSimTask] = field(default_factory=list)
+
+    def walk(self) -> list[KestraSimTask]:
+        """This task and all its descendants, depth first."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+
+@dataclass
+class KestraSimFlow:
+    """A parsed, valid flow."""
+
+    id: str
+    namespace: str
+    source: str
+    document: dict[str, Any]
+    tasks: list[KestraSimTask]
+    errors: list[KestraSimTask]
+    finally_tasks: list[KestraSimTask]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    triggers: list[dict[str, Any]]
+    labels: list[dict[str, str]]
+    disabled: bool
+
+    def all_tasks(self) -> list[KestraSimTask]:
+        """Every task of the flow, including children, errors and finally tasks."""
+        out: list[KestraSimTask] = []
+        for task in [*self.tasks, *self.errors, *self.finally_tasks]:
+            out.extend(task.walk())
+        return out
+
+    def find_task(self, task_id: str) -> KestraSimTask | None:
+        """The task with that id anywhere in the flow."""
+        return next((t for t in self.all_tasks() if t.id == task_id), None)
+
+
+def split_flow_sources(body: str) -> list[str]:
+    """Split a multi-document body the way Kestra does: naively on lines made of ``---``."""
+    return [part for part in re.split(r"\n+---\n*?", body) if part.strip()]
+
+
+def _unrecognized(name: str, cls: str, path: str) -> KestraSimulatorHttpError:
+    message = f'Unrecognized field "{name}" (class {cls}), not marked as ignorable'
+    return constraint_violation([KestraSimulatorFieldError(f'{path}["{name}"]', message)], message)
+
+
+def _invalid_type(type_name: Any, path: str) -> KestraSimulatorHttpError:
+    message = f"Invalid type: {type_name}"
+    return constraint_violation(
+        [
+            KestraSimulatorFieldError(path, message),
+            KestraSimulatorFieldError(
+                path,
+                f"Could not resolve type id '{type_name}' as a subtype of "
+                "`io.kestra.core.models.tasks.Task`: known type ids = " + str(sorted(TASK_PROPERTIES)),
+            ),
+        ],
+        message,
+    )
+
+
+def _parse_task(raw: Any, path: str, violations: list[KestraSimulatorFieldError]) -> KestraSimTask:
+    if not isinstance(raw, dict):
+        raise constraint_violation(
+            [KestraSimulatorFieldError(path, "Invalid json mapping")], "Invalid json mapping"
+        )
+    type_name = raw.get("type")
+    if type_name not in TASK_PROPERTIES:
+        raise _invalid_type(type_name, path)
+    known = TASK_PROPERTIES[type_name]
+    for name in raw:
+        if name not in known and name not in _COMMON_TASK_PROPERTIES:
+            raise _unrecognized(str(name), str(type_name), path)
+    task_id = raw.get("id")
+    if task_id is None:
+        violations.append(KestraSimulatorFieldError(f"{path}.id", "must not be null"))
+    elif not re.match(TASK_ID_PATTERN + "$", str(task_id)):
+        violations.append(KestraSimulatorFieldError(f"{path}.id", f'must match "{TASK_ID_PATTERN}"'))
+    for name, required in known.items():
+        if required and raw.get(name) is None:
+            violations.append(KestraSimulatorFieldError(f"{path}.{name}", "must not be null"))
+    children: list[KestraSimTask] = []
+    if type_name in FLOWABLE_TYPES:
+        subtasks = raw.get("tasks")
+        if isinstance(subtasks, list):
+            if not subtasks:
+                violations.append(KestraSimulatorFieldError(f"{path}.tasks", "must not be empty"))
+            children = [_parse_task(t, f"{path}.tasks[{i}]", violations) for i, t in enumerate(subtasks)]
+    props = {k: v for k, v in raw.items() if k not in ("id", "type")}
+    return KestraSimTask(id=str(task_id or ""), type=str(type_name), properties=props, children=children)
+
+
+def _parse_tasks(raw: Any, key: str, violations: list[KestraSimulatorFieldError]) -> list[KestraSimTask]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise constraint_violation(
+            [KestraSimulatorFieldError(key, "Invalid json mapping")], f"Invalid json mapping for {key}"
+        )
+    return [_parse_task(t, f"{key}[{i}]", violations) for i, t in enumerate(raw)]
+
+
+def _normalize_labels(raw: Any) -> list[dict[str, str]]:
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        return [{"key": str(k), "value": str(v)} for k, v in raw.items()]
+    if isinstance(raw, list):
+        out = []
+        for item in raw:
+            if isinstance(item, dict) and "key" in item:
+                out.append({"key": str(item["key"]), "value": str(item.get("value", ""))})
+        return out
+    return []
+
+
+def _parse_inputs(raw: Any, violations: list[KestraSimulatorFieldError]) -> list[dict[str, Any]]:
+    inputs: list[dict[str, Any]] = []
+    for index, item in enumerate(raw or []):
+        path = f"inputs[{index}]"
+        if not isinstance(item, dict):
+            raise constraint_violation([KestraSimulatorFieldError(path, "Invalid json mapping")])
+        type_name = item.get("type")
+        if type_name not in INPUT_TYPES:
+            message = f"Invalid type: {type_name}"
+            raise constraint_violation([KestraSimulatorFieldError(path, message)], message)
+        for name in item:
+            if name not in _INPUT_PROPERTIES:
+                raise _unrecognized(str(name), f"io.kestra.core.models.flows.input.{type_name}Input", path)
+        data = dict(item)
+        if "id" not in data and "name" in data:
+            data["id"] = data.pop("name")
+        input_id = data.get("id")
+        if input_id is None:
+            violations.append(KestraSimulatorFieldError(f"{path}.id", "must not be null"))
+        elif not re.match(INPUT_ID_PATTERN + "$", str(input_id)):
+            violations.append(KestraSimulatorFieldError(f"{path}.id", f'must match "{INPUT_ID_PATTERN}"'))
+        if type_name == "SELECT" and not data.get("values") and not data.get("expression"):
+            violations.append(KestraSimulatorFieldError(f"{path}.values", "must not be null"))
+        if type_name == "ARRAY" and not data.get("itemType"):
+            violations.append(KestraSimulatorFieldError(f"{path}.itemType", "must not be null"))
+        data.setdefault("required", True)
+        inputs.append(data)
+    return inputs
+
+
+def _parse_triggers(raw: Any) -> list[dict[str, Any]]:
+    triggers: list[dict[str, Any]] = []
+    for index, item in enumerate(raw or []):
+        path = f"triggers[{index}]"
+        if not isinstance(item, dict):
+            raise constraint_violation([KestraSimulatorFieldError(path, "Invalid json mapping")])
+        type_name = item.get("type")
+        if type_name not in TRIGGER_PROPERTIES:
+            message = f"Invalid type: {type_name}"
+            raise constraint_violation([KestraSimulatorFieldError(path, message)], message)
+        for name in item:
+            if name not in TRIGGER_PROPERTIES[type_name] and name not in _COMMON_TRIGGER_PROPERTIES:
+                raise _unrecognized(str(name), str(type_name), path)
+        triggers.append(dict(item))
+    return triggers
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    dups: list[str] = []
+    for value in values:
+        if value in seen and value not in dups:
+            dups.append(value)
+        seen.add(value)
+    return dups
+
+
+def parse_flow(source: str) -> KestraSimFlow:
+    """Parse and validate one flow source; raise a 422 :class:`KestraSimulatorHttpError` like Kestra."""
+    try:
+        document = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (at line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        message = f"Illegal flow source: YAML parsing error: {problem}{line}"
+        raise constraint_violation([KestraSimulatorFieldError("yaml", message)], message) from None
+    if not isinstance(document, dict):
+        message = "Illegal flow source: YAML parsing error: the source is not a YAML mapping"
+        raise constraint_violation([KestraSimulatorFieldError("yaml", message)], message)
+    for name in document:
+        if name not in FLOW_PROPERTIES:
+            raise _unrecognized(str(name), _FLOW_CLASS, _FLOW_CLASS)
+    violations: list[KestraSimulatorFieldError] = []
+    tasks = _parse_tasks(document.get("tasks"), "tasks", violations)
+    errors = _parse_tasks(document.get("errors"), "errors", violations)
+    finally_tasks = _parse_tasks(document.get("finally"), "finally", violations)
+    inputs = _parse_inputs(document.get("inputs"), violations)
+    triggers = _parse_triggers(document.get("triggers"))
+    flow_id, namespace = document.get("id"), document.get("namespace")
+    for name, value, pattern in (
+        ("id", flow_id, FLOW_ID_PATTERN),
+        ("namespace", namespace, NAMESPACE_PATTERN),
+    ):
+        if value is None or str(value) == "":
+            violations.append(KestraSimulatorFieldError(name, "must not be null"))
+        elif not re.match(pattern + "$", str(value)):
+            violations.append(KestraSimulatorFieldError(name, f'must match "{pattern}"'))
+        elif len(str(value)) > (100 if name == "id" else 150):
+            violations.append(
+                KestraSimulatorFieldError(name, f"size must be between 1 and {100 if name == 'id' else 150}")
+            )
+    if not tasks:
+        violations.append(KestraSimulatorFieldError("tasks", "must not be empty"))
+    flow_problems: list[str] = []
+    if flow_id in RESERVED_FLOW_IDS:
+        flow_problems.append(
+            f"Flow id is a reserved keyword: {flow_id}. "
+            f"List of reserved keywords: {', '.join(RESERVED_FLOW_IDS)}"
+        )
+    all_tasks = [t for task in [*tasks, *errors, *finally_tasks] for t in task.walk()]
+    if dups := _duplicates([t.id for t in all_tasks]):
+        flow_problems.append(f"Duplicate task id with name [{', '.join(dups)}]")
+    if dups := _duplicates([str(t.get("id")) for t in triggers]):
+        flow_problems.append(f"Duplicate trigger id with name [{', '.join(dups)}]")
+    if dups := _duplicates([str(i.get("id")) for i in inputs]):
+        flow_problems.append(f"Duplicate input with name [{', '.join(dups)}]")
+    outputs = [dict(o) for o in document.get("outputs") or [] if isinstance(o, dict)]
+    if dups := _duplicates([str(o.get("id")) for o in outputs]):
+        flow_problems.append(f"Duplicate output with name [{', '.join(dups)}]")
+    labels = _normalize_labels(document.get("labels"))
+    for label in labels:
+        if label["key"].startswith("system.") and label["key"] != "system.readOnly":
+            flow_problems.append(
+                "System labels can only be set by Kestra itself, offending label: "
+                f"{label['key']}={label['value']}"
+            )
+    if flow_problems:
+        violations.append(KestraSimulatorFieldError("", "Invalid Flow: " + ", ".join(flow_problems)))
+    if violations:
+        raise constraint_violation(violations)
+    return KestraSimFlow(
+        id=str(flow_id),
+        namespace=str(namespace),
+        source=source,
+        document=document,
+        tasks=tasks,
+        errors=errors,
+        finally_tasks=finally_tasks,
+        inputs=inputs,
+        outputs=outputs,
+        triggers=triggers,
+        labels=labels,
+        disabled=bool(document.get("disabled", False)),
+    )
+
+
+def flow_sources_equal(left: str, right: str) -> bool:
+    """Kestra's ``isSameWithSource``: same source text (ignoring surrounding whitespace)."""
+    return left.strip() == right.strip()

@@ -1,0 +1,185 @@
+"""Request plumbing shared by the API modules: auth, tenant checks, error rendering, body parsing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from airflow_provider_kestra.testing.errors import KestraSimulatorHttpError, illegal_argument, not_found
+from airflow_provider_kestra.testing.inputs import KestraSimUploadedFile
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from airflow_provider_kestra.testing.context import KestraSimContext
+
+KestraSimHandler = Callable[["KestraSimContext", "Request", str], Awaitable[Response]]
+
+
+def error_response(ctx: KestraSimContext, error: KestraSimulatorHttpError, request: Request) -> Response:
+    """Render an error in the profile's body format."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    body, media_type = error.render(ctx.profile, target)
+    return Response(body, status_code=error.status, media_type=media_type, headers=error.headers)
+
+
+def unauthorized(ctx: KestraSimContext, request: Request) -> Response:
+    """401 with an empty body and ``WWW-Authenticate: Basic`` (left out when Referer ends in /login)."""
+    headers: dict[str, str] = {}
+    if not request.headers.get("referer", "").endswith("/login"):
+        headers["WWW-Authenticate"] = 'Basic realm="Kestra"' if ctx.profile.name == "0.22" else "Basic"
+    return Response(b"", status_code=401, headers=headers)
+
+
+def is_authenticated(ctx: KestraSimContext, request: Request) -> bool:
+    """Basic auth (header or ``BASIC_AUTH`` cookie) for everyone; bearer tokens in EE mode."""
+    header = request.headers.get("authorization", "")
+    if header and header == ctx.basic_header:
+        return True
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return any(hmac.compare_digest(value.strip(), token) for token in ctx.tokens)
+    if scheme.lower() != "basic":
+        value = request.cookies.get("BASIC_AUTH", "")
+        if not value:
+            return False
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    return hmac.compare_digest(user, ctx.username) and hmac.compare_digest(password, ctx.password)
+
+
+def check_tenant(ctx: KestraSimContext, tenant: str) -> None:
+    """OSS: only ``main`` (400); EE: one of the configured tenants."""
+    if ctx.edition == "OSS":
+        if tenant != "main":
+            raise KestraSimulatorHttpError(400, "Tenant must be 'main' for OSS version", reason="Bad Request")
+    elif tenant not in ctx.tenants:
+        raise not_found(f"Tenant '{tenant}' not found")
+
+
+def _csrf_refused(ctx: KestraSimContext, request: Request) -> bool:
+    """2.0 line: cookie-authenticated non-GET requests need ``X-CSRF-TOKEN`` (header auth is exempt)."""
+    return (
+        ctx.profile.name == "2.0"
+        and request.method not in ("GET", "HEAD", "OPTIONS")
+        and "authorization" not in request.headers
+        and "x-csrf-token" not in request.headers
+    )
+
+
+def endpoint(
+    ctx: KestraSimContext, handler: KestraSimHandler, *, public: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler with authentication, tenant resolution and error rendering."""
+
+    async def run(request: Request) -> Response:
+        if not public and not is_authenticated(ctx, request):
+            return unauthorized(ctx, request)
+        if not public and _csrf_refused(ctx, request):
+            return Response(b"CSRF token missing or invalid", status_code=403, media_type="text/plain")
+        try:
+            tenant = request.path_params.get("tenant", "main")
+            if ctx.profile.tenant_in_path:
+                check_tenant(ctx, tenant)
+            return await handler(ctx, request, tenant)
+        except KestraSimulatorHttpError as error:
+            return error_response(ctx, error, request)
+
+    return run
+
+
+def query_bool(request: Request, name: str, default: bool) -> bool:
+    """A boolean query parameter (Micronaut: ``true``/``false``, anything else is 400)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise KestraSimulatorHttpError(
+        400, f"Failed to convert argument [{name}] for value [{raw}]", reason="Bad Request"
+    )
+
+
+def query_int(request: Request, name: str, default: int | None) -> int | None:
+    """An integer query parameter; a non-number is a 400 conversion error."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise KestraSimulatorHttpError(
+            400, f"Failed to convert argument [{name}] for value [{raw}]", reason="Bad Request"
+        ) from None
+
+
+async def read_text(request: Request) -> str:
+    """The body as UTF-8 text."""
+    return (await request.body()).decode("utf-8", "replace")
+
+
+async def read_multipart(request: Request) -> dict[str, str | KestraSimUploadedFile]:
+    """Multipart parts by name: text parts as str, parts with a filename as uploads. No body = no inputs.
+
+    The legacy form (a part named ``files`` whose filename is the input id) is mapped to that input.
+    """
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        if await request.body():
+            raise KestraSimulatorHttpError(
+                415,
+                f"Content Type [{content_type.split(';')[0]}] not allowed. Allowed types: "
+                "[multipart/form-data]",
+                reason="Unsupported Media Type",
+            )
+        return {}
+    form = await request.form(max_files=1000, max_fields=1000)
+    parts: dict[str, str | KestraSimUploadedFile] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            upload = KestraSimUploadedFile(filename=value.filename or name, content=await value.read())
+            parts[upload.filename if name == "files" else name] = upload
+        else:
+            parts[name] = str(value)
+    return parts
+
+
+def parse_label_params(values: list[str], *, allow_system: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """``key:value`` query values (split on the first ``:``) as Labels, with Kestra's refusals."""
+    labels: dict[str, str] = {}
+    for raw in values:
+        if ":" not in raw:
+            raise illegal_argument("Can't split the queryString parameter by ':'")
+        key, _, value = raw.partition(":")
+        if not key or not value:
+            raise illegal_argument("Can't have an empty part of queryString")
+        labels[key] = value
+    for key, value in labels.items():
+        if key.startswith("system.") and key not in allow_system:
+            raise illegal_argument(
+                f"System labels can only be set by Kestra itself, offending label: {key}={value}"
+            )
+    return [{"key": k, "value": v} for k, v in labels.items()]
+
+
+def empty(status: int) -> Response:
+    """A response without body."""
+    return Response(b"", status_code=status)
+
+
+def parsed_json(raw: bytes) -> Any:
+    """Parse a JSON body or fail like Micronaut (422 ``Invalid json``)."""
+    import json
+
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise KestraSimulatorHttpError(422, str(exc), reason="Invalid json") from None

@@ -1,0 +1,112 @@
+"""Per-version wire differences of the Kestra API that the simulator reproduces.
+
+Each profile names one Kestra line the provider supports ("0.22", "1.3", "2.0"). The routes and the
+response builders consult the profile instead of comparing version strings, so every difference between
+Kestra lines lives here, in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KestraSimulatorProfile:
+    """What one Kestra line looks like on the wire."""
+
+    name: str
+    #: Version reported by ``/api/v1/configs``; a real-looking semver so clients can parse it.
+    version: str
+    #: ``/api/v1/{tenant}/...`` (0.23+) or ``/api/v1/...`` (0.22 and older).
+    tenant_in_path: bool
+    #: Execution actions live under ``/executions/{id}/actions/...`` (2.0) or directly under ``{id}`` (1.x).
+    actions_under_actions: bool
+    #: Errors are RFC 9457 problem+json (2.0) instead of Micronaut JsonError (1.x, 0.x).
+    problem_json: bool
+    #: ``GET /api/v1/configs`` answers without credentials (1.x only).
+    configs_open: bool
+    #: ``/api/v1/configs`` carries ``edition`` (1.x+) or the 0.2x field set.
+    configs_has_edition: bool
+    #: Status for creating a flow that already exists: 422 (1.x) or 409 (2.0 AlreadyExistsException).
+    duplicate_flow_status: int
+    #: Status of ``IllegalStateException``: 409 (1.x) or 500 (2.0 leaves it unmapped).
+    illegal_state_status: int
+    #: ``taskRunList[].outputs`` is serialized (1.x) or dropped in favour of ``/outputs`` endpoints (2.0).
+    task_run_outputs: bool
+    #: Kill/resume/labels/restart... answer ``200 Execution`` (2.0) instead of 202/204 empty (1.x).
+    actions_return_execution: bool
+    #: Log follow starts with an empty ``start`` LogEntry (1.x) or not (0.2x).
+    log_follow_start_event: bool
+    #: Execution follow starts with the ``start`` stub (0.21+; all supported lines).
+    follow_start_event: bool
+    #: Execution bodies carry ``deleted`` (1.x); 2.0 ``ApiExecution`` does not.
+    execution_has_deleted: bool
+    #: Logs search answers CursorOrOffsetPagedResults (2.0) or PagedResults (1.x).
+    logs_search_cursor: bool
+
+
+PROFILES: dict[str, KestraSimulatorProfile] = {
+    "0.22": KestraSimulatorProfile(
+        name="0.22",
+        version="0.22.6",
+        tenant_in_path=False,
+        actions_under_actions=False,
+        problem_json=False,
+        configs_open=False,
+        configs_has_edition=False,
+        duplicate_flow_status=422,
+        illegal_state_status=409,
+        task_run_outputs=True,
+        actions_return_execution=False,
+        log_follow_start_event=False,
+        follow_start_event=True,
+        execution_has_deleted=True,
+        logs_search_cursor=False,
+    ),
+    "1.3": KestraSimulatorProfile(
+        name="1.3",
+        version="1.3.25",
+        tenant_in_path=True,
+        actions_under_actions=False,
+        problem_json=False,
+        configs_open=True,
+        configs_has_edition=True,
+        duplicate_flow_status=422,
+        illegal_state_status=409,
+        task_run_outputs=True,
+        actions_return_execution=False,
+        log_follow_start_event=True,
+        follow_start_event=True,
+        execution_has_deleted=True,
+        logs_search_cursor=False,
+    ),
+    "2.0": KestraSimulatorProfile(
+        name="2.0",
+        version="2.0.0",
+        tenant_in_path=True,
+        actions_under_actions=True,
+        problem_json=True,
+        configs_open=False,
+        configs_has_edition=True,
+        duplicate_flow_status=409,
+        illegal_state_status=500,
+        task_run_outputs=False,
+        actions_return_execution=True,
+        log_follow_start_event=True,
+        follow_start_event=True,
+        execution_has_deleted=False,
+        logs_search_cursor=True,
+    ),
+}
+
+
+def kestra_simulator_profile(kestra_version: str) -> KestraSimulatorProfile:
+    """The profile for ``"0.22"``, ``"1.3"`` or ``"2.0"`` (a full version like ``1.3.25`` works too)."""
+    key = str(kestra_version).strip()
+    if key not in PROFILES:
+        key = ".".join(key.split(".")[:2])
+    if key not in PROFILES:
+        raise ValueError(
+            f"Unsupported simulated Kestra version {kestra_version!r}; choose one of {sorted(PROFILES)}"
+        )
+    return PROFILES[key]

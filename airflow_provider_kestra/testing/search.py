@@ -1,0 +1,251 @@
+"""``filters[<field>][<OP>]=value`` query filters, legacy flat parameters, sorting and pagination."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kestra.testing.clock import parse_instant, parse_iso_duration
+from airflow_provider_kestra.testing.errors import (
+    KestraSimulatorFieldError,
+    KestraSimulatorHttpError,
+    constraint_violation,
+)
+from airflow_provider_kestra.testing.http import query_int
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from airflow_provider_kestra.testing.store import KestraSimFlowRevision
+
+OPS = (
+    "EQUALS", "NOT_EQUALS", "GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL_TO", "LESS_THAN_OR_EQUAL_TO",
+    "IN", "NOT_IN", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "REGEX", "PREFIX",
+)  # fmt: skip
+_FIELD_ENUM = {
+    "q": "QUERY", "scope": "SCOPE", "namespace": "NAMESPACE", "flowId": "FLOW_ID", "startDate": "START_DATE",
+    "endDate": "END_DATE", "state": "STATE", "labels": "LABELS", "triggerExecutionId": "TRIGGER_EXECUTION_ID",
+    "childFilter": "CHILD_FILTER", "kind": "EXECUTION_KIND", "timeRange": "TIME_RANGE",
+    "triggerId": "TRIGGER_ID", "level": "MIN_LEVEL", "executionId": "EXECUTION_ID",
+}  # fmt: skip
+SUPPORTED = {
+    "EXECUTION": ("q", "scope", "namespace", "flowId", "startDate", "endDate", "state", "labels",
+                  "triggerExecutionId", "childFilter", "kind", "timeRange"),
+    "FLOW": ("q", "scope", "namespace", "labels", "flowId"),
+    "LOG": ("q", "scope", "namespace", "startDate", "endDate", "flowId", "triggerId", "level", "executionId",
+            "timeRange"),
+}  # fmt: skip
+_KEY = re.compile(r"^filters\[([^\]]+)\]\[([^\]]+)\](?:\[([^\]]*)\])?$")
+_SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
+EXECUTION_SORT_FIELDS = (
+    "id", "state.startDate", "state.endDate", "state.duration", "namespace", "flowId", "state.current",
+)  # fmt: skip
+
+
+@dataclass
+class KestraSimFilter:
+    """One ``field OP value`` condition (``key`` is the label key for label filters)."""
+
+    field: str
+    op: str
+    value: str
+    key: str | None = None
+
+
+def _compare(op: str, actual: Any, value: str) -> bool:
+    if actual is None:
+        return op in ("NOT_EQUALS", "NOT_IN")
+    text = str(actual)
+    if op == "EQUALS":
+        return text == value
+    if op == "NOT_EQUALS":
+        return text != value
+    if op == "IN":
+        return text in [v.strip() for v in value.split(",")]
+    if op == "NOT_IN":
+        return text not in [v.strip() for v in value.split(",")]
+    if op == "STARTS_WITH":
+        return text.startswith(value)
+    if op == "ENDS_WITH":
+        return text.endswith(value)
+    if op == "CONTAINS":
+        return value in text
+    if op == "REGEX":
+        return re.search(value, text) is not None
+    if op == "PREFIX":
+        return text == value or text.startswith(value + ".")
+    return False
+
+
+def _compare_dates(op: str, actual: str | None, value: str) -> bool:
+    if actual is None:
+        return False
+    left, right = parse_instant(actual), parse_instant(value)
+    return {
+        "GREATER_THAN": left > right,
+        "GREATER_THAN_OR_EQUAL_TO": left >= right,
+        "LESS_THAN": left < right,
+        "LESS_THAN_OR_EQUAL_TO": left <= right,
+        "EQUALS": left == right,
+        "NOT_EQUALS": left != right,
+    }.get(op, False)
+
+
+@dataclass
+class KestraSimFilters:
+    """All filters of one request."""
+
+    resource: str
+    items: list[KestraSimFilter] = field(default_factory=list)
+    flat_namespace: str | None = None
+
+    def _labels(self, labels: list[dict[str, str]], condition: KestraSimFilter) -> bool:
+        as_map = {label["key"]: label["value"] for label in labels}
+        if condition.key is not None:
+            present = as_map.get(condition.key)
+            return _compare(condition.op, present, condition.value)
+        key, _, value = condition.value.partition(":")
+        return _compare(condition.op, as_map.get(key), value)
+
+    def match_execution(self, execution: dict[str, Any], now: str) -> bool:
+        """Whether an execution passes every filter."""
+        for c in self.items:
+            if c.field == "namespace" and not _compare(c.op, execution["namespace"], c.value):
+                return False
+            if c.field == "flowId" and not _compare(c.op, execution["flowId"], c.value):
+                return False
+            if c.field == "state" and not _compare(c.op, execution["state"]["current"], c.value):
+                return False
+            if c.field == "labels" and not self._labels(execution.get("labels", []), c):
+                return False
+            if c.field == "kind" and not _compare(c.op, execution.get("kind") or "NORMAL", c.value):
+                return False
+            if c.field == "startDate" and not _compare_dates(c.op, execution["state"]["startDate"], c.value):
+                return False
+            if c.field == "endDate" and not _compare_dates(c.op, execution["state"].get("endDate"), c.value):
+                return False
+            if c.field == "timeRange":
+                since = parse_instant(now) - timedelta(seconds=parse_iso_duration(c.value))
+                if parse_instant(execution["state"]["startDate"]) < since:
+                    return False
+            if (
+                c.field == "q"
+                and c.value not in f"{execution['id']} {execution['namespace']} {execution['flowId']}"
+            ):
+                return False
+        return True
+
+    def match_flow(self, item: KestraSimFlowRevision) -> bool:
+        """Whether a flow passes every filter."""
+        for c in self.items:
+            if c.field == "namespace" and not _compare(c.op, item.flow.namespace, c.value):
+                return False
+            if c.field == "flowId" and not _compare(c.op, item.flow.id, c.value):
+                return False
+            if c.field == "labels" and not self._labels(item.flow.labels, c):
+                return False
+            if c.field == "q" and c.value not in f"{item.flow.namespace} {item.flow.id}":
+                return False
+        return True
+
+    def match_log(self, entry: dict[str, Any]) -> bool:
+        """Whether a log entry passes every filter (``level`` keeps that level and more severe)."""
+        for c in self.items:
+            if c.field == "level":
+                if _SEVERITY.get(str(entry.get("level")), 2) < _SEVERITY.get(c.value.upper(), 0):
+                    return False
+            elif c.field in ("namespace", "flowId", "executionId", "triggerId"):
+                if not _compare(c.op, entry.get(c.field), c.value):
+                    return False
+            elif c.field == "q" and c.value not in str(entry.get("message", "")):
+                return False
+        return True
+
+
+def parse_filters(request: Request, resource: str) -> KestraSimFilters:
+    """Read ``filters[...]`` and the deprecated flat parameters; 400 for unsupported fields."""
+    filters = KestraSimFilters(resource)
+    supported = SUPPORTED[resource]
+    for name, value in request.query_params.multi_items():
+        match = _KEY.match(name)
+        if match:
+            field_name, op, key = match.groups()
+            if field_name not in supported:
+                enum = _FIELD_ENUM.get(field_name, field_name.upper())
+                raise KestraSimulatorHttpError(
+                    400,
+                    f"Provided query filters are invalid: Field {enum} is not supported for resource "
+                    f"{resource}. Supported fields are {', '.join(_FIELD_ENUM.get(f, f) for f in supported)}",
+                    reason="Invalid query filters",
+                )
+            if op not in OPS:
+                raise KestraSimulatorHttpError(
+                    400,
+                    f"Provided query filters are invalid: Unknown operation {op}",
+                    reason="Invalid query filters",
+                )
+            filters.items.append(KestraSimFilter(field_name, op, value, key))
+        elif name == "namespace":
+            filters.items.append(KestraSimFilter("namespace", "PREFIX", value))
+        elif name in ("flowId", "q", "triggerId", "executionId") and name in supported:
+            filters.items.append(KestraSimFilter(name, "EQUALS" if name != "q" else "CONTAINS", value))
+        elif name == "state":
+            filters.items.append(
+                KestraSimFilter("state", "IN", ",".join(request.query_params.getlist("state")))
+            )
+        elif name == "labels":
+            filters.items.append(KestraSimFilter("labels", "EQUALS", value))
+        elif name in ("startDate", "endDate") and name in supported:
+            op = "GREATER_THAN_OR_EQUAL_TO" if name == "startDate" else "LESS_THAN_OR_EQUAL_TO"
+            filters.items.append(KestraSimFilter("startDate", op, value))
+        elif name == "timeRange":
+            filters.items.append(KestraSimFilter("timeRange", "EQUALS", value))
+        elif name == "minLevel" and resource == "LOG":
+            filters.items.append(KestraSimFilter("level", "GREATER_THAN_OR_EQUAL_TO", value))
+    unique: list[KestraSimFilter] = []
+    for item in filters.items:
+        if item not in unique:
+            unique.append(item)
+    filters.items = unique
+    starts = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("GREATER")]
+    ends = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("LESS")]
+    if starts and ends and parse_instant(starts[0]) > parse_instant(ends[0]):
+        raise KestraSimulatorHttpError(422, "Start date must be before End Date", reason="Illegal argument")
+    return filters
+
+
+def sort_executions(request: Request, executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply ``sort=field:asc|desc`` (default newest first); 422 for malformed values or unknown fields."""
+    sorts = request.query_params.getlist("sort") or ["state.startDate:desc"]
+    ordered = list(executions)
+    for spec in reversed(sorts):
+        name, _, direction = spec.partition(":")
+        if direction.lower() not in ("asc", "desc", ""):
+            raise KestraSimulatorHttpError(422, "Invalid sort parameter", reason="Illegal argument")
+        if name not in EXECUTION_SORT_FIELDS:
+            raise KestraSimulatorHttpError(422, f"Invalid sort field: {name}", reason="Illegal argument")
+
+        def key(execution: dict[str, Any], name: str = name) -> str:
+            if name.startswith("state."):
+                return str(execution["state"].get(name[6:] if name != "state.current" else "current") or "")
+            return str(execution.get(name, ""))
+
+        ordered.sort(key=key, reverse=direction.lower() == "desc")
+    return ordered
+
+
+def paginate(request: Request, items: list[Any], operation: str) -> dict[str, Any]:
+    """``PagedResults``: 1-based ``page`` (0 -> 422), ``size`` default 10, ``total`` always present."""
+    page = query_int(request, "page", 1) or 0
+    size = query_int(request, "size", 10) or 0
+    problems = []
+    if page < 1:
+        problems.append(KestraSimulatorFieldError(f"{operation}.page", "must be greater than or equal to 1"))
+    if size < 1:
+        problems.append(KestraSimulatorFieldError(f"{operation}.size", "must be greater than or equal to 1"))
+    if problems:
+        raise constraint_violation(problems)
+    start = (page - 1) * size
+    return {"results": items[start : start + size], "total": len(items)}

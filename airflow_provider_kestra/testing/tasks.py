@@ -1,0 +1,103 @@
+"""What the worker does for each runnable task type, and the Pebble variables a task sees."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kestra.testing import flows as F
+from airflow_provider_kestra.testing.clock import new_kestra_id, parse_iso_duration
+from airflow_provider_kestra.testing.pebble import render, render_value
+
+if TYPE_CHECKING:
+    from airflow_provider_kestra.testing.engine import KestraSimEngine
+    from airflow_provider_kestra.testing.flows import KestraSimFlow, KestraSimTask
+
+WORKER_TYPES = (F.LOG, F.RETURN, F.OUTPUT_VALUES, F.SLEEP, F.FAIL, F.WRITE)
+
+
+class KestraSimTaskFailure(Exception):
+    """A task ended in FAILED; the engine logs the message at ERROR."""
+
+
+def storage_prefix(execution: dict[str, Any]) -> str:
+    """``/<namespace as path>/<flowId>/executions/<id>/`` (Kestra's StorageContext prefix)."""
+    return "/{}/{}/executions/{}/".format(
+        execution["namespace"].replace(".", "/"), execution["flowId"], execution["id"]
+    )
+
+
+def task_context(
+    execution: dict[str, Any],
+    flow: KestraSimFlow,
+    task: KestraSimTask | None,
+    task_run: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The Pebble variables Kestra exposes to a task."""
+    context: dict[str, Any] = {
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": execution["flowRevision"]},
+        "execution": {
+            "id": execution["id"],
+            "startDate": execution["state"]["startDate"],
+            "originalId": execution.get("originalId", execution["id"]),
+            "state": execution["state"]["current"],
+        },
+        "inputs": execution.get("inputs", {}),
+        "outputs": {
+            tr["taskId"]: tr["outputs"] for tr in execution.get("taskRunList", []) if tr.get("outputs")
+        },
+        "labels": {label["key"]: label["value"] for label in execution.get("labels", [])},
+    }
+    if execution.get("trigger"):
+        context["trigger"] = execution["trigger"].get("variables", {})
+    if flow.document.get("variables"):
+        context["vars"] = flow.document["variables"]
+    if task is not None and task_run is not None:
+        context["task"] = {"id": task.id, "type": task.type}
+        context["taskrun"] = {"id": task_run["id"], "startDate": task_run["state"]["startDate"]}
+        if task_run.get("parentTaskRunId"):
+            context["taskrun"]["parentId"] = task_run["parentTaskRunId"]
+    return context
+
+
+async def run_worker_task(
+    engine: KestraSimEngine,
+    execution: dict[str, Any],
+    flow: KestraSimFlow,
+    task: KestraSimTask,
+    task_run: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Run a worker task (Log, Return, OutputValues, Sleep, Fail, Write) and return its outputs."""
+    props = task.properties
+    context = task_context(execution, flow, task, task_run)
+    if task.type == F.LOG:
+        level = str(props.get("level") or "INFO").upper()
+        messages = props["message"] if isinstance(props["message"], list) else [props["message"]]
+        for message in messages:
+            engine.log(execution, task_run, level, render(str(message), context))
+        return None
+    if task.type == F.RETURN:
+        return {"value": render(str(props.get("format") or ""), context)}
+    if task.type == F.OUTPUT_VALUES:
+        return {"values": render_value(props.get("values") or {}, context)}
+    if task.type == F.SLEEP:
+        try:
+            seconds = parse_iso_duration(render(str(props["duration"]), context))
+        except ValueError as exc:
+            raise KestraSimTaskFailure(str(exc)) from None
+        await asyncio.sleep(seconds)
+        return None
+    if task.type == F.FAIL:
+        condition = props.get("condition")
+        if condition is not None and render(str(condition), context).strip().lower() not in ("true", "1"):
+            return None
+        raise KestraSimTaskFailure(render(str(props.get("errorMessage") or "Task failure"), context))
+    if task.type == F.WRITE:
+        extension = render(str(props.get("extension") or ".ion"), context)
+        content = render(str(props["content"]), context).encode()
+        uri = "kestra://{}tasks/{}/{}/{}{}".format(
+            storage_prefix(execution), task.id, task_run["id"], new_kestra_id(), extension
+        )
+        engine.store.files[(execution["tenantId"], uri)] = content
+        return {"uri": uri, "size": len(content)}
+    raise KestraSimTaskFailure(f"Task type {task.type} is not runnable by the Kestra simulator")

@@ -1,0 +1,99 @@
+"""JSON bodies of flows and executions as each Kestra line serializes them."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from airflow_provider_kestra.testing.context import KestraSimContext
+    from airflow_provider_kestra.testing.store import KestraSimFlowRevision
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A compact JSON response."""
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def flow_json(ctx: KestraSimContext, item: KestraSimFlowRevision, *, source: bool) -> dict[str, Any]:
+    """``Flow`` / ``FlowWithSource`` with Kestra's non-null inclusion."""
+    doc = item.flow.document
+    body: dict[str, Any] = {"id": item.flow.id, "namespace": item.flow.namespace, "revision": item.revision}
+    if ctx.with_tenant:
+        body["tenantId"] = item.tenant
+    if ctx.profile.name != "0.22":
+        body["updated"] = item.updated
+    if doc.get("description") is not None:
+        body["description"] = doc["description"]
+    if item.flow.inputs:
+        body["inputs"] = item.flow.inputs
+    if item.flow.outputs:
+        body["outputs"] = item.flow.outputs
+    body["disabled"] = item.flow.disabled
+    if item.flow.labels:
+        body["labels"] = item.flow.labels
+    if doc.get("variables"):
+        body["variables"] = doc["variables"]
+    body["deleted"] = item.deleted
+    for key in ("tasks", "errors", "finally", "afterExecution", "triggers", "pluginDefaults", "concurrency"):
+        if doc.get(key) is not None:
+            body[key] = doc[key]
+    if ctx.profile.name == "2.0":
+        body["draft"] = False
+    if source:
+        body["source"] = item.flow.source
+    return body
+
+
+def execution_json(
+    ctx: KestraSimContext, execution: dict[str, Any], *, light: bool = False, api: bool = False
+) -> dict[str, Any]:
+    """``Execution`` (1.x) or ``ApiExecution`` / ``ApiLightExecution`` (2.0, no task-run outputs).
+
+    ``api``: the 2.0 ``ApiExecution`` of ``GET /executions/{id}``, which has no ``deleted``; create, actions
+    and follow frames still answer the 2.0 ``Execution``, which requires it (EE 2.0 spec).
+    """
+    profile = ctx.profile
+    if profile.task_run_outputs and profile.execution_has_deleted and ctx.with_tenant and not light:
+        return execution
+    body = dict(execution)
+    if not ctx.with_tenant:
+        body.pop("tenantId", None)
+    if not profile.execution_has_deleted and (light or api):
+        body.pop("deleted", None)
+    if light:
+        body.pop("taskRunList", None)
+        body.pop("variables", None)
+        body.pop("metadata", None)
+    elif not profile.task_run_outputs and "taskRunList" in body:
+        body["taskRunList"] = [{k: v for k, v in tr.items() if k != "outputs"} for tr in body["taskRunList"]]
+    return body
+
+
+def execution_bytes(
+    ctx: KestraSimContext, execution: dict[str, Any], *, light: bool = False, api: bool = False
+) -> bytes:
+    """:func:`execution_json` serialized, cached until the execution changes (GET and follow are hot)."""
+    key = (execution["id"], light, api)
+    version = ctx.engine.versions.get(execution["id"], 0)
+    cached = ctx.json_cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    data = json.dumps(execution_json(ctx, execution, light=light, api=api), separators=(",", ":")).encode()
+    ctx.json_cache[key] = (version, data)
+    return data
+
+
+def execution_url(ctx: KestraSimContext, execution: dict[str, Any]) -> str:
+    """``<kestra.url>/ui[/<tenant>]/executions/<ns>/<flow>/<id>``."""
+    tenant = f"/{execution['tenantId']}" if ctx.with_tenant else ""
+    return "{}/ui{}/executions/{}/{}/{}".format(
+        ctx.base_url.rstrip("/"), tenant, execution["namespace"], execution["flowId"], execution["id"]
+    )
