@@ -10,10 +10,13 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _HOME = Path(tempfile.mkdtemp(prefix="kestra-provider-tests-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
