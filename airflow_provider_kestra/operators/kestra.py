@@ -1,0 +1,747 @@
+"""Operators that deploy Kestra flows and run, kill and resume Kestra executions from Airflow tasks.
+
+Every HTTP detail lives in :class:`~airflow_provider_kestra.hooks.kestra.KestraHook`; these classes decide
+what to do (start or reattach, wait or defer, succeed or fail) and what the task log and XCom show.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.configuration import conf
+
+from airflow_provider_kestra.links.kestra import KestraExecutionLink, push_execution_link
+from airflow_provider_kestra.triggers.kestra import (
+    EVENT_STATUSES,
+    KestraExecutionTrigger,
+    log_kestra_entries,
+    state_of,
+)
+from airflow_provider_kestra.utils.encoding import validate_labels
+from airflow_provider_kestra.utils.state import TERMINAL_STATES, is_failed, is_terminal
+from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_kestra.exceptions import KestraExecutionError
+    from airflow_provider_kestra.hooks.kestra import KestraExecution, KestraHook
+
+FLOW_FILE_SUFFIXES = (".yml", ".yaml")
+LABEL_PREFIX = "airflow."
+TRY_ID_LABEL = "airflow.try_id"
+"""Unique per try: the hook's idempotency key when the outcome of the create POST is unknown."""
+TRY_NUMBER_LABEL = "airflow.try_number"
+FIRST_TRY_LABEL = "airflow.first_try_number"
+"""First try number since the task was last cleared: tells a retry (reattach) from a clear (start anew)."""
+STATE_STORE_KEY = "kestra_execution"
+"""``task_state_store`` key (Airflow 3.3+) remembering the execution of this task instance.
+
+The store is used directly rather than through ``ResumableJobMixin``: the mixin has no deferrable path,
+resubmits failed jobs (no restart), and leaves open the gap between submitting and persisting the id,
+which the execution labels close (they are set atomically with the execution). The labels are also the
+only memory on Airflow < 3.3."""
+KILL_TIMEOUT_SECONDS = 20.0
+"""How long ``on_kill`` waits for Kestra to accept the kill before letting the task die anyway."""
+LOG_FOLLOWER_JOIN_SECONDS = 10.0
+"""How long the end of a wait may wait for the log-following thread's current request."""
+ERROR_LINES_IN_FAILURE = 5
+EXECUTION_TIMEOUT_MARGIN_SECONDS = 30.0
+"""Airflow 2 cancels a deferred task at start + execution_timeout without telling the operator; the
+trigger's own deadline comes this much earlier so the operator can still kill the Kestra execution."""
+
+
+def _seconds(value: float | timedelta | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return seconds
+
+
+def _upper_states(states: Sequence[str], name: str, *, allowed: frozenset[str]) -> tuple[str, ...]:
+    if isinstance(states, str):
+        states = (states,)
+    result = tuple(str(s).upper() for s in states)
+    unknown = sorted(set(result) - allowed)
+    if not result or unknown:
+        raise ValueError(
+            f"{name} must be non-empty terminal Kestra states from {sorted(allowed)}, got {states!r}"
+        )
+    return result
+
+
+def failed_task_ids(execution: KestraExecution) -> list[str]:
+    """Ids of the Kestra tasks whose runs ended in a failure state (each once, in run order)."""
+    found: list[str] = []
+    for task_run in execution.get("taskRunList") or []:
+        task_id = task_run.get("taskId")
+        if task_id and task_id not in found and is_failed((task_run.get("state") or {}).get("current")):
+            found.append(task_id)
+    return found
+
+
+class KestraHookMixin:
+    """Builds the :class:`KestraHook` lazily, so DAG parsing never imports HTTP libraries."""
+
+    kestra_conn_id: str
+    hook_params: dict[str, Any]
+
+    @cached_property
+    def hook(self) -> KestraHook:
+        """The sync Kestra client of this task (one HTTP session)."""
+        return self._new_hook()
+
+    def _new_hook(self) -> KestraHook:
+        from airflow_provider_kestra.hooks.kestra import KestraHook
+
+        return KestraHook(self.kestra_conn_id, **self.hook_params)
+
+
+class KestraDeployFlowOperator(KestraHookMixin, BaseOperator):
+    """Create or update Kestra flows from YAML text, a file, or a folder of ``.yml``/``.yaml`` files.
+
+    Everything is validated by Kestra first: nothing is deployed when any flow is invalid, and the error
+    names the file, the flow and Kestra's message. Unchanged flows keep their revision. Flow sources are
+    never rendered by Airflow's Jinja, so Kestra expressions such as ``{{ inputs.name }}`` arrive untouched;
+    only ``path`` and ``namespace`` are templated.
+
+    :param source: YAML text of one or several flows (``---``-separated). Either this or ``path``.
+    :param path: A flow file, or a folder searched recursively for ``.yml``/``.yaml`` files (templated).
+        A relative path is looked up next to the DAG file first, then in the working directory.
+    :param namespace: Optional. Every flow must belong to this namespace; with ``delete_missing`` it is the
+        namespace to prune (templated).
+    :param delete_missing: Delete flows of the namespace absent from the sources (each one is logged).
+    :param dry_run: Only report what would change (``would-create``, ``would-update``, ``would-delete``).
+    :param kestra_conn_id: Airflow connection to Kestra.
+    :param hook_params: Optional keyword arguments for :class:`KestraHook` (``retry_limit``, ...).
+    :return: (XCom) one ``{"namespace", "flow_id", "revision", "action"}`` per flow.
+    """
+
+    template_fields: Sequence[str] = ("path", "namespace")
+    ui_color = "#e4d6fc"
+
+    def __init__(
+        self,
+        *,
+        source: str | None = None,
+        path: str | Path | None = None,
+        namespace: str | None = None,
+        delete_missing: bool = False,
+        dry_run: bool = False,
+        kestra_conn_id: str = "kestra_default",
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (source is None) == (path is None):
+            raise ValueError(
+                f"{self.task_id}: give exactly one of `source` (YAML text) or `path` (file or folder)"
+            )
+        if delete_missing and not namespace:
+            raise ValueError(f"{self.task_id}: delete_missing needs the namespace to prune")
+        self.source = source
+        self.path = str(path) if path is not None else None
+        self.namespace = namespace
+        self.delete_missing = delete_missing
+        self.deploy_dry_run = dry_run  # BaseOperator.dry_run() is a method
+        self.kestra_conn_id = kestra_conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Validate every flow, then deploy them and return what happened to each."""
+        sources, filenames = self._read_sources()
+        results = self.hook.deploy_flows(
+            sources,
+            namespace=self.namespace,
+            delete_missing=self.delete_missing,
+            dry_run=self.deploy_dry_run,
+            filenames=filenames,
+        )
+        for result in results:
+            self.log.info(
+                "Flow %s.%s: %s (revision %s)",
+                result["namespace"],
+                result["flow_id"],
+                result["action"],
+                result.get("revision"),
+            )
+        return [dict(result) for result in results]
+
+    def _read_sources(self) -> tuple[list[str], list[str] | None]:
+        if self.source is not None:
+            return [self.source], None
+        root = self._flow_path()
+        if root.is_dir():
+            files = sorted(
+                p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in FLOW_FILE_SUFFIXES
+            )
+            if not files:
+                raise FileNotFoundError(f"No .yml/.yaml flow files found under {root}")
+            names = [p.relative_to(root).as_posix() for p in files]
+        elif root.is_file():
+            files, names = [root], [root.name]
+        else:
+            raise FileNotFoundError(f"Flow path {root} does not exist")
+        return [p.read_text(encoding="utf-8") for p in files], names
+
+    def _flow_path(self) -> Path:
+        """``path``, where a relative path is looked up next to the DAG file first (workers' cwd varies)."""
+        path = Path(str(self.path))
+        if not path.is_absolute() and self.has_dag():
+            beside_dag = Path(self.dag.folder) / path
+            if beside_dag.exists():
+                return beside_dag
+        return path
+
+
+class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
+    """Start an execution of a Kestra flow, follow it with its logs, and return the flow outputs.
+
+    The execution carries labels naming the Airflow DAG, run, task and map index, so each side can find
+    the other, and so a retry (or a new try after a worker crash) reattaches to the execution of this task
+    instead of starting a duplicate: a running one is waited for, a successful one gives its outputs, a
+    failed one is restarted (``restart_on_retry``) or replaced. Clearing the task starts a new execution.
+    On Airflow 3.3 the execution id is also kept in ``task_state_store``.
+
+    :param namespace: Namespace of the flow (templated).
+    :param flow_id: Id of the flow (templated).
+    :param inputs: Flow inputs (templated). ``pathlib.Path`` values, bytes and binary file objects are
+        uploaded as FILE inputs; other non-string values are sent as JSON.
+    :param file_inputs: Optional. FILE inputs as ``{input id: local path}`` (templated, so a path can carry
+        ``{{ ds }}``); the files are uploaded.
+    :param labels: Extra execution labels (templated). Keys follow Kestra's rule (lower-case first letter,
+        then letters, digits, ``.``, ``_``, ``-``); ``airflow.*`` keys are reserved for this operator.
+    :param revision: Flow revision to run; the latest when omitted (templated).
+    :param schedule_date: Start the execution at this date-time instead of now (templated).
+    :param wait_for_completion: Wait for the execution to end. When False the task returns the execution id.
+    :param poll_interval: Seconds between two status checks when polling (and between two log fetches).
+    :param timeout: How long to wait for the execution (seconds or timedelta). When it passes, the Kestra
+        execution is killed and the task fails. ``None`` waits for as long as Airflow lets the task run.
+    :param deferrable: Wait in the triggerer instead of a worker slot (default: ``[operators]
+        default_deferrable``).
+    :param success_states: Terminal states that count as success (default ``("SUCCESS",)``; add
+        ``"WARNING"`` to accept warnings). Every other terminal state fails the task.
+    :param include_task_outputs: Also push the outputs of every Kestra task to XCom ``task_outputs``.
+    :param output_files_dir: Download every ``kestra:///`` file of the outputs into this folder and push
+        the local paths to XCom ``output_files`` (templated).
+    :param stream_logs: Copy the execution's Kestra logs into the task log.
+    :param log_level: Lowest Kestra log level copied (``ERROR``, ``WARN``, ``INFO``, ``DEBUG``, ``TRACE``).
+    :param restart_on_retry: On a retry, restart the failed execution of the previous try (Kestra
+        restarts from the failed task) instead of starting a new one.
+    :param kestra_conn_id: Airflow connection to Kestra.
+    :param hook_params: Optional keyword arguments for :class:`KestraHook` (``retry_limit``, ...).
+    :return: (XCom) the flow outputs (``{}`` when none), or the execution id when not waiting.
+        XComs ``execution_id`` and ``execution_url`` are pushed before waiting; ``execution_state`` after.
+    """
+
+    template_fields: Sequence[str] = (
+        "namespace",
+        "flow_id",
+        "inputs",
+        "file_inputs",
+        "labels",
+        "revision",
+        "schedule_date",
+        "output_files_dir",
+    )
+    template_fields_renderers = {"inputs": "json", "file_inputs": "json", "labels": "json"}
+    operator_extra_links = (KestraExecutionLink(),)
+    ui_color = "#e4d6fc"
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        flow_id: str,
+        inputs: dict[str, Any] | None = None,
+        file_inputs: dict[str, str | Path] | None = None,
+        labels: dict[str, Any] | None = None,
+        revision: int | str | None = None,
+        schedule_date: datetime | str | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 5.0,
+        timeout: float | timedelta | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        success_states: Sequence[str] = ("SUCCESS",),
+        include_task_outputs: bool = False,
+        output_files_dir: str | None = None,
+        stream_logs: bool = True,
+        log_level: str = "INFO",
+        restart_on_retry: bool = False,
+        kestra_conn_id: str = "kestra_default",
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.namespace = namespace
+        self.flow_id = flow_id
+        self.inputs = inputs
+        self.file_inputs = file_inputs
+        self.labels = labels
+        self.revision = revision
+        self.schedule_date = schedule_date
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = _seconds(poll_interval, "poll_interval") or 5.0
+        self.timeout = _seconds(timeout, "timeout")
+        self.deferrable = deferrable
+        self.success_states = _upper_states(success_states, "success_states", allowed=TERMINAL_STATES)
+        self.include_task_outputs = include_task_outputs
+        self.output_files_dir = output_files_dir
+        self.stream_logs = stream_logs
+        self.log_level = log_level.upper()
+        if self.log_level not in {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"}:
+            raise ValueError(f"log_level must be ERROR, WARN, INFO, DEBUG or TRACE, got {log_level!r}")
+        self.restart_on_retry = restart_on_retry
+        self.kestra_conn_id = kestra_conn_id
+        self.hook_params = dict(hook_params or {})
+        self._execution_id: str | None = None
+        self._log_cursor: Any = None
+
+    # -- start or reattach ------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        """Start (or reattach to) the execution, publish its id and URL, then wait, defer or return."""
+        labels = self._execution_labels(context)
+        revision = self._revision()
+        inputs = self._all_inputs()
+        execution = self._previous_execution(context)
+        if execution is not None:
+            execution = self._reuse(execution)
+        if execution is None:
+            execution = self.hook.create_execution(
+                self.namespace,
+                self.flow_id,
+                inputs=inputs,
+                labels=labels,
+                revision=revision,
+                schedule_date=self.schedule_date,
+                idempotency_label_key=TRY_ID_LABEL,
+            )
+            self.log.info(
+                "Started Kestra execution %s of flow %s.%s", execution["id"], self.namespace, self.flow_id
+            )
+        self._publish(context, execution)
+        if not self.wait_for_completion:
+            return execution["id"]
+        if is_terminal(state_of(execution)):
+            return self._finish(context, execution)
+        if self.deferrable:
+            return self._defer(context, execution)
+        return self._finish(context, self._wait(context, execution))
+
+    def _all_inputs(self) -> dict[str, Any] | None:
+        """``inputs`` plus ``file_inputs`` as paths; a missing file is reported before anything is sent."""
+        files = {name: Path(str(path)) for name, path in (self.file_inputs or {}).items()}
+        clash = sorted(set(files) & set(self.inputs or {}))
+        if clash:
+            raise ValueError(f"{self.task_id}: inputs {clash} are given both in inputs and file_inputs")
+        missing = sorted(f"{name}={path}" for name, path in files.items() if not path.is_file())
+        if missing:
+            raise FileNotFoundError(f"{self.task_id}: file_inputs not found: {', '.join(missing)}")
+        if not files:
+            return self.inputs
+        return {**(self.inputs or {}), **files}
+
+    def _revision(self) -> int | None:
+        if self.revision is None or self.revision == "":
+            return None
+        try:
+            return int(self.revision)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.task_id}: revision must be an integer, got {self.revision!r}") from None
+
+    def _task_instance_labels(self, context: Context) -> dict[str, str]:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", None)
+        return {
+            "airflow.dag_id": ti.dag_id,
+            "airflow.run_id": ti.run_id,
+            "airflow.task_id": ti.task_id,
+            "airflow.map_index": str(-1 if map_index is None else map_index),
+            FIRST_TRY_LABEL: str(self._first_try_number(context)),
+        }
+
+    def _first_try_number(self, context: Context) -> int:
+        """The try that opened the current run of this task: tries since then may share an execution."""
+        ti = context["ti"]
+        first = int(getattr(ti, "max_tries", 0) or 0) - int(self.retries or 0) + 1
+        return max(1, min(first, int(ti.try_number)))
+
+    def _execution_labels(self, context: Context) -> dict[str, str]:
+        user_labels = validate_labels(self.labels)
+        reserved = sorted(key for key in user_labels if key.startswith(LABEL_PREFIX))
+        if reserved:
+            raise ValueError(
+                f"{self.task_id}: label keys {reserved} are reserved (the operator sets airflow.*)"
+            )
+        return {
+            **user_labels,
+            **self._task_instance_labels(context),
+            TRY_NUMBER_LABEL: str(context["ti"].try_number),
+            TRY_ID_LABEL: uuid.uuid4().hex,
+        }
+
+    def _previous_execution(self, context: Context) -> KestraExecution | None:
+        """The execution an earlier try of this run of the task created, if any."""
+        first_try = self._first_try_number(context)
+        if int(context["ti"].try_number) <= first_try:
+            return None
+        saved = self._state_store_get(context)
+        if saved is not None and saved.get(FIRST_TRY_LABEL) == first_try:
+            from airflow_provider_kestra.exceptions import KestraNotFoundError
+
+            try:
+                return self.hook.get_execution(str(saved["execution_id"]))
+            except KestraNotFoundError:
+                self.log.warning("Remembered Kestra execution %s no longer exists", saved["execution_id"])
+        found = self.hook.search_executions(
+            namespace=self.namespace, flow_id=self.flow_id, labels=self._task_instance_labels(context), size=1
+        )
+        return found[0] if found else None
+
+    def _reuse(self, execution: KestraExecution) -> KestraExecution | None:
+        """What an earlier try's execution is worth: wait for it, take its result, restart it, or nothing."""
+        execution_id, state = execution["id"], state_of(execution)
+        if state in self.success_states:
+            self.log.info(
+                "Kestra execution %s of an earlier try already ended in %s; using it", execution_id, state
+            )
+            return execution
+        if not is_terminal(state) and state != "KILLING":
+            self.log.info("Reattaching to Kestra execution %s of an earlier try (%s)", execution_id, state)
+            return execution
+        if self.restart_on_retry and state not in ("KILLED", "KILLING"):
+            from airflow_provider_kestra.exceptions import KestraApiError
+
+            try:
+                restarted = self.hook.restart_execution(execution_id)
+            except KestraApiError as err:
+                self.log.warning(
+                    "Kestra refused to restart execution %s (%s); starting a new one", execution_id, err
+                )
+                return None
+            self.log.info("Restarted Kestra execution %s of an earlier try (it was %s)", execution_id, state)
+            return restarted
+        self.log.info(
+            "Kestra execution %s of an earlier try ended in %s; starting a new one", execution_id, state
+        )
+        return None
+
+    def _publish(self, context: Context, execution: KestraExecution) -> None:
+        self._execution_id = execution["id"]
+        url = self.hook.execution_ui_url(execution)
+        self.log.info("Kestra execution: %s", url)
+        push_execution_link(context, execution["id"], url)
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(
+                STATE_STORE_KEY,
+                {"execution_id": execution["id"], FIRST_TRY_LABEL: self._first_try_number(context)},
+            )
+
+    def _state_store_get(self, context: Context) -> dict[str, Any] | None:
+        store = context.get("task_state_store")
+        saved = store.get(STATE_STORE_KEY) if store is not None else None
+        return saved if isinstance(saved, dict) and saved.get("execution_id") else None
+
+    # -- wait -------------------------------------------------------------------------------------
+
+    def _wait(self, context: Context, execution: KestraExecution) -> KestraExecution:
+        """Block until the execution ends (SSE with polling fallback) while its logs are copied."""
+        from airflow_provider_kestra.exceptions import KestraWaitTimeout
+
+        execution_id = execution["id"]
+        try:
+            with self._following_logs(execution_id):
+                final = self.hook.wait_for_execution(
+                    execution_id, timeout=self.timeout, poll_interval=self.poll_interval
+                )
+        except KestraWaitTimeout as err:
+            self._kill_quietly(execution_id)
+            raise self._error(
+                f"Kestra execution {execution_id} did not finish within {self.timeout:g}s "
+                f"(still {err.state}); asked Kestra to kill it",
+                execution_id,
+                err.state,
+            ) from err
+        except Exception:
+            self._kill_if_last_try(context, execution_id)
+            raise
+        return final
+
+    @contextmanager
+    def _following_logs(self, execution_id: str) -> Iterator[None]:
+        """Copy new log lines every ``poll_interval`` from a background thread, and once more at the end.
+
+        The thread has its own hook (own HTTP session): the main thread's session is busy with the wait.
+        """
+        if not self.stream_logs:
+            yield
+            return
+        stop = threading.Event()
+
+        def follow() -> None:
+            while not stop.wait(self.poll_interval):
+                self._relay_logs(execution_id)
+
+        follower = threading.Thread(target=follow, name=f"kestra-logs-{execution_id}", daemon=True)
+        self._relay_logs(execution_id)
+        follower.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            follower.join(LOG_FOLLOWER_JOIN_SECONDS)
+            self._relay_logs(execution_id)
+
+    def _defer(self, context: Context, execution: KestraExecution) -> Any:
+        """Look once more; finish at once if the execution already ended, else hand over to the triggerer."""
+        execution_id = execution["id"]
+        self._relay_logs(execution_id)
+        current = self.hook.get_execution(execution_id)
+        if is_terminal(state_of(current)):
+            self._relay_logs(execution_id)
+            return self._finish(context, current)
+        self.defer(
+            trigger=KestraExecutionTrigger(
+                kestra_conn_id=self.kestra_conn_id,
+                execution_id=execution_id,
+                success_states=self.success_states,
+                poll_interval=self.poll_interval,
+                deadline=self._deadline(context),
+                hook_params=self.hook_params,
+                stream_logs=self.stream_logs,
+                log_level=self.log_level,
+                log_cursor=self._log_cursor,
+                cancel_on_kill=True,
+            ),
+            method_name="execute_complete",
+            timeout=None,
+        )
+
+    def _deadline(self, context: Context) -> float | None:
+        """Wall-clock end of the wait: the operator ``timeout`` or the task's ``execution_timeout``."""
+        deadlines = []
+        if self.timeout is not None:
+            deadlines.append(time.time() + self.timeout)
+        start = getattr(context["ti"], "start_date", None)
+        if self.execution_timeout is not None and start is not None:
+            limit = self.execution_timeout.total_seconds()
+            margin = 0.0 if AIRFLOW_V_3_0_PLUS else min(EXECUTION_TIMEOUT_MARGIN_SECONDS, limit / 10)
+            deadlines.append(start.timestamp() + limit - margin)
+        return min(deadlines) if deadlines else None
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Turn the trigger's event into the task result; any status not known here fails the task."""
+        from airflow_provider_kestra.exceptions import KestraError
+
+        event = event or {}
+        status = event.get("status")
+        execution_id = event.get("execution_id")
+        if status not in EVENT_STATUSES or not execution_id:
+            raise KestraError(f"{self.task_id}: unexpected event from the Kestra trigger: {event!r}")
+        self._execution_id = str(execution_id)
+        self._log_cursor = event.get("log_cursor")
+        self._relay_logs(self._execution_id)
+        if status in ("success", "failed"):
+            return self._finish(context, self.hook.get_execution(self._execution_id))
+        if status == "timeout":
+            self._kill_quietly(self._execution_id)
+            raise self._error(
+                f"{event.get('message')}; asked Kestra to kill it (timeout={self.timeout}, "
+                f"execution_timeout={self.execution_timeout})",
+                self._execution_id,
+                event.get("state"),
+            )
+        self._kill_if_last_try(context, self._execution_id)
+        raise KestraError(f"Lost track of Kestra execution {self._execution_id}: {event.get('message')}")
+
+    # -- finish -----------------------------------------------------------------------------------
+
+    def _finish(self, context: Context, execution: KestraExecution) -> Any:
+        """Succeed with the outputs when the state is a success state; otherwise fail with the reasons."""
+        state = state_of(execution)
+        ti = context["ti"]
+        ti.xcom_push(key="execution_state", value=state)
+        if state not in self.success_states:
+            raise self._failure(execution)
+        self.log.info("Kestra execution %s ended in %s", execution["id"], state)
+        outputs = self.hook.get_outputs(execution, include_task_outputs=self.include_task_outputs)
+        if self.include_task_outputs:
+            ti.xcom_push(key="task_outputs", value=outputs.get("task_outputs", {}))
+        if self.output_files_dir:
+            paths = self.hook.download_output_files(execution, self.output_files_dir)
+            self.log.info("Downloaded %d output file(s) into %s", len(paths), self.output_files_dir)
+            ti.xcom_push(key="output_files", value=[str(p) for p in paths])
+        return outputs.get("outputs") or {}
+
+    def _failure(self, execution: KestraExecution) -> KestraExecutionError:
+        execution_id, state = execution["id"], state_of(execution)
+        lines = [
+            f"Kestra execution {execution_id} of flow {execution.get('namespace')}.{execution.get('flowId')} "
+            f"ended in {state} (success states: {', '.join(self.success_states)})."
+        ]
+        failed_tasks = failed_task_ids(execution)
+        if failed_tasks:
+            lines.append(f"Failed Kestra tasks: {', '.join(failed_tasks)}.")
+        try:
+            errors, _ = self.hook.get_logs(execution_id, min_level="ERROR")
+        except Exception as err:
+            lines.append(f"(Could not read the error logs: {err})")
+        else:
+            if errors:
+                lines.append("Last error log lines:")
+                lines.extend(
+                    f"  [{e.get('taskId') or 'execution'}] {e.get('message', '')}"
+                    for e in errors[-ERROR_LINES_IN_FAILURE:]
+                )
+        return self._error("\n".join(lines), execution_id, state)
+
+    @staticmethod
+    def _error(message: str, execution_id: str, state: str | None) -> KestraExecutionError:
+        from airflow_provider_kestra.exceptions import KestraExecutionError
+
+        return KestraExecutionError(message, execution_id=execution_id, state=state)
+
+    # -- logs and kill ----------------------------------------------------------------------------
+
+    def _relay_logs(self, execution_id: str) -> None:
+        """Copy the Kestra log lines not shown yet into the task log (best effort)."""
+        if not self.stream_logs:
+            return
+        try:
+            entries, self._log_cursor = self._log_hook.get_logs(
+                execution_id, min_level=self.log_level, cursor=self._log_cursor
+            )
+        except Exception as err:
+            self.log.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)
+            return
+        log_kestra_entries(self.log, entries)
+
+    @cached_property
+    def _log_hook(self) -> KestraHook:
+        """A second client for the log-following thread (sessions are not shared across threads)."""
+        return self._new_hook()
+
+    def _kill_quietly(self, execution_id: str, hook: KestraHook | None = None) -> None:
+        try:
+            (hook or self.hook).kill_execution(execution_id)
+            self.log.info("Asked Kestra to kill execution %s", execution_id)
+        except Exception as err:
+            self.log.warning("Could not kill Kestra execution %s: %s", execution_id, err)
+
+    def _kill_if_last_try(self, context: Context, execution_id: str) -> None:
+        """When Airflow will not retry, a still-running execution would be orphaned: kill it."""
+        ti = context["ti"]
+        if int(ti.try_number) > int(getattr(ti, "max_tries", 0) or 0):
+            self._kill_quietly(execution_id)
+
+    def on_kill(self) -> None:
+        """Kill the Kestra execution when Airflow kills the task (timeout, mark failed), without hanging."""
+        execution_id = self._execution_id
+        if not execution_id:
+            return
+        worker = threading.Thread(
+            target=self._kill_quietly, args=(execution_id, self._new_hook()), name="kestra-kill", daemon=True
+        )
+        worker.start()
+        worker.join(KILL_TIMEOUT_SECONDS)
+
+
+class KestraKillExecutionOperator(KestraHookMixin, BaseOperator):
+    """Kill a Kestra execution (and its subflow executions), optionally waiting until it has stopped.
+
+    Killing an execution that already ended changes nothing; the task then returns its final state.
+
+    :param execution_id: The execution to kill (templated).
+    :param wait_for_termination: Wait until the execution reaches a terminal state.
+    :param poll_interval: Seconds between two status checks while waiting.
+    :param timeout: Optional. Fail if the execution has not stopped after this long (seconds or timedelta).
+    :param kestra_conn_id: Airflow connection to Kestra.
+    :param hook_params: Optional keyword arguments for :class:`KestraHook`.
+    :return: (XCom) the final state, or ``None`` when not waiting.
+    """
+
+    template_fields: Sequence[str] = ("execution_id",)
+    ui_color = "#fcd6d6"
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        wait_for_termination: bool = True,
+        poll_interval: float = 2.0,
+        timeout: float | timedelta | None = None,
+        kestra_conn_id: str = "kestra_default",
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.execution_id = execution_id
+        self.wait_for_termination = wait_for_termination
+        self.poll_interval = _seconds(poll_interval, "poll_interval") or 2.0
+        self.timeout = _seconds(timeout, "timeout")
+        self.kestra_conn_id = kestra_conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def execute(self, context: Context) -> str | None:
+        """Ask Kestra to kill the execution, then (optionally) wait for it to stop."""
+        self.hook.kill_execution(self.execution_id)
+        self.log.info("Asked Kestra to kill execution %s", self.execution_id)
+        if not self.wait_for_termination:
+            return None
+        final = self.hook.wait_for_execution(
+            self.execution_id, timeout=self.timeout, poll_interval=self.poll_interval
+        )
+        state = state_of(final)
+        self.log.info("Kestra execution %s is %s", self.execution_id, state)
+        return state
+
+
+class KestraResumeExecutionOperator(KestraHookMixin, BaseOperator):
+    """Resume a paused Kestra execution, e.g. to approve a step, optionally passing the Pause task's inputs.
+
+    Fails with Kestra's message when the execution is not paused.
+
+    :param execution_id: The paused execution (templated).
+    :param inputs: Optional. Values for the ``onResume`` inputs of the Pause task (templated).
+    :param kestra_conn_id: Airflow connection to Kestra.
+    :param hook_params: Optional keyword arguments for :class:`KestraHook`.
+    :return: (XCom) the execution id.
+    """
+
+    template_fields: Sequence[str] = ("execution_id", "inputs")
+    template_fields_renderers = {"inputs": "json"}
+    ui_color = "#d6fcdc"
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        inputs: dict[str, Any] | None = None,
+        kestra_conn_id: str = "kestra_default",
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.execution_id = execution_id
+        self.inputs = inputs
+        self.kestra_conn_id = kestra_conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def execute(self, context: Context) -> str:
+        """Resume the execution."""
+        self.hook.resume_execution(self.execution_id, inputs=self.inputs)
+        self.log.info("Resumed Kestra execution %s", self.execution_id)
+        return self.execution_id

@@ -1,0 +1,800 @@
+"""Unit tests of the Kestra operators (hook double, plus requests-mock where the wire matters)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from kestra_operator_doubles import API, FakeTaskStateStore, execution, make_ti, pushed, use_hook
+
+from airflow_provider_kestra.exceptions import (
+    KestraConflictError,
+    KestraConnectionError,
+    KestraError,
+    KestraExecutionError,
+    KestraWaitTimeout,
+)
+from airflow_provider_kestra.links.kestra import KestraExecutionLink
+from airflow_provider_kestra.operators.kestra import (
+    FIRST_TRY_LABEL,
+    STATE_STORE_KEY,
+    TRY_ID_LABEL,
+    KestraDeployFlowOperator,
+    KestraKillExecutionOperator,
+    KestraResumeExecutionOperator,
+    KestraTriggerExecutionOperator,
+)
+from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import DAG
+    from airflow.sdk.exceptions import TaskDeferred
+else:
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+    from airflow.models.dag import DAG  # type: ignore[no-redef]
+
+FLOW_WITH_EXPRESSION = """id: hello
+namespace: company.team
+inputs:
+  - id: name
+    type: STRING
+tasks:
+  - id: say
+    type: io.kestra.plugin.core.log.Log
+    message: "Hello {{ inputs.name }}"
+"""
+
+
+def trigger_op(**kwargs: Any) -> KestraTriggerExecutionOperator:
+    kwargs.setdefault("task_id", "run_flow")
+    kwargs.setdefault("namespace", "company.team")
+    kwargs.setdefault("flow_id", "hello")
+    return KestraTriggerExecutionOperator(**kwargs)
+
+
+# ----------------------------------------------------------------------------- trigger: start and wait
+
+
+def test_first_try_starts_an_execution_with_airflow_labels_and_publishes_it_before_waiting(
+    hook: mock.MagicMock,
+) -> None:
+    op = use_hook(trigger_op(inputs={"name": "Ada"}, labels={"team": "data"}), hook)
+    ti = make_ti()
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+
+    def wait(execution_id: str, **_: Any) -> dict[str, Any]:
+        assert pushed(ti)["execution_id"] == "ex1", "the id must be in XCom before the wait starts"
+        return execution("ex1", "SUCCESS", outputs={"greeting": "Hello Ada"})
+
+    hook.wait_for_execution.side_effect = wait
+    hook.get_outputs.return_value = {"outputs": {"greeting": "Hello Ada"}, "task_outputs": {}}
+
+    result = op.execute({"ti": ti})
+
+    assert result == {"greeting": "Hello Ada"}
+    hook.search_executions.assert_not_called()  # a first try has nothing to reattach to
+    args, kwargs = hook.create_execution.call_args
+    assert args == ("company.team", "hello")
+    assert kwargs["inputs"] == {"name": "Ada"}
+    assert kwargs["idempotency_label_key"] == TRY_ID_LABEL
+    labels = kwargs["labels"]
+    assert labels["team"] == "data"
+    assert labels["airflow.dag_id"] == "etl"
+    assert labels["airflow.run_id"] == "manual__2026-11-22T10:00:00+00:00"
+    assert labels["airflow.task_id"] == "run_flow"
+    assert labels["airflow.map_index"] == "-1"
+    assert labels["airflow.try_number"] == "1"
+    assert labels[FIRST_TRY_LABEL] == "1"
+    assert len(labels[TRY_ID_LABEL]) == 32
+    xcoms = pushed(ti)
+    assert xcoms["execution_url"].endswith("/executions/company.team/hello/ex1")
+    assert xcoms["execution_state"] == "SUCCESS"
+    if AIRFLOW_V_3_0_PLUS:
+        assert xcoms[KestraExecutionLink().xcom_key] == xcoms["execution_url"]
+
+
+def test_each_try_gets_a_fresh_idempotency_label(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    op = use_hook(trigger_op(), hook)
+    op.execute({"ti": make_ti()})
+    op.execute({"ti": make_ti()})
+    first, second = (c.kwargs["labels"][TRY_ID_LABEL] for c in hook.create_execution.call_args_list)
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ({"Team": "x"}, "invalid"),
+        ({"team": ""}, "empty value"),
+        ({"airflow.dag_id": "other"}, "reserved"),
+        ({"system.app": "x"}, "reserved"),
+    ],
+)
+def test_bad_labels_fail_before_anything_is_sent(hook: mock.MagicMock, labels: Any, problem: Any) -> None:
+    op = use_hook(trigger_op(labels=labels), hook)
+    with pytest.raises(ValueError, match=problem):
+        op.execute({"ti": make_ti()})
+    hook.create_execution.assert_not_called()
+
+
+def test_templated_revision_must_be_an_integer(hook: mock.MagicMock) -> None:
+    op = use_hook(trigger_op(revision="latest"), hook)
+    with pytest.raises(ValueError, match="revision must be an integer"):
+        op.execute({"ti": make_ti()})
+    hook.create_execution.assert_not_called()
+
+
+def test_not_waiting_returns_the_execution_id(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex9", "CREATED")
+    op = use_hook(trigger_op(wait_for_completion=False), hook)
+    assert op.execute({"ti": make_ti()}) == "ex9"
+    hook.wait_for_execution.assert_not_called()
+
+
+@pytest.mark.parametrize("state", ["FAILED", "KILLED", "CANCELLED", "WARNING", "RETRIED", "MYSTERY", ""])
+def test_any_state_outside_success_states_fails_the_task(hook: mock.MagicMock, state: Any) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.return_value = execution("ex1", state)
+    op = use_hook(trigger_op(), hook)
+    with pytest.raises(KestraExecutionError) as err:
+        op.execute({"ti": make_ti()})
+    assert err.value.execution_id == "ex1"
+    hook.get_outputs.assert_not_called()
+
+
+def test_warning_passes_when_opted_in(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.return_value = execution("ex1", "WARNING")
+    op = use_hook(trigger_op(success_states=["SUCCESS", "warning"]), hook)
+    assert op.execute({"ti": make_ti()}) == {}
+
+
+def test_failure_message_names_state_failed_tasks_and_last_error_lines(hook: mock.MagicMock) -> None:
+    failed = execution(
+        "ex1",
+        "FAILED",
+        taskRunList=[
+            {"taskId": "extract", "state": {"current": "SUCCESS"}},
+            {"taskId": "load", "state": {"current": "FAILED"}},
+            {"taskId": "notify", "state": {"current": "KILLED"}},
+        ],
+    )
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.return_value = failed
+    errors = [{"taskId": "load", "level": "ERROR", "message": f"boom {i}"} for i in range(8)]
+    hook.get_logs.side_effect = lambda _id, min_level="INFO", cursor=None: (
+        (errors, {}) if min_level == "ERROR" else ([], {})
+    )
+    op = use_hook(trigger_op(), hook)
+    with pytest.raises(KestraExecutionError) as err:
+        op.execute({"ti": make_ti()})
+    message = str(err.value)
+    assert "ended in FAILED" in message
+    assert "Failed Kestra tasks: load, notify." in message
+    assert "[load] boom 7" in message and "[load] boom 3" in message
+    assert "boom 2" not in message  # only the last lines
+    assert err.value.state == "FAILED"
+
+
+def test_success_returns_outputs_and_pushes_task_outputs_and_files(
+    hook: mock.MagicMock, tmp_path: Path
+) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {"t1": {"value": 1}}}
+    hook.download_output_files.return_value = [tmp_path / "data.csv"]
+    op = use_hook(trigger_op(include_task_outputs=True, output_files_dir=str(tmp_path)), hook)
+    ti = make_ti()
+    assert op.execute({"ti": ti}) == {"rows": 3}
+    hook.get_outputs.assert_called_once_with(mock.ANY, include_task_outputs=True)
+    hook.download_output_files.assert_called_once_with(mock.ANY, str(tmp_path))
+    assert pushed(ti)["task_outputs"] == {"t1": {"value": 1}}
+    assert pushed(ti)["output_files"] == [str(tmp_path / "data.csv")]
+
+
+def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any
+) -> None:
+    std_log(KestraTriggerExecutionOperator)
+    lines = [
+        {"taskId": "extract", "level": "INFO", "message": "reading 3 rows"},
+        {"taskId": "load", "level": "ERROR", "message": "table locked"},
+    ]
+    cursors: list[Any] = []
+
+    def get_logs(_id: str, *, min_level: str = "INFO", cursor: Any = None) -> tuple[list[Any], Any]:
+        cursors.append(cursor)
+        return (lines, 1) if cursor is None else ([], cursor)  # the hook returns only unseen lines
+
+    hook.get_logs.side_effect = get_logs
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    op = use_hook(trigger_op(log_level="debug"), hook)
+    with caplog.at_level(logging.INFO):
+        op.execute({"ti": make_ti()})
+    assert caplog.text.count("[kestra:extract] reading 3 rows") == 1
+    assert caplog.text.count("[kestra:load] table locked") == 1
+    assert [r.levelno for r in caplog.records if "table locked" in r.getMessage()] == [logging.ERROR]
+    assert cursors[0] is None and all(c == 1 for c in cursors[1:])
+    assert {c.kwargs["min_level"] for c in hook.get_logs.call_args_list} == {"DEBUG"}
+
+
+def test_stream_logs_off_reads_no_logs_on_success(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    use_hook(trigger_op(stream_logs=False), hook).execute({"ti": make_ti()})
+    hook.get_logs.assert_not_called()
+
+
+def test_sync_timeout_kills_the_execution_and_fails(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.side_effect = KestraWaitTimeout("late", execution_id="ex1", state="RUNNING")
+    op = use_hook(trigger_op(timeout=timedelta(minutes=2)), hook)
+    with pytest.raises(KestraExecutionError, match=r"did not finish within 120s \(still RUNNING\)"):
+        op.execute({"ti": make_ti()})
+    assert hook.wait_for_execution.call_args.kwargs["timeout"] == 120.0
+    hook.kill_execution.assert_called_once_with("ex1")
+
+
+@pytest.mark.parametrize(("try_number", "max_tries", "killed"), [(1, 1, False), (2, 1, True)])
+def test_losing_track_kills_the_execution_only_when_no_retry_remains(
+    hook: mock.MagicMock, try_number: Any, max_tries: Any, killed: Any
+) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.search_executions.return_value = []
+    hook.wait_for_execution.side_effect = KestraConnectionError("Kestra unreachable")
+    op = use_hook(trigger_op(retries=max_tries), hook)
+    with pytest.raises(KestraConnectionError):
+        op.execute({"ti": make_ti(try_number=try_number, max_tries=max_tries)})
+    assert hook.kill_execution.called is killed
+
+
+def test_on_kill_kills_the_running_execution_and_does_not_hang(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    op = use_hook(trigger_op(), hook)
+
+    def killed_while_waiting(*_: Any, **__: Any) -> dict[str, Any]:
+        op.on_kill()  # what Airflow does on execution_timeout / mark failed
+        raise RuntimeError("task killed")
+
+    hook.wait_for_execution.side_effect = killed_while_waiting
+    with pytest.raises(RuntimeError):
+        op.execute({"ti": make_ti()})
+    hook.kill_execution.assert_any_call("ex1")
+
+
+def test_on_kill_returns_while_a_hanging_kill_is_still_pending(
+    hook: mock.MagicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import airflow_provider_kestra.operators.kestra as module
+
+    monkeypatch.setattr(module, "KILL_TIMEOUT_SECONDS", 0.01)
+    called, release = threading.Event(), threading.Event()
+
+    def hanging_kill(_id: str) -> None:
+        called.set()
+        release.wait(30)
+
+    hook.kill_execution.side_effect = hanging_kill
+    op = use_hook(trigger_op(), hook)
+    op._execution_id = "ex1"
+    op.on_kill()  # returns although Kestra has not answered: release is only set below
+    assert called.wait(30)
+    hook.kill_execution.assert_called_once_with("ex1")
+    release.set()
+
+
+def test_on_kill_without_execution_does_nothing(hook: mock.MagicMock) -> None:
+    use_hook(trigger_op(), hook).on_kill()
+    hook.kill_execution.assert_not_called()
+
+
+# ----------------------------------------------------------------------------- trigger: retries
+
+
+def retry_ti() -> mock.MagicMock:
+    return make_ti(try_number=2, max_tries=1)
+
+
+def test_retry_reattaches_to_the_running_execution_of_the_earlier_try(hook: mock.MagicMock) -> None:
+    hook.search_executions.return_value = [execution("ex1", "RUNNING")]
+    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    op = use_hook(trigger_op(retries=1), hook)
+    ti = retry_ti()
+    op.execute({"ti": ti})
+    hook.create_execution.assert_not_called()
+    search = hook.search_executions.call_args.kwargs
+    assert search["namespace"] == "company.team" and search["flow_id"] == "hello"
+    assert search["labels"] == {
+        "airflow.dag_id": "etl",
+        "airflow.run_id": "manual__2026-11-22T10:00:00+00:00",
+        "airflow.task_id": "run_flow",
+        "airflow.map_index": "-1",
+        FIRST_TRY_LABEL: "1",
+    }
+    assert pushed(ti)["execution_id"] == "ex1"
+
+
+def test_retry_after_success_returns_the_outputs_without_running_again(hook: mock.MagicMock) -> None:
+    hook.search_executions.return_value = [execution("ex1", "SUCCESS")]
+    hook.get_outputs.return_value = {"outputs": {"n": 1}, "task_outputs": {}}
+    op = use_hook(trigger_op(retries=1), hook)
+    assert op.execute({"ti": retry_ti()}) == {"n": 1}
+    hook.create_execution.assert_not_called()
+    hook.wait_for_execution.assert_not_called()
+
+
+def test_retry_after_failure_starts_a_new_execution_by_default(hook: mock.MagicMock) -> None:
+    hook.search_executions.return_value = [execution("ex1", "FAILED")]
+    hook.create_execution.return_value = execution("ex2", "CREATED")
+    hook.wait_for_execution.return_value = execution("ex2", "SUCCESS")
+    op = use_hook(trigger_op(retries=1), hook)
+    ti = retry_ti()
+    op.execute({"ti": ti})
+    hook.restart_execution.assert_not_called()
+    assert pushed(ti)["execution_id"] == "ex2"
+    assert hook.create_execution.call_args.kwargs["labels"]["airflow.try_number"] == "2"
+
+
+def test_restart_on_retry_restarts_the_failed_execution(hook: mock.MagicMock) -> None:
+    hook.search_executions.return_value = [execution("ex1", "FAILED")]
+    hook.restart_execution.return_value = execution("ex1", "RESTARTED")
+    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
+    op.execute({"ti": retry_ti()})
+    hook.restart_execution.assert_called_once_with("ex1")
+    hook.create_execution.assert_not_called()
+
+
+@pytest.mark.parametrize("state", ["KILLED", "KILLING"])
+def test_killed_executions_are_replaced_even_with_restart_on_retry(hook: mock.MagicMock, state: Any) -> None:
+    hook.search_executions.return_value = [execution("ex1", state)]
+    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
+    op.execute({"ti": retry_ti()})
+    hook.restart_execution.assert_not_called()
+    hook.create_execution.assert_called_once()
+
+
+def test_refused_restart_falls_back_to_a_new_execution(hook: mock.MagicMock) -> None:
+    hook.search_executions.return_value = [execution("ex1", "FAILED")]
+    hook.restart_execution.side_effect = KestraConflictError(
+        status=409, method="POST", path="/x", kestra_message="cannot restart"
+    )
+    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
+    op.execute({"ti": retry_ti()})
+    hook.create_execution.assert_called_once()
+
+
+def test_clearing_a_task_starts_a_new_execution(hook: mock.MagicMock) -> None:
+    # Try 1 succeeded, then the task was cleared: Airflow sets max_tries = 1 + retries, try_number = 2.
+    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    op = use_hook(trigger_op(retries=1), hook)
+    op.execute({"ti": make_ti(try_number=2, max_tries=2)})
+    hook.search_executions.assert_not_called()
+    assert hook.create_execution.call_args.kwargs["labels"][FIRST_TRY_LABEL] == "2"
+
+
+def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.wait_for_execution.side_effect = KestraConnectionError("worker lost Kestra")
+    op = use_hook(trigger_op(retries=1), hook)
+    store = FakeTaskStateStore()
+    with pytest.raises(KestraConnectionError):
+        op.execute({"ti": make_ti(max_tries=1), "task_state_store": store})
+    assert store.values[STATE_STORE_KEY] == {"execution_id": "ex1", FIRST_TRY_LABEL: 1}
+
+    hook.reset_mock()
+    hook.wait_for_execution.side_effect = None
+    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    op.execute({"ti": retry_ti(), "task_state_store": store})
+    hook.get_execution.assert_any_call("ex1")
+    hook.search_executions.assert_not_called()
+    hook.create_execution.assert_not_called()
+
+
+def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) -> None:
+    store = FakeTaskStateStore({STATE_STORE_KEY: {"execution_id": "old", FIRST_TRY_LABEL: 1}})
+    hook.search_executions.return_value = []
+    hook.create_execution.return_value = execution("ex3", "SUCCESS")
+    op = use_hook(trigger_op(retries=1), hook)
+    op.execute({"ti": make_ti(try_number=4, max_tries=4), "task_state_store": store})  # cleared: first try 4
+    hook.get_execution.assert_not_called()
+    assert store.values[STATE_STORE_KEY]["execution_id"] == "ex3"
+
+
+# ----------------------------------------------------------------------------- trigger: deferrable
+
+
+def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.get_logs.return_value = ([], {"since": "t", "seen": ["a"]})
+    op = use_hook(
+        trigger_op(deferrable=True, timeout=600, poll_interval=7, hook_params={"retry_limit": 2}), hook
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": make_ti()})
+    assert deferred.value.timeout is None
+    assert deferred.value.method_name == "execute_complete"
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, KestraExecutionTrigger)
+    _, kwargs = trigger.serialize()
+    assert kwargs["execution_id"] == "ex1"
+    assert kwargs["kestra_conn_id"] == "kestra_default"
+    assert kwargs["hook_params"] == {"retry_limit": 2}
+    assert kwargs["poll_interval"] == 7.0
+    assert kwargs["cancel_on_kill"] is True
+    assert kwargs["log_cursor"] == {"since": "t", "seen": ["a"]}
+    assert before + 600 <= kwargs["deadline"] <= time.time() + 600
+    hook.wait_for_execution.assert_not_called()
+
+
+def test_deferrable_deadline_respects_execution_timeout(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    op = use_hook(trigger_op(deferrable=True, execution_timeout=timedelta(minutes=10)), hook)
+    ti = make_ti()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": ti})
+    deadline = deferred.value.trigger.serialize()[1]["deadline"]
+    end = ti.start_date.timestamp() + 600
+    assert end - 60 <= deadline <= end
+
+
+def test_deferrable_returns_outputs_without_deferring_when_already_done(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {}}
+    op = use_hook(trigger_op(deferrable=True), hook)
+    assert op.execute({"ti": make_ti()}) == {"rows": 3}
+
+
+def test_deferrable_finishes_without_deferring_when_already_terminal(hook: mock.MagicMock) -> None:
+    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.get_execution.return_value = execution("ex1", "FAILED")
+    op = use_hook(trigger_op(deferrable=True), hook)
+    with pytest.raises(KestraExecutionError, match="ended in FAILED"):
+        op.execute({"ti": make_ti()})
+
+
+def event(status: str, **extra: Any) -> dict[str, Any]:
+    return {"status": status, "execution_id": "ex1", "state": None, "message": "m", "log_cursor": 5, **extra}
+
+
+def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any
+) -> None:
+    std_log(KestraTriggerExecutionOperator)
+    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_outputs.return_value = {"outputs": {"ok": True}, "task_outputs": {}}
+    hook.get_logs.return_value = ([{"taskId": "t", "level": "INFO", "message": "late line"}], 6)
+    op = use_hook(trigger_op(deferrable=True), hook)
+    with caplog.at_level(logging.INFO):
+        assert op.execute_complete({"ti": make_ti()}, event("success", state="SUCCESS")) == {"ok": True}
+    assert hook.get_logs.call_args.kwargs["cursor"] == 5
+    assert "[kestra:t] late line" in caplog.text
+
+
+def test_execute_complete_double_checks_the_state_on_success(hook: mock.MagicMock) -> None:
+    hook.get_execution.return_value = execution("ex1", "SOMETHING_NEW")
+    op = use_hook(trigger_op(deferrable=True), hook)
+    with pytest.raises(KestraExecutionError):
+        op.execute_complete({"ti": make_ti()}, event("success"))
+
+
+def test_execute_complete_failed_fails_with_details(hook: mock.MagicMock) -> None:
+    hook.get_execution.return_value = execution("ex1", "FAILED")
+    op = use_hook(trigger_op(deferrable=True), hook)
+    with pytest.raises(KestraExecutionError, match="ended in FAILED"):
+        op.execute_complete({"ti": make_ti()}, event("failed", state="FAILED"))
+
+
+def test_execute_complete_timeout_kills_and_fails(hook: mock.MagicMock) -> None:
+    op = use_hook(trigger_op(deferrable=True, timeout=60), hook)
+    with pytest.raises(KestraExecutionError, match="asked Kestra to kill it"):
+        op.execute_complete({"ti": make_ti()}, event("timeout", state="RUNNING"))
+    hook.kill_execution.assert_called_once_with("ex1")
+
+
+def test_execute_complete_error_fails(hook: mock.MagicMock) -> None:
+    op = use_hook(trigger_op(deferrable=True), hook)
+    with pytest.raises(KestraError, match="Lost track of Kestra execution ex1: m"):
+        op.execute_complete({"ti": make_ti(max_tries=1)}, event("error"))
+    hook.kill_execution.assert_not_called()  # a retry will reattach
+
+
+def test_execute_complete_error_on_the_last_try_kills_the_execution(hook: mock.MagicMock) -> None:
+    op = use_hook(trigger_op(deferrable=True), hook)
+    with pytest.raises(KestraError, match="Lost track"):
+        op.execute_complete({"ti": make_ti(try_number=1, max_tries=0)}, event("error"))
+    hook.kill_execution.assert_called_once_with("ex1")
+
+
+@pytest.mark.parametrize(
+    "bad", [None, {}, {"status": "cancelled", "execution_id": "ex1"}, {"status": "success"}]
+)
+def test_execute_complete_fails_closed_on_unknown_events(hook: mock.MagicMock, bad: Any) -> None:
+    op = use_hook(trigger_op(deferrable=True), hook)
+    with pytest.raises(KestraError, match="unexpected event"):
+        op.execute_complete({"ti": make_ti()}, bad)
+    hook.get_outputs.assert_not_called()
+
+
+# ----------------------------------------------------------------------------- trigger: construction
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"success_states": ["RUNNING"]}, "success_states"),
+        ({"success_states": []}, "success_states"),
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"timeout": -1}, "timeout"),
+        ({"log_level": "LOUD"}, "log_level"),
+    ],
+)
+def test_bad_arguments_are_refused_at_parse_time(kwargs: Any, problem: Any) -> None:
+    with pytest.raises(ValueError, match=problem):
+        trigger_op(**kwargs)
+
+
+def test_templated_fields_render_and_keep_file_inputs(hook: mock.MagicMock, tmp_path: Path) -> None:
+    op = trigger_op(
+        namespace="{{ params.ns }}",
+        inputs={"day": "{{ ds }}", "file": tmp_path / "in.csv", "n": 3},
+        labels={"run": "{{ run_id }}"},
+        output_files_dir="{{ params.out }}",
+        params={"ns": "company.team", "out": "/tmp/out"},
+    )
+    context = {"ds": "2026-11-22", "run_id": "r1", "params": {"ns": "company.team", "out": "/tmp/out"}}
+    op.render_template_fields(context)  # type: ignore[arg-type]
+    assert op.namespace == "company.team"
+    assert op.inputs == {"day": "2026-11-22", "file": tmp_path / "in.csv", "n": 3}
+    assert op.labels == {"run": "r1"}
+    assert op.output_files_dir == "/tmp/out"
+
+
+def test_dag_parse_does_not_import_http_or_yaml_libraries() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import airflow_provider_kestra.operators.kestra, airflow_provider_kestra.sensors.kestra\n"
+        "import airflow_provider_kestra.links.kestra, airflow_provider_kestra.triggers.kestra\n"
+        "bad = [m for m in ('requests', 'httpx', 'yaml', 'airflow_provider_kestra.hooks.kestra') "
+        "if m in sys.modules and m not in before]\n"
+        "print('HEAVY=' + ','.join(bad))\n"
+    )
+    prelude = "import sys, airflow.configuration\nbefore = set(sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, check=True)
+    assert "HEAVY=\n" in out.stdout + "\n"
+
+
+# ----------------------------------------------------------------------------- deploy
+
+
+def test_deploy_never_renders_flow_sources(hook: mock.MagicMock) -> None:
+    op = use_hook(KestraDeployFlowOperator(task_id="deploy", source=FLOW_WITH_EXPRESSION), hook)
+    jinja_context: Any = {"inputs": {"name": "WRONG"}}
+    op.render_template_fields(jinja_context)
+    hook.deploy_flows.return_value = [
+        {"namespace": "company.team", "flow_id": "hello", "revision": 1, "action": "created"}
+    ]
+    result = op.execute({"ti": make_ti()})
+    assert hook.deploy_flows.call_args.args[0] == [FLOW_WITH_EXPRESSION]
+    assert result == [{"namespace": "company.team", "flow_id": "hello", "revision": 1, "action": "created"}]
+
+
+def test_deploy_sends_kestra_expressions_untouched_over_the_wire(
+    kestra_conn: str, requests_mock: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "hello.yml").write_text(FLOW_WITH_EXPRESSION)
+    requests_mock.post(f"{API}/flows/validate", json=[{"index": 0, "flow": "hello", "constraints": None}])
+    requests_mock.get(f"{API}/flows/company.team/hello", status_code=404, json={"message": "Not Found"})
+    created = requests_mock.post(
+        f"{API}/flows", json={"id": "hello", "namespace": "company.team", "revision": 1}
+    )
+    op = KestraDeployFlowOperator(task_id="deploy", path="{{ params.dir }}", params={"dir": str(tmp_path)})
+    jinja_context: Any = {"params": {"dir": str(tmp_path)}, "inputs": {"name": "WRONG"}}
+    op.render_template_fields(jinja_context)
+    result = op.execute({"ti": make_ti()})
+    assert created.called_once
+    assert "Hello {{ inputs.name }}" in created.last_request.text
+    assert created.last_request.headers["Content-Type"].startswith("application/x-yaml")
+    assert result == [{"namespace": "company.team", "flow_id": "hello", "revision": 1, "action": "created"}]
+
+
+def test_deploy_reads_a_folder_recursively_with_relative_file_names(
+    hook: mock.MagicMock, tmp_path: Path
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.yaml").write_text("id: b\nnamespace: n\n")
+    (tmp_path / "sub" / "a.yml").write_text("id: a\nnamespace: n\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    hook.deploy_flows.return_value = []
+    op = use_hook(
+        KestraDeployFlowOperator(
+            task_id="deploy", path=tmp_path, namespace="n", delete_missing=True, dry_run=True
+        ),
+        hook,
+    )
+    op.execute({"ti": make_ti()})
+    args, kwargs = hook.deploy_flows.call_args
+    assert args[0] == ["id: b\nnamespace: n\n", "id: a\nnamespace: n\n"]
+    assert kwargs == {
+        "namespace": "n",
+        "delete_missing": True,
+        "dry_run": True,
+        "filenames": ["b.yaml", "sub/a.yml"],
+    }
+
+
+def test_deploy_finds_a_relative_path_next_to_the_dag_file(hook: mock.MagicMock, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "a.yml").write_text("id: a\nnamespace: n\n")
+    hook.deploy_flows.return_value = []
+    with DAG("deploy_dag", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        op = use_hook(KestraDeployFlowOperator(task_id="d", path="flows"), hook)
+    dag.fileloc = str(tmp_path / "my_dag.py")
+    op.execute({"ti": make_ti()})
+    assert hook.deploy_flows.call_args.args[0] == ["id: a\nnamespace: n\n"]
+
+
+def test_deploy_logs_each_flow_including_deletions(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any
+) -> None:
+    std_log(KestraDeployFlowOperator)
+    hook.deploy_flows.return_value = [
+        {"namespace": "n", "flow_id": "a", "revision": 2, "action": "updated"},
+        {"namespace": "n", "flow_id": "old", "revision": None, "action": "deleted"},
+    ]
+    op = use_hook(KestraDeployFlowOperator(task_id="d", source="id: a\nnamespace: n\n", namespace="n"), hook)
+    with caplog.at_level(logging.INFO):
+        op.execute({"ti": make_ti()})
+    assert "Flow n.a: updated (revision 2)" in caplog.text
+    assert "Flow n.old: deleted" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({}, "exactly one of"),
+        ({"source": "x", "path": "y"}, "exactly one of"),
+        ({"source": "x", "delete_missing": True}, "namespace"),
+    ],
+)
+def test_deploy_argument_errors(kwargs: Any, problem: Any) -> None:
+    with pytest.raises(ValueError, match=problem):
+        KestraDeployFlowOperator(task_id="d", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["missing", "empty"])
+def test_deploy_path_errors_name_the_path(hook: mock.MagicMock, tmp_path: Path, name: Any) -> None:
+    target = tmp_path / name
+    if name == "empty":
+        target.mkdir()
+    op = use_hook(KestraDeployFlowOperator(task_id="d", path=target), hook)
+    with pytest.raises(FileNotFoundError, match=str(target)):
+        op.execute({"ti": make_ti()})
+    hook.deploy_flows.assert_not_called()
+
+
+def test_deploy_operator_keeps_airflow_dry_run_method() -> None:
+    op = KestraDeployFlowOperator(task_id="d", source="id: a\nnamespace: n\n", dry_run=True)
+    assert callable(op.dry_run)
+    assert op.deploy_dry_run is True
+
+
+# ----------------------------------------------------------------------------- kill / resume
+
+
+def test_kill_waits_for_termination_and_returns_the_state(hook: mock.MagicMock) -> None:
+    hook.wait_for_execution.return_value = execution("ex1", "KILLED")
+    op = use_hook(KestraKillExecutionOperator(task_id="k", execution_id="ex1", timeout=30), hook)
+    assert op.execute({"ti": make_ti()}) == "KILLED"
+    hook.kill_execution.assert_called_once_with("ex1")
+    assert hook.wait_for_execution.call_args.kwargs["timeout"] == 30.0
+
+
+def test_kill_without_waiting(hook: mock.MagicMock) -> None:
+    op = use_hook(
+        KestraKillExecutionOperator(task_id="k", execution_id="ex1", wait_for_termination=False), hook
+    )
+    assert op.execute({"ti": make_ti()}) is None
+    hook.wait_for_execution.assert_not_called()
+
+
+def test_resume_passes_inputs_over_the_wire(kestra_conn: str, requests_mock: Any) -> None:
+    resume = requests_mock.post(f"{API}/executions/ex1/resume", status_code=204)
+    op = KestraResumeExecutionOperator(
+        task_id="approve", execution_id="ex1", inputs={"approved": True, "by": "ops"}
+    )
+    assert op.execute({"ti": make_ti()}) == "ex1"
+    body = resume.last_request.body
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    assert 'name="approved"' in text and "true" in text
+    assert 'name="by"' in text and "ops" in text
+
+
+def test_resume_of_a_not_paused_execution_fails_with_kestras_message(
+    kestra_conn: str, requests_mock: Any
+) -> None:
+    requests_mock.post(
+        f"{API}/executions/ex1/resume",
+        status_code=409,
+        json={"message": "Illegal state: Execution 'ex1' is not paused, can't resume it"},
+    )
+    op = KestraResumeExecutionOperator(task_id="approve", execution_id="ex1")
+    with pytest.raises(KestraConflictError, match="is not paused"):
+        op.execute({"ti": make_ti()})
+
+
+def test_trigger_operator_talks_http_end_to_end(kestra_conn: str, requests_mock: Any, tmp_path: Path) -> None:
+    """The operator and the real hook together: create (labels as query params), poll, outputs."""
+    create = requests_mock.post(
+        f"{API}/executions/company.team/hello", json={**execution("ex1", "CREATED"), "url": "u"}
+    )
+    requests_mock.get(f"{API}/executions/ex1/follow", status_code=404, json={"message": "Not Found"})
+    requests_mock.get(f"{API}/executions/ex1", json=execution("ex1", "SUCCESS", outputs={"x": 1}))
+    requests_mock.get(f"{API}/logs/ex1", json=[])
+    op = trigger_op(inputs={"name": "Ada", "n": 2}, labels={"team": "data"}, poll_interval=0.01)
+    ti = make_ti()
+    assert op.execute({"ti": ti}) == {"x": 1}
+    query = create.last_request.qs
+    labels = dict(value.split(":", 1) for value in query["labels"])
+    assert labels["team"] == "data"
+    assert labels["airflow.dag_id"] == "etl"
+    assert labels["airflow.run_id"] == "manual__2026-11-22t10:00:00+00:00"  # requests-mock lower-cases qs
+    assert "s3cret-pass" not in json.dumps(pushed(ti))
+
+
+def test_links_module_exposes_the_execution_link() -> None:
+    assert KestraExecutionLink.name == "Kestra execution"
+    assert isinstance(KestraTriggerExecutionOperator.operator_extra_links[0], KestraExecutionLink)
+
+
+def test_path_inputs_reach_the_hook_as_paths(hook: mock.MagicMock, tmp_path: Path) -> None:
+    upload = tmp_path / "in.csv"
+    upload.write_text("a,b\n")
+    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    use_hook(trigger_op(inputs={"data": upload}), hook).execute({"ti": make_ti()})
+    assert isinstance(hook.create_execution.call_args.kwargs["inputs"]["data"], Path)
+
+
+def test_file_inputs_are_templated_paths_merged_into_inputs(hook: mock.MagicMock, tmp_path: Path) -> None:
+    (tmp_path / "2026-11-22.csv").write_text("a,b\n")
+    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    op = use_hook(trigger_op(inputs={"n": 1}, file_inputs={"data": str(tmp_path / "{{ ds }}.csv")}), hook)
+    jinja_context: Any = {"ds": "2026-11-22"}
+    op.render_template_fields(jinja_context)
+    op.execute({"ti": make_ti()})
+    assert hook.create_execution.call_args.kwargs["inputs"] == {"n": 1, "data": tmp_path / "2026-11-22.csv"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"inputs": {"data": "x"}, "file_inputs": {"data": "/etc/hostname"}}, ValueError),
+        ({"file_inputs": {"data": "/no/such/file.csv"}}, FileNotFoundError),
+    ],
+)
+def test_bad_file_inputs_fail_before_anything_is_sent(hook: mock.MagicMock, kwargs: Any, error: Any) -> None:
+    op = use_hook(trigger_op(**kwargs), hook)
+    with pytest.raises(error, match="data"):
+        op.execute({"ti": make_ti()})
+    hook.create_execution.assert_not_called()

@@ -1,0 +1,342 @@
+"""Unit tests of KestraExecutionTrigger: serialization round trips and one event per outcome (respx)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+
+BASE = "http://kestra.test:8080"
+API = f"{BASE}/api/v1/main"
+PASSWORD = "s3cret-pass"
+
+
+@pytest.fixture(autouse=True)
+def kestra_conn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KESTRA_DEFAULT", f"kestra://admin%40kestra.io:{PASSWORD}@kestra.test:8080?api_version=1"
+    )
+
+
+@pytest.fixture
+def trigger_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send the trigger's ``self.log`` to a stdlib logger so ``caplog`` sees it on Airflow 2 and 3."""
+    import logging
+
+    logger = logging.getLogger("test.kestra_trigger")
+    monkeypatch.setattr(KestraExecutionTrigger, "log", property(lambda _self: logger))
+
+
+@pytest.fixture
+def kestra() -> Any:
+    with respx.mock(assert_all_called=False) as router:
+        yield router
+
+
+def execution(state: str, execution_id: str = "ex1") -> dict[str, Any]:
+    return {"id": execution_id, "namespace": "company.team", "flowId": "hello", "state": {"current": state}}
+
+
+def make_trigger(**kwargs: Any) -> KestraExecutionTrigger:
+    kwargs.setdefault("kestra_conn_id", "kestra_default")
+    kwargs.setdefault("execution_id", "ex1")
+    kwargs.setdefault("poll_interval", 0.01)
+    kwargs.setdefault("hook_params", {"retry_limit": 0})
+    return KestraExecutionTrigger(**kwargs)
+
+
+async def events_of(trigger: KestraExecutionTrigger) -> list[dict[str, Any]]:
+    events = [event.payload async for event in trigger.run()]
+    await trigger.cleanup()
+    return events
+
+
+# ----------------------------------------------------------------------------- serialization
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kestra_conn_id": "kestra_default", "execution_id": "ex1"},
+        {
+            "kestra_conn_id": "other",
+            "execution_id": "ex1",
+            "success_states": ["SUCCESS", "WARNING"],
+            "poll_interval": 2.5,
+            "deadline": 1_900_000_000.5,
+            "hook_params": {"retry_limit": 2, "request_timeout": 10.0},
+            "stream_logs": True,
+            "log_level": "DEBUG",
+            "log_cursor": {"since": "2026-11-22T10:00:00.123456789Z", "seen": ["ab", "cd"]},
+            "cancel_on_kill": True,
+        },
+        {
+            "kestra_conn_id": "kestra_default",
+            "namespace": "company.team",
+            "flow_id": "hello",
+            "labels": {"env": "prod"},
+            "started_after": "2026-11-21T00:00:00+00:00",
+            "failure_states": ["FAILED"],
+        },
+    ],
+)
+def test_serialize_round_trip(kwargs: Any) -> None:
+    classpath, serialized = KestraExecutionTrigger(**kwargs).serialize()
+    module, _, name = classpath.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is KestraExecutionTrigger
+    assert json.loads(json.dumps(serialized)) == serialized  # JSON-safe for the trigger table
+    rebuilt = KestraExecutionTrigger(**serialized)
+    assert rebuilt.serialize() == (classpath, serialized)
+    for key, value in kwargs.items():
+        assert serialized[key] == value
+
+
+def test_serialized_trigger_holds_no_credentials() -> None:
+    _, serialized = make_trigger(stream_logs=True, cancel_on_kill=True).serialize()
+    assert PASSWORD not in json.dumps(serialized)
+    assert "kestra_conn_id" in serialized
+
+
+def test_trigger_needs_an_execution_or_a_flow() -> None:
+    with pytest.raises(ValueError, match="execution_id, or namespace and flow_id"):
+        KestraExecutionTrigger(kestra_conn_id="k", namespace="company.team")
+
+
+# ----------------------------------------------------------------------------- events
+
+
+async def test_success_yields_exactly_one_event(kestra: respx.MockRouter) -> None:
+    route = kestra.get(f"{API}/executions/ex1").mock(
+        side_effect=[
+            httpx.Response(200, json=execution("RUNNING")),
+            httpx.Response(200, json=execution("SUCCESS")),
+        ]
+    )
+    events = await events_of(make_trigger())
+    assert events == [
+        {
+            "status": "success",
+            "execution_id": "ex1",
+            "state": "SUCCESS",
+            "message": "Kestra execution ex1 is SUCCESS",
+            "log_cursor": None,
+        }
+    ]
+    assert route.call_count == 2
+    assert route.calls[0].request.headers["Authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize("state", ["FAILED", "KILLED", "CANCELLED", "WARNING"])
+async def test_other_terminal_states_yield_failed(kestra: respx.MockRouter, state: Any) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution(state)))
+    [event] = await events_of(make_trigger())
+    assert event["status"] == "failed" and event["state"] == state
+
+
+async def test_warning_is_success_when_listed(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("WARNING")))
+    [event] = await events_of(make_trigger(success_states=["SUCCESS", "WARNING"]))
+    assert event["status"] == "success"
+
+
+@pytest.mark.parametrize("state", ["RUNNING", "PAUSED", "SOMETHING_NEW"])
+async def test_deadline_in_the_past_yields_timeout_with_the_current_state(
+    kestra: respx.MockRouter, state: Any
+) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution(state)))
+    [event] = await events_of(make_trigger(deadline=time.time() - 1))
+    assert event["status"] == "timeout" and event["state"] == state
+    assert "still" in event["message"]
+
+
+async def test_states_outside_the_failure_set_keep_waiting(kestra: respx.MockRouter) -> None:
+    route = kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("KILLED"))
+    )
+    [event] = await events_of(make_trigger(failure_states=["FAILED"], deadline=time.time() + 0.2))
+    assert event["status"] == "timeout"
+    assert route.call_count >= 2
+
+
+async def test_kestra_errors_yield_one_error_event_without_secrets(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(401))
+    [event] = await events_of(make_trigger())
+    assert event["status"] == "error"
+    assert event["execution_id"] == "ex1" and event["state"] is None
+    assert "401" in event["message"]
+    assert PASSWORD not in event["message"]
+
+
+async def test_unreachable_kestra_yields_an_error_event(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(side_effect=httpx.ConnectError("refused"))
+    [event] = await events_of(make_trigger())
+    assert event["status"] == "error"
+
+
+async def test_missing_connection_yields_an_error_event(kestra: respx.MockRouter) -> None:
+    [event] = await events_of(make_trigger(kestra_conn_id="does_not_exist"))
+    assert event["status"] == "error"
+    assert "does_not_exist" in event["message"]
+
+
+async def test_logs_are_relayed_once_and_the_cursor_travels_in_the_event(
+    kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
+) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(
+        side_effect=[
+            httpx.Response(200, json=execution("RUNNING")),
+            httpx.Response(200, json=execution("SUCCESS")),
+        ]
+    )
+    line = {
+        "taskId": "extract",
+        "level": "WARN",
+        "message": "reading rows",
+        "timestamp": "2026-11-22T10:00:01.5Z",
+        "executionId": "ex1",
+    }
+    logs = kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(200, json=[line]))
+    with caplog.at_level("INFO"):
+        [event] = await events_of(make_trigger(stream_logs=True, log_level="WARN"))
+    assert caplog.text.count("[kestra:extract] reading rows") == 1
+    assert event["log_cursor"] and event["log_cursor"]["since"]
+    assert logs.calls[0].request.url.params["minLevel"] == "WARN"
+    assert logs.call_count == 2
+
+
+async def test_log_cursor_from_the_operator_is_honoured(
+    kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
+) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("SUCCESS")))
+    line = {"taskId": "t", "level": "INFO", "message": "already shown", "timestamp": "2026-11-22T10:00:01Z"}
+    from airflow_provider_kestra.utils.logs import new_log_entries
+
+    _, cursor = new_log_entries([line], None)
+    fresh = {**line, "message": "new line", "timestamp": "2026-11-22T10:00:02Z"}
+    kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(200, json=[line, fresh]))
+    with caplog.at_level("INFO"):
+        await events_of(make_trigger(stream_logs=True, log_cursor=cursor))
+    assert "already shown" not in caplog.text
+    assert "[kestra:t] new line" in caplog.text
+
+
+# ----------------------------------------------------------------------------- kill and cleanup
+
+
+async def test_on_kill_kills_the_execution_when_allowed(kestra: respx.MockRouter) -> None:
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
+    trigger = make_trigger(cancel_on_kill=True)
+    await trigger.on_kill()
+    await trigger.cleanup()
+    assert kill.call_count == 1
+
+
+async def test_on_kill_leaves_a_watched_execution_alone(kestra: respx.MockRouter) -> None:
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
+    trigger = make_trigger(cancel_on_kill=False)
+    await trigger.on_kill()
+    assert kill.call_count == 0
+
+
+async def test_on_kill_swallows_kestra_errors(kestra: respx.MockRouter) -> None:
+    kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(500))
+    trigger = make_trigger(cancel_on_kill=True)
+    await trigger.on_kill()  # best effort: must not raise
+    await trigger.cleanup()
+
+
+async def test_one_http_client_per_trigger_closed_by_cleanup(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(
+        side_effect=[
+            httpx.Response(200, json=execution("RUNNING")),
+            httpx.Response(200, json=execution("SUCCESS")),
+        ]
+    )
+    trigger = make_trigger()
+    clients = []
+    real_get_hook = trigger._get_hook
+
+    def spy() -> Any:
+        hook = real_get_hook()
+        clients.append(hook)
+        return hook
+
+    trigger._get_hook = spy  # type: ignore[method-assign]
+    await events_of(trigger)
+    assert len({id(h) for h in clients}) == 1
+    assert trigger._hook is None
+
+
+async def test_search_mode_waits_for_the_newest_matching_execution(kestra: respx.MockRouter) -> None:
+    search = kestra.get(f"{API}/executions/search").mock(
+        side_effect=[
+            httpx.Response(200, json={"results": [], "total": 0}),
+            httpx.Response(200, json={"results": [execution("RUNNING", "ex5")], "total": 1}),
+            httpx.Response(200, json={"results": [execution("SUCCESS", "ex5")], "total": 1}),
+        ]
+    )
+    trigger = make_trigger(
+        execution_id=None,
+        namespace="company.team",
+        flow_id="hello",
+        labels={"env": "prod"},
+        started_after="2026-11-21T00:00:00+00:00",
+    )
+    [event] = await events_of(trigger)
+    assert event["status"] == "success" and event["execution_id"] == "ex5"
+    params = search.calls[0].request.url.params
+    assert params["filters[namespace][EQUALS]"] == "company.team"
+    assert params["filters[flowId][EQUALS]"] == "hello"
+    assert params["filters[labels][EQUALS][env]"] == "prod"
+    assert params["size"] == "1"
+    assert any(key.startswith("filters[startDate]") for key in params)
+
+
+async def test_search_mode_times_out_when_nothing_matches(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/search").mock(return_value=httpx.Response(200, json={"results": []}))
+    trigger = make_trigger(execution_id=None, namespace="company.team", flow_id="hello", deadline=time.time())
+    [event] = await events_of(trigger)
+    assert event == {
+        "status": "timeout",
+        "execution_id": None,
+        "state": None,
+        "message": "No matching Kestra execution finished before the deadline",
+        "log_cursor": None,
+    }
+
+
+async def test_user_kill_order_cancel_then_on_kill_then_cleanup(kestra: respx.MockRouter) -> None:
+    """The triggerer cancels run(), then calls on_kill(), then cleanup(): the kill must still get out."""
+    import asyncio
+
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("RUNNING")))
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
+    trigger = make_trigger(cancel_on_kill=True, poll_interval=0.05)
+
+    async def consume() -> None:
+        async for _ in trigger.run():
+            pytest.fail("a running execution must not produce an event")
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await trigger.on_kill()
+    await trigger.cleanup()
+    assert kill.call_count == 1
+    assert trigger._hook is None
+
+
+async def test_a_failing_log_endpoint_does_not_end_the_wait(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("SUCCESS")))
+    kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(500, json={"message": "boom"}))
+    [event] = await events_of(make_trigger(stream_logs=True))
+    assert event["status"] == "success"
