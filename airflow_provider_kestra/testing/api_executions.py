@@ -88,6 +88,24 @@ async def create_execution(ctx: KestraSimContext, request: Request, tenant: str)
     execution = new_execution(
         ctx, item, labels, schedule_date=schedule_date, kind=kind.upper() if kind else None
     )
+    inputs = await _read_inputs(ctx, request, tenant, execution, item.flow.inputs)
+    if inputs:
+        execution["inputs"] = inputs
+    register_execution(ctx, execution)
+    if query_bool(request, "wait", False):
+        await ctx.engine.wait_until_stopped(execution, timeout=3600)
+    return json_response(with_url(ctx, execution))
+
+
+async def _read_inputs(
+    ctx: KestraSimContext,
+    request: Request,
+    tenant: str,
+    execution: dict[str, Any],
+    definitions: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The multipart inputs of ``request`` typed by ``definitions``; FILE uploads are stored under the
+    execution's ``inputs/`` storage prefix, as Kestra does."""
     parts = await read_multipart(request)
 
     def store_file(input_id: str, upload: KestraSimUploadedFile) -> str:
@@ -95,13 +113,7 @@ async def create_execution(ctx: KestraSimContext, request: Request, tenant: str)
         ctx.store.files[(tenant, uri)] = upload.content
         return uri
 
-    inputs = read_execution_inputs(item.flow.inputs, parts, store_file)
-    if inputs:
-        execution["inputs"] = inputs
-    register_execution(ctx, execution)
-    if query_bool(request, "wait", False):
-        await ctx.engine.wait_until_stopped(execution, timeout=3600)
-    return json_response(with_url(ctx, execution))
+    return read_execution_inputs(definitions, parts, store_file)
 
 
 async def get_execution(ctx: KestraSimContext, request: Request, tenant: str) -> Response:
@@ -219,15 +231,8 @@ async def resume_execution(ctx: KestraSimContext, request: Request, tenant: str)
     definitions = (
         list(task.properties.get("onResume") or []) if task is not None and task.type == PAUSE else []
     )
-    parts = await read_multipart(request)
-
-    def store_file(input_id: str, upload: KestraSimUploadedFile) -> str:
-        uri = f"kestra://{storage_prefix(execution)}inputs/{input_id}/{upload.filename}"
-        ctx.store.files[(tenant, uri)] = upload.content
-        return uri
-
     definitions = [{"required": True, **d} for d in definitions if isinstance(d, dict)]
-    inputs = read_execution_inputs(definitions, parts, store_file)
+    inputs = await _read_inputs(ctx, request, tenant, execution, definitions)
     ctx.engine.resume(execution, inputs)
     return _action_answer(ctx, execution, 204)
 

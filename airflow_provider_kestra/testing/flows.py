@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -20,6 +20,9 @@ from airflow_provider_kestra.testing.errors import (
     KestraSimulatorHttpError,
     constraint_violation,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Container, Iterator
 
 LOG = "io.kestra.plugin.core.log.Log"
 RETURN = "io.kestra.plugin.core.debug.Return"
@@ -213,16 +216,25 @@ def _normalize_labels(raw: Any) -> list[dict[str, str]]:
     return []
 
 
-def _parse_inputs(raw: Any, violations: list[KestraSimulatorFieldError]) -> list[dict[str, Any]]:
-    inputs: list[dict[str, Any]] = []
+def _typed_items(
+    raw: Any, field_name: str, types: Container[str]
+) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """``(path, item, type)`` for each entry of a flow's ``inputs`` or ``triggers`` list, refusing (as
+    Kestra does, at the first bad entry) an entry that is not a mapping or whose ``type`` is unknown."""
     for index, item in enumerate(raw or []):
-        path = f"inputs[{index}]"
+        path = f"{field_name}[{index}]"
         if not isinstance(item, dict):
             raise constraint_violation([KestraSimulatorFieldError(path, "Invalid json mapping")])
         type_name = item.get("type")
-        if type_name not in INPUT_TYPES:
+        if type_name not in types:
             message = f"Invalid type: {type_name}"
             raise constraint_violation([KestraSimulatorFieldError(path, message)], message)
+        yield path, item, type_name
+
+
+def _parse_inputs(raw: Any, violations: list[KestraSimulatorFieldError]) -> list[dict[str, Any]]:
+    inputs: list[dict[str, Any]] = []
+    for path, item, type_name in _typed_items(raw, "inputs", INPUT_TYPES):
         for name in item:
             if name not in _INPUT_PROPERTIES:
                 raise _unrecognized(str(name), f"io.kestra.core.models.flows.input.{type_name}Input", path)
@@ -245,14 +257,7 @@ def _parse_inputs(raw: Any, violations: list[KestraSimulatorFieldError]) -> list
 
 def _parse_triggers(raw: Any) -> list[dict[str, Any]]:
     triggers: list[dict[str, Any]] = []
-    for index, item in enumerate(raw or []):
-        path = f"triggers[{index}]"
-        if not isinstance(item, dict):
-            raise constraint_violation([KestraSimulatorFieldError(path, "Invalid json mapping")])
-        type_name = item.get("type")
-        if type_name not in TRIGGER_PROPERTIES:
-            message = f"Invalid type: {type_name}"
-            raise constraint_violation([KestraSimulatorFieldError(path, message)], message)
+    for path, item, type_name in _typed_items(raw, "triggers", TRIGGER_PROPERTIES):
         for name in item:
             if name not in TRIGGER_PROPERTIES[type_name] and name not in _COMMON_TRIGGER_PROPERTIES:
                 raise _unrecognized(str(name), str(type_name), path)

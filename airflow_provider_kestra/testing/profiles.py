@@ -7,7 +7,7 @@ Kestra lines lives here, in one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -45,59 +45,49 @@ class KestraSimulatorProfile:
     logs_search_cursor: bool
 
 
-PROFILES: dict[str, KestraSimulatorProfile] = {
-    "0.22": KestraSimulatorProfile(
-        name="0.22",
-        version="0.22.6",
-        tenant_in_path=False,
-        actions_under_actions=False,
-        problem_json=False,
-        configs_open=False,
-        configs_has_edition=False,
-        duplicate_flow_status=422,
-        illegal_state_status=409,
-        task_run_outputs=True,
-        actions_return_execution=False,
-        log_follow_start_event=False,
-        follow_start_event=True,
-        execution_has_deleted=True,
-        logs_search_cursor=False,
-    ),
-    "1.3": KestraSimulatorProfile(
-        name="1.3",
-        version="1.3.25",
-        tenant_in_path=True,
-        actions_under_actions=False,
-        problem_json=False,
-        configs_open=True,
-        configs_has_edition=True,
-        duplicate_flow_status=422,
-        illegal_state_status=409,
-        task_run_outputs=True,
-        actions_return_execution=False,
-        log_follow_start_event=True,
-        follow_start_event=True,
-        execution_has_deleted=True,
-        logs_search_cursor=False,
-    ),
-    "2.0": KestraSimulatorProfile(
-        name="2.0",
-        version="2.0.0",
-        tenant_in_path=True,
-        actions_under_actions=True,
-        problem_json=True,
-        configs_open=False,
-        configs_has_edition=True,
-        duplicate_flow_status=409,
-        illegal_state_status=500,
-        task_run_outputs=False,
-        actions_return_execution=True,
-        log_follow_start_event=True,
-        follow_start_event=True,
-        execution_has_deleted=False,
-        logs_search_cursor=True,
-    ),
-}
+_KESTRA_0_22 = KestraSimulatorProfile(
+    name="0.22",
+    version="0.22.6",
+    tenant_in_path=False,
+    actions_under_actions=False,
+    problem_json=False,
+    configs_open=False,
+    configs_has_edition=False,
+    duplicate_flow_status=422,
+    illegal_state_status=409,
+    task_run_outputs=True,
+    actions_return_execution=False,
+    log_follow_start_event=False,
+    follow_start_event=True,
+    execution_has_deleted=True,
+    logs_search_cursor=False,
+)
+# Each later line is written as what changed since the previous one.
+_KESTRA_1_3 = replace(
+    _KESTRA_0_22,
+    name="1.3",
+    version="1.3.25",
+    tenant_in_path=True,
+    configs_open=True,
+    configs_has_edition=True,
+    log_follow_start_event=True,
+)
+_KESTRA_2_0 = replace(
+    _KESTRA_1_3,
+    name="2.0",
+    version="2.0.0",
+    actions_under_actions=True,
+    problem_json=True,
+    configs_open=False,
+    duplicate_flow_status=409,
+    illegal_state_status=500,
+    task_run_outputs=False,
+    actions_return_execution=True,
+    execution_has_deleted=False,
+    logs_search_cursor=True,
+)
+
+PROFILES: dict[str, KestraSimulatorProfile] = {p.name: p for p in (_KESTRA_0_22, _KESTRA_1_3, _KESTRA_2_0)}
 
 
 def kestra_simulator_profile(kestra_version: str) -> KestraSimulatorProfile:

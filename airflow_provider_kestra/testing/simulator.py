@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import socket
 import threading
@@ -30,26 +31,19 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 
-def _uvicorn_http(choice: str) -> str:
-    """``auto``: httptools when installed (faster, see bench/bench_simulator.py), else h11."""
+def _uvicorn_choice(choice: str, faster: str, fallback: str) -> str:
+    """``auto``: the ``faster`` implementation when its module is installed, else ``fallback``.
+
+    Used for uvicorn's HTTP parser (httptools, faster: see bench/bench_simulator.py, else h11) and its
+    event loop (uvloop, else asyncio).
+    """
     if choice != "auto":
         return choice
     try:
-        import httptools  # noqa: F401
+        importlib.import_module(faster)
     except ImportError:
-        return "h11"
-    return "httptools"
-
-
-def _uvicorn_loop(choice: str) -> str:
-    """``auto``: uvloop when installed, else asyncio."""
-    if choice != "auto":
-        return choice
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
+        return fallback
+    return faster
 
 
 class KestraSimulator:
@@ -100,8 +94,8 @@ class KestraSimulator:
         self.task_delay = task_delay
         if http not in ("auto", "h11", "httptools") or loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError("http must be auto|h11|httptools and loop auto|asyncio|uvloop")
-        self.http = _uvicorn_http(http)
-        self.loop = _uvicorn_loop(loop)
+        self.http = _uvicorn_choice(http, "httptools", "h11")
+        self.loop = _uvicorn_choice(loop, "uvloop", "asyncio")
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
