@@ -30,18 +30,18 @@ from airflow_provider_kestra.exceptions import (
     KestraFlowValidationError,
     KestraNotFoundError,
     KestraPermissionError,
-    KestraStreamError,
 )
 from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 from airflow_provider_kestra.hooks.kestra_base import (
+    STREAM_FALLBACK_ERRORS,
     UNKNOWN_OUTCOME_NOTE,
     KestraAttemptFailure,
     KestraHookBase,
-    KestraStateTracker,
+    KestraWaitTracker,
     auth_message,
-    check_deadline,
+    decode_json,
     execution_id_of,
-    remaining_seconds,
+    stream_ended_early,
     with_note,
 )
 from airflow_provider_kestra.utils.encoding import (
@@ -56,12 +56,13 @@ from airflow_provider_kestra.utils.files import find_kestra_uris, safe_local_pat
 from airflow_provider_kestra.utils.flows import (
     KestraFlowDocument,
     flow_identity,
+    flow_problem,
     parse_sources,
     problems_message,
     scope_problems,
     validation_problems,
 )
-from airflow_provider_kestra.utils.logs import KestraLogCursor, at_least, new_log_entries, normalise_level
+from airflow_provider_kestra.utils.logs import KestraLogCursor, normalise_level
 from airflow_provider_kestra.utils.models import (
     KestraExecution,
     KestraFlow,
@@ -72,15 +73,9 @@ from airflow_provider_kestra.utils.models import (
     KestraServerInfo,
 )
 from airflow_provider_kestra.utils.outputs import task_outputs_from_execution, task_outputs_from_listing
-from airflow_provider_kestra.utils.retry import (
-    KestraFailureKind,
-    failure_kind_for_status,
-    is_ambiguous,
-    may_retry,
-)
+from airflow_provider_kestra.utils.retry import KestraFailureKind, is_ambiguous
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, has_route
-from airflow_provider_kestra.utils.sse import KestraSseLineBuffer, KestraSseParser
-from airflow_provider_kestra.utils.state import is_terminal
+from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader, KestraSseLineBuffer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping, Sequence
@@ -114,18 +109,8 @@ class KestraHook(KestraHookBase):
     :param request_timeout: seconds per request; defaults to the connection's ``timeout`` extra (30).
     """
 
-    def __init__(
-        self,
-        kestra_conn_id: str = KestraHookBase.default_conn_name,
-        *,
-        retry_limit: int = 5,
-        retry_delay: float = 1.0,
-        request_timeout: float | None = None,
-    ) -> None:
-        super().__init__(
-            kestra_conn_id, retry_limit=retry_limit, retry_delay=retry_delay, request_timeout=request_timeout
-        )
-        self._sleep: Callable[[float], None] = time.sleep
+    _sleep: Callable[[float], None] = staticmethod(time.sleep)
+    """How the hook pauses between retries and polls (tests replace it on the instance)."""
 
     # Connection form for Airflow 2.11 (Airflow 3 reads conn-fields / ui-field-behaviour from provider info).
     # Defined on KestraHook itself: Airflow only reads these from the hook class's own __dict__.
@@ -243,11 +228,9 @@ class KestraHook(KestraHookBase):
             return response
         body = response.text
         response.close()
-        error = self._http_error(route, response.status_code, body, context)
-        status_kind = failure_kind_for_status(response.status_code)
-        if status_kind is None:
-            raise error
-        raise KestraAttemptFailure(status_kind, error, response.headers.get("Retry-After"))
+        raise self._status_failure(
+            route, response.status_code, body, response.headers.get("Retry-After"), context
+        )
 
     def _request(self, route: KestraRoute, *, context: str | None = None, **kwargs: Any) -> requests.Response:
         """Send with retries as the route's retry mode allows."""
@@ -256,19 +239,7 @@ class KestraHook(KestraHookBase):
             try:
                 return self._attempt(route, context=context, **kwargs)
             except KestraAttemptFailure as failure:
-                if attempt >= self.retry_limit or not may_retry(route.retry, failure.kind):
-                    self._give_up(failure, route, attempt + 1)
-                pause = self._retry_pause(attempt, failure)
-                log.warning(
-                    "Kestra %s %s failed (%s); retry %d/%d in %.1fs",
-                    route.method,
-                    route.path,
-                    failure.kind.value,
-                    attempt + 1,
-                    self.retry_limit,
-                    pause,
-                )
-                self._sleep(pause)
+                self._sleep(self._retry_or_give_up(route, attempt, failure))
                 attempt += 1
 
     def _json(self, route: KestraRoute, *, context: str | None = None, **kwargs: Any) -> Any:
@@ -285,9 +256,8 @@ class KestraHook(KestraHookBase):
             settings = self.settings
             route = self._route("configs", settings.api_version or KestraApiVersion.V1)
             response = self._request(route, context="Reading the Kestra server version")
-            data = _decode_json(response, route)
             self._server_info = self._server_info_from_configs(
-                data if isinstance(data, dict) else {}, response.headers
+                _decode_json(response, route), response.headers
             )
         return self._server_info
 
@@ -643,26 +613,20 @@ class KestraHook(KestraHookBase):
             headers={"Accept": "text/event-stream"},
             context=f"Following execution {execution_id}",
         )
-        parser, lines = KestraSseParser(), KestraSseLineBuffer()
+        reader, lines = KestraExecutionFollowReader(), KestraSseLineBuffer()
         try:
             for chunk in response.iter_content(chunk_size=None):
                 for line in lines.feed(chunk):
-                    event = parser.feed(line)
-                    if event is None or event.kind == "start":
-                        continue
-                    data = event.json()
-                    if isinstance(data, dict):
-                        yield data  # type: ignore[misc]
-                    if event.kind == "end":
+                    execution = reader.feed(line)
+                    if execution is not None:
+                        yield execution
+                    if reader.ended:
                         return
         except (requests.exceptions.RequestException, OSError) as err:
-            detail = self._redact(f"{type(err).__name__}: {err}")[:300]
-            raise KestraStreamError(
-                f"The event stream of execution {execution_id} was cut: {detail}"
-            ) from None
+            raise self._stream_cut(execution_id, err) from None
         finally:
             response.close()
-        raise KestraStreamError(f"The event stream of execution {execution_id} ended before its end event")
+        raise stream_ended_early(execution_id)
 
     def wait_for_execution(
         self,
@@ -677,35 +641,25 @@ class KestraHook(KestraHookBase):
         ``on_update`` is called for each new state. Raises :class:`KestraWaitTimeout` after ``timeout``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        tracker = KestraStateTracker(on_update)
-        stream_failures = 0
+        wait = KestraWaitTracker(execution_id, deadline, on_update)
         while True:
-            if stream_failures < 3:
-                seen = 0
+            if wait.use_stream:
                 try:
                     stream = self.follow_execution(
-                        execution_id, read_timeout=remaining_seconds(deadline, self._timeout)
+                        execution_id, read_timeout=wait.begin_stream(self._timeout)
                     )
                     with contextlib.closing(stream):
                         for execution in stream:
-                            seen += 1
-                            tracker.update(execution)
-                            check_deadline(deadline, execution_id, tracker.state)
-                    if is_terminal(tracker.state) and tracker.last is not None:
-                        return tracker.last
-                except KestraStreamError as err:
-                    stream_failures = stream_failures + 1 if seen == 0 else 0
-                    log.info("Falling back to polling execution %s: %s", execution_id, err)
-                except (KestraNotFoundError, KestraConnectionError) as err:
-                    stream_failures += 1
-                    log.info("Falling back to polling execution %s: %s", execution_id, err)
+                            wait.streamed(execution)
+                    if wait.finished is not None:
+                        return wait.finished
+                except STREAM_FALLBACK_ERRORS as err:
+                    wait.stream_failed(err)
             execution = self.get_execution(execution_id)
-            tracker.update(execution)
-            if is_terminal(tracker.state):
+            if wait.polled(execution):
                 return execution
-            check_deadline(deadline, execution_id, tracker.state)
-            self._sleep(min(poll_interval, remaining_seconds(deadline, poll_interval)))
-            check_deadline(deadline, execution_id, tracker.state)
+            self._sleep(wait.poll_pause(poll_interval))
+            wait.check_deadline()
 
     # ------------------------------------------------------------------------------------ outputs, files
     def get_outputs(
@@ -783,7 +737,7 @@ class KestraHook(KestraHookBase):
         except (requests.exceptions.RequestException, OSError) as err:
             with contextlib.suppress(OSError):
                 partial.unlink()
-            detail = self._redact(f"{type(err).__name__}: {err}")[:300]
+            detail = self._error_detail(err)
             raise KestraConnectionError(
                 f"Downloading {uri} of execution {execution_id} failed: {detail}"
             ) from None
@@ -801,9 +755,7 @@ class KestraHook(KestraHookBase):
             params={"minLevel": normalise_level(min_level)},
             context=f"Reading logs of execution {execution_id}",
         )
-        wanted = at_least(entries if isinstance(entries, list) else [], min_level)
-        fresh, next_cursor = new_log_entries(wanted, cursor)
-        return fresh, next_cursor  # type: ignore[return-value]
+        return self._unseen_logs(entries, min_level, cursor)
 
     def download_logs(self, execution_id: str, min_level: str = "INFO") -> str:
         """The whole log of an execution as text (``<instant> <LEVEL> <message>`` lines)."""
@@ -834,16 +786,9 @@ def _never_sent(err: requests.exceptions.ConnectionError) -> bool:
 
 
 def _decode_json(response: requests.Response, route: KestraRoute) -> Any:
-    """The JSON body, None for an empty body (Kestra answers 202/204 without one)."""
+    """:func:`decode_json`, then release the connection (the response may have been streamed)."""
     try:
-        if not response.content:
-            return None
-        return response.json()
-    except ValueError:
-        raise KestraError(
-            f"Kestra answered {route.method} {route.path} with a body that is not JSON "
-            f"(HTTP {response.status_code}, {response.headers.get('Content-Type', 'no content type')})"
-        ) from None
+        return decode_json(response, route)
     finally:
         response.close()
 
@@ -854,7 +799,7 @@ def _identity(source: str) -> tuple[str, str]:
     except ValueError as err:
         raise KestraFlowValidationError(
             f"Invalid flow source: {err}",
-            [{"filename": None, "index": 0, "namespace": None, "flow_id": None, "message": str(err)}],
+            [flow_problem(None, 0, None, None, str(err))],
         ) from None
 
 

@@ -7,30 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.exceptions import (
-    KestraConnectionError,
-    KestraError,
-    KestraNotFoundError,
-    KestraStreamError,
-)
 from airflow_provider_kestra.hooks.kestra_base import (
+    STREAM_FALLBACK_ERRORS,
     KestraAttemptFailure,
     KestraHookBase,
-    KestraStateTracker,
-    check_deadline,
-    remaining_seconds,
+    KestraWaitTracker,
+    decode_json,
+    stream_ended_early,
 )
 from airflow_provider_kestra.utils.encoding import execution_search_params
-from airflow_provider_kestra.utils.logs import at_least, new_log_entries, normalise_level
-from airflow_provider_kestra.utils.retry import KestraFailureKind, failure_kind_for_status, may_retry
+from airflow_provider_kestra.utils.logs import normalise_level
+from airflow_provider_kestra.utils.retry import KestraFailureKind
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
-from airflow_provider_kestra.utils.sse import KestraSseParser
-from airflow_provider_kestra.utils.state import is_terminal
+from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
@@ -42,8 +35,6 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.utils.logs import KestraLogCursor
     from airflow_provider_kestra.utils.models import KestraExecution, KestraLogEntry, KestraServerInfo
 
-log = logging.getLogger(__name__)
-
 
 class KestraAsyncHook(KestraHookBase):
     """Asynchronous Kestra client for triggers: one ``httpx.AsyncClient`` per instance, never blocks the loop.
@@ -52,19 +43,10 @@ class KestraAsyncHook(KestraHookBase):
     Use ``async with KestraAsyncHook(...) as hook:`` or call :meth:`aclose`.
     """
 
-    def __init__(
-        self,
-        kestra_conn_id: str = KestraHookBase.default_conn_name,
-        *,
-        retry_limit: int = 5,
-        retry_delay: float = 1.0,
-        request_timeout: float | None = None,
-    ) -> None:
-        super().__init__(
-            kestra_conn_id, retry_limit=retry_limit, retry_delay=retry_delay, request_timeout=request_timeout
-        )
-        self._client: httpx.AsyncClient | None = None
-        self._asleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    _client: httpx.AsyncClient | None = None
+    """Built on first use by :meth:`client`, dropped by :meth:`aclose`."""
+    _asleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
+    """How the hook pauses between retries and polls (tests replace it on the instance)."""
 
     async def __aenter__(self) -> KestraAsyncHook:
         return self
@@ -148,11 +130,9 @@ class KestraAsyncHook(KestraHookBase):
             raise self._classify(route, err, context) from None
         if response.status_code < 400:
             return response
-        error = self._http_error(route, response.status_code, response.text, context)
-        status_kind = failure_kind_for_status(response.status_code)
-        if status_kind is None:
-            raise error
-        raise KestraAttemptFailure(status_kind, error, response.headers.get("Retry-After"))
+        raise self._status_failure(
+            route, response.status_code, response.text, response.headers.get("Retry-After"), context
+        )
 
     async def _request(
         self, route: KestraRoute, *, context: str | None = None, **kwargs: Any
@@ -162,32 +142,11 @@ class KestraAsyncHook(KestraHookBase):
             try:
                 return await self._attempt(route, context=context, **kwargs)
             except KestraAttemptFailure as failure:
-                if attempt >= self.retry_limit or not may_retry(route.retry, failure.kind):
-                    self._give_up(failure, route, attempt + 1)
-                pause = self._retry_pause(attempt, failure)
-                log.warning(
-                    "Kestra %s %s failed (%s); retry %d/%d in %.1fs",
-                    route.method,
-                    route.path,
-                    failure.kind.value,
-                    attempt + 1,
-                    self.retry_limit,
-                    pause,
-                )
-                await self._asleep(pause)
+                await self._asleep(self._retry_or_give_up(route, attempt, failure))
                 attempt += 1
 
     async def _json(self, route: KestraRoute, *, context: str | None = None, **kwargs: Any) -> Any:
-        response = await self._request(route, context=context, **kwargs)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise KestraError(
-                f"Kestra answered {route.method} {route.path} with a body that is not JSON "
-                f"(HTTP {response.status_code})"
-            ) from None
+        return decode_json(await self._request(route, context=context, **kwargs), route)
 
     # -------------------------------------------------------------------------------------------- calls
     async def server_info(self) -> KestraServerInfo:
@@ -196,10 +155,7 @@ class KestraAsyncHook(KestraHookBase):
             settings = await self.settings()
             route = self._route("configs", settings.api_version or KestraApiVersion.V1)
             response = await self._request(route, context="Reading the Kestra server version")
-            data = response.json() if response.content else {}
-            self._server_info = self._server_info_from_configs(
-                data if isinstance(data, dict) else {}, response.headers
-            )
+            self._server_info = self._server_info_from_configs(decode_json(response, route), response.headers)
         return self._server_info
 
     async def get_execution(self, execution_id: str) -> KestraExecution:
@@ -248,9 +204,7 @@ class KestraAsyncHook(KestraHookBase):
             params={"minLevel": normalise_level(min_level)},
             context=f"Reading logs of execution {execution_id}",
         )
-        wanted = at_least(entries if isinstance(entries, list) else [], min_level)
-        fresh, next_cursor = new_log_entries(wanted, cursor)
-        return fresh, next_cursor  # type: ignore[return-value]
+        return self._unseen_logs(entries, min_level, cursor)
 
     async def follow_execution(
         self, execution_id: str, *, read_timeout: float | None = None
@@ -265,7 +219,7 @@ class KestraAsyncHook(KestraHookBase):
         client = await self.client()
         context = f"Following execution {execution_id}"
         timeout = httpx.Timeout(self._timeout, read=read_timeout or self._timeout)
-        parser = KestraSseParser()
+        reader = KestraExecutionFollowReader()
         try:
             async with client.stream(
                 route.method, self._url(route), headers={"Accept": "text/event-stream"}, timeout=timeout
@@ -274,23 +228,17 @@ class KestraAsyncHook(KestraHookBase):
                     body = (await response.aread()).decode("utf-8", errors="replace")
                     raise self._http_error(route, response.status_code, body, context)
                 async for line in response.aiter_lines():
-                    event = parser.feed(line)
-                    if event is None or event.kind == "start":
-                        continue
-                    data = event.json()
-                    if isinstance(data, dict):
-                        yield data  # type: ignore[misc]
-                    if event.kind == "end":
+                    execution = reader.feed(line)
+                    if execution is not None:
+                        yield execution
+                    if reader.ended:
                         return
         except httpx.TransportError as err:
             failure = self._classify(route, err, context)
             if failure.kind is KestraFailureKind.NOT_SENT:
                 raise failure.error from None
-            detail = self._redact(f"{type(err).__name__}: {err}")[:300]
-            raise KestraStreamError(
-                f"The event stream of execution {execution_id} was cut: {detail}"
-            ) from None
-        raise KestraStreamError(f"The event stream of execution {execution_id} ended before its end event")
+            raise self._stream_cut(execution_id, err) from None
+        raise stream_ended_early(execution_id)
 
     async def wait_for_execution(
         self,
@@ -306,33 +254,22 @@ class KestraAsyncHook(KestraHookBase):
         processes; past it :class:`KestraWaitTimeout` is raised.
         """
         await self.settings()
-        clock = time.time
-        tracker = KestraStateTracker(on_update)
-        stream_failures = 0
+        wait = KestraWaitTracker(execution_id, deadline, on_update, clock=time.time)
         while True:
-            if stream_failures < 3:
-                seen = 0
+            if wait.use_stream:
                 try:
                     stream = self.follow_execution(
-                        execution_id, read_timeout=remaining_seconds(deadline, self._timeout, clock)
+                        execution_id, read_timeout=wait.begin_stream(self._timeout)
                     )
                     async with contextlib.aclosing(stream):
                         async for execution in stream:
-                            seen += 1
-                            tracker.update(execution)
-                            check_deadline(deadline, execution_id, tracker.state, clock)
-                    if is_terminal(tracker.state) and tracker.last is not None:
-                        return tracker.last
-                except KestraStreamError as err:
-                    stream_failures = stream_failures + 1 if seen == 0 else 0
-                    log.info("Falling back to polling execution %s: %s", execution_id, err)
-                except (KestraNotFoundError, KestraConnectionError) as err:
-                    stream_failures += 1
-                    log.info("Falling back to polling execution %s: %s", execution_id, err)
+                            wait.streamed(execution)
+                    if wait.finished is not None:
+                        return wait.finished
+                except STREAM_FALLBACK_ERRORS as err:
+                    wait.stream_failed(err)
             execution = await self.get_execution(execution_id)
-            tracker.update(execution)
-            if is_terminal(tracker.state):
+            if wait.polled(execution):
                 return execution
-            check_deadline(deadline, execution_id, tracker.state, clock)
-            await self._asleep(min(poll_interval, remaining_seconds(deadline, poll_interval, clock)))
-            check_deadline(deadline, execution_id, tracker.state, clock)
+            await self._asleep(wait.poll_pause(poll_interval))
+            wait.check_deadline()

@@ -1,5 +1,8 @@
-"""What the sync and async Kestra hooks share: connection settings, routes, error building, retry pauses,
-the UI URL, the connection-form description and the wait-loop bookkeeping. Internal to the hooks package.
+"""What the sync and async Kestra hooks share: connection settings, routes, error building, the retry
+decision, JSON decoding, the UI URL and the wait-loop bookkeeping. Internal to the hooks package.
+
+Each hook keeps only its I/O: sending (requests or httpx), sleeping (``time.sleep`` or ``asyncio.sleep``)
+and iterating (``for`` or ``async for``).
 """
 
 from __future__ import annotations
@@ -15,18 +18,28 @@ from airflow_provider_kestra.exceptions import (
     KestraConfigError,
     KestraConnectionError,
     KestraError,
+    KestraNotFoundError,
+    KestraStreamError,
     KestraWaitTimeout,
     kestra_api_error,
 )
 from airflow_provider_kestra.utils.connection import KestraConnectionSettings, redact, settings_from_fields
-from airflow_provider_kestra.utils.retry import KestraFailureKind, retry_wait
+from airflow_provider_kestra.utils.logs import at_least, new_log_entries
+from airflow_provider_kestra.utils.retry import (
+    KestraFailureKind,
+    failure_kind_for_status,
+    may_retry,
+    retry_wait,
+)
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, resolve_route
+from airflow_provider_kestra.utils.state import is_terminal, state_of
 from airflow_provider_kestra.version_compat import BaseHook
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow_provider_kestra.utils.models import KestraExecution, KestraServerInfo
+    from airflow_provider_kestra.utils.logs import KestraLogCursor
+    from airflow_provider_kestra.utils.models import KestraExecution, KestraLogEntry, KestraServerInfo
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +69,25 @@ def user_agent() -> str:
 def execution_id_of(execution_or_id: KestraExecution | str) -> str:
     """The id of an execution given as its JSON or as the id itself."""
     return execution_or_id if isinstance(execution_or_id, str) else str(execution_or_id["id"])
+
+
+def decode_json(response: Any, route: KestraRoute) -> Any:
+    """The JSON body of a requests or httpx response, None for an empty body (Kestra answers 202/204
+    without one); a body that is not JSON raises :class:`KestraError` naming the call."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise KestraError(
+            f"Kestra answered {route.method} {route.path} with a body that is not JSON "
+            f"(HTTP {response.status_code}, {response.headers.get('Content-Type', 'no content type')})"
+        ) from None
+
+
+def stream_ended_early(execution_id: str) -> KestraStreamError:
+    """The error for an execution event stream that closed before its ``end`` frame."""
+    return KestraStreamError(f"The event stream of execution {execution_id} ended before its end event")
 
 
 class KestraHookBase(BaseHook):
@@ -122,11 +154,20 @@ class KestraHookBase(BaseHook):
     def _redact(self, text: str) -> str:
         return redact(text, self._settings.secrets) if self._settings else text
 
+    def _error_detail(self, err: BaseException, limit: int = 300) -> str:
+        """``ErrorType: message`` of a transport error, secrets redacted, at most ``limit`` characters."""
+        return self._redact(f"{type(err).__name__}: {err}")[:limit]
+
+    def _stream_cut(self, execution_id: str, err: BaseException) -> KestraStreamError:
+        """The error for an execution event stream broken by a transport error."""
+        detail = self._error_detail(err)
+        return KestraStreamError(f"The event stream of execution {execution_id} was cut: {detail}")
+
     def _connection_error(self, route: KestraRoute, err: BaseException, context: str | None) -> KestraError:
         assert self._settings is not None
         head = f"{context}: " if context else ""
         where = f"Kestra at {self._settings.base_url} ({route.method} {route.path})"
-        detail = self._redact(f"{type(err).__name__}: {err}")[:500]
+        detail = self._error_detail(err, 500)
         if "SSL" in type(err).__name__ or "ssl" in str(err).lower() or "certificate" in str(err).lower():
             return KestraConnectionError(f"{head}TLS handshake with {where} failed: {detail}")
         return KestraConnectionError(f"{head}could not reach {where}: {detail}")
@@ -136,10 +177,29 @@ class KestraHookBase(BaseHook):
             status=status, method=route.method, path=route.path, body=self._redact(body), context=context
         )
 
-    def _server_info_from_configs(
-        self, data: Mapping[str, Any], headers: Mapping[str, str]
-    ) -> KestraServerInfo:
+    @staticmethod
+    def _unseen_logs(
+        entries: Any, min_level: str, cursor: KestraLogCursor | None
+    ) -> tuple[list[KestraLogEntry], KestraLogCursor]:
+        """The lines of a ``GET /logs/{id}`` answer at ``min_level`` or above that ``cursor`` has not
+        returned yet, and the cursor to pass next time."""
+        wanted = at_least(entries if isinstance(entries, list) else [], min_level)
+        fresh, next_cursor = new_log_entries(wanted, cursor)
+        return fresh, next_cursor  # type: ignore[return-value]
+
+    def _status_failure(
+        self, route: KestraRoute, status: int, body: str, retry_after: str | None, context: str | None
+    ) -> KestraApiError | KestraAttemptFailure:
+        """What an HTTP error answer means: a failure worth retrying (429, 502-504), else the typed error."""
+        error = self._http_error(route, status, body, context)
+        kind = failure_kind_for_status(status)
+        return error if kind is None else KestraAttemptFailure(kind, error, retry_after)
+
+    def _server_info_from_configs(self, data: Any, headers: Mapping[str, str]) -> KestraServerInfo:
+        """Read ``GET /api/v1/configs`` (anything but a JSON object counts as empty)."""
         assert self._settings is not None
+        if not isinstance(data, dict):
+            data = {}
         version = data.get("version")
         version_text = str(version) if version else None
         if self._settings.api_version is not None:
@@ -179,6 +239,26 @@ class KestraHookBase(BaseHook):
             raise KestraConnectionError(f"{failure.error} (after {attempts} attempts)") from failure.error
         raise failure.error
 
+    def _retry_or_give_up(self, route: KestraRoute, attempt: int, failure: KestraAttemptFailure) -> float:
+        """The pause before sending ``route`` again after failed attempt number ``attempt`` (from 0).
+
+        Raises the failure's error instead when the retries are used up or the route's retry mode forbids
+        repeating it after this kind of failure.
+        """
+        if attempt >= self.retry_limit or not may_retry(route.retry, failure.kind):
+            self._give_up(failure, route, attempt + 1)
+        pause = self._retry_pause(attempt, failure)
+        log.warning(
+            "Kestra %s %s failed (%s); retry %d/%d in %.1fs",
+            route.method,
+            route.path,
+            failure.kind.value,
+            attempt + 1,
+            self.retry_limit,
+            pause,
+        )
+        return pause
+
 
 def with_note(error: KestraError, note: str) -> KestraError:
     """A copy of ``error`` (same class) whose message ends with ``note``."""
@@ -204,39 +284,97 @@ def auth_message(settings: KestraConnectionSettings, found: str | None) -> str:
     return f"{head} refused {what} (HTTP 401)"
 
 
-def remaining_seconds(
-    deadline: float | None, default: float, clock: Callable[[], float] = time.monotonic
-) -> float:
-    """Seconds left before ``deadline`` (at least 0.5, at most ``default``); ``default`` without one."""
-    if deadline is None:
-        return default
-    return max(0.5, min(default, deadline - clock()))
+class KestraWaitTracker:
+    """The bookkeeping of one ``wait_for_execution``, the same for the sync and async hooks.
 
+    Remembers the last execution seen and reports each new state once to ``on_update``; enforces the
+    deadline (a ``clock()`` value, None for no limit); and decides when to give up on the event stream:
+    after :attr:`MAX_STREAM_FAILURES` stream attempts in a row that brought no update, the wait only polls.
+    """
 
-def check_deadline(
-    deadline: float | None, execution_id: str, state: str | None, clock: Callable[[], float] = time.monotonic
-) -> None:
-    """Raise :class:`KestraWaitTimeout` once ``clock()`` has reached ``deadline``."""
-    if deadline is not None and clock() >= deadline:
-        raise KestraWaitTimeout(
-            f"Execution {execution_id} is still {state or 'in an unknown state'} after the timeout",
-            execution_id=execution_id,
-            state=state,
-        )
+    MAX_STREAM_FAILURES = 3
 
-
-class KestraStateTracker:
-    """Remembers the last execution seen and reports each new state once."""
-
-    def __init__(self, on_update: Callable[[KestraExecution], None] | None) -> None:
+    def __init__(
+        self,
+        execution_id: str,
+        deadline: float | None,
+        on_update: Callable[[KestraExecution], None] | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.execution_id = execution_id
+        self.deadline = deadline
         self.on_update = on_update
+        self.clock = clock
         self.last: KestraExecution | None = None
         self.state: str | None = None
+        self.stream_failures = 0
+        self._stream_updates = 0
 
-    def update(self, execution: KestraExecution) -> None:
+    @property
+    def use_stream(self) -> bool:
+        """Whether to (re)open the event stream before the next poll."""
+        return self.stream_failures < self.MAX_STREAM_FAILURES
+
+    @property
+    def finished(self) -> KestraExecution | None:
+        """The last execution seen, when it is terminal."""
+        return self.last if is_terminal(self.state) and self.last is not None else None
+
+    def remaining(self, default: float) -> float:
+        """Seconds left before the deadline (at least 0.5, at most ``default``); ``default`` without one."""
+        if self.deadline is None:
+            return default
+        return max(0.5, min(default, self.deadline - self.clock()))
+
+    def begin_stream(self, default_timeout: float) -> float:
+        """Note that a stream attempt starts; returns its read timeout."""
+        self._stream_updates = 0
+        return self.remaining(default_timeout)
+
+    def streamed(self, execution: KestraExecution) -> None:
+        """Take an update from the stream (raises :class:`KestraWaitTimeout` past the deadline)."""
+        self._stream_updates += 1
+        self._update(execution)
+        self.check_deadline()
+
+    def stream_failed(self, err: KestraError) -> None:
+        """Count a failed stream attempt; one that brought updates before it broke resets the count."""
+        if isinstance(err, KestraStreamError) and self._stream_updates:
+            self.stream_failures = 0
+        else:
+            self.stream_failures += 1
+        log.info("Falling back to polling execution %s: %s", self.execution_id, err)
+
+    def polled(self, execution: KestraExecution) -> bool:
+        """Take a polled execution; True when it is terminal (raises past the deadline otherwise)."""
+        self._update(execution)
+        if is_terminal(self.state):
+            return True
+        self.check_deadline()
+        return False
+
+    def poll_pause(self, poll_interval: float) -> float:
+        """How long to sleep before the next poll."""
+        return min(poll_interval, self.remaining(poll_interval))
+
+    def check_deadline(self) -> None:
+        """Raise :class:`KestraWaitTimeout` once ``clock()`` has reached the deadline."""
+        if self.deadline is not None and self.clock() >= self.deadline:
+            state = self.state or "in an unknown state"
+            raise KestraWaitTimeout(
+                f"Execution {self.execution_id} is still {state} after the timeout",
+                execution_id=self.execution_id,
+                state=self.state,
+            )
+
+    def _update(self, execution: KestraExecution) -> None:
         self.last = execution
-        state = (execution.get("state") or {}).get("current")
+        state = state_of(execution) or None
         if state != self.state:
             self.state = state
             if self.on_update is not None:
                 self.on_update(execution)
+
+
+#: What makes ``wait_for_execution`` fall back to polling (a stream error, or no stream route / server).
+STREAM_FALLBACK_ERRORS = (KestraStreamError, KestraNotFoundError, KestraConnectionError)

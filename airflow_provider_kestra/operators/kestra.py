@@ -20,12 +20,13 @@ from airflow.configuration import conf
 from airflow_provider_kestra.links.kestra import KestraExecutionLink, push_execution_link
 from airflow_provider_kestra.triggers.kestra import (
     EVENT_STATUSES,
+    KILL_TIMEOUT_SECONDS,
     KestraExecutionTrigger,
     log_kestra_entries,
-    state_of,
 )
 from airflow_provider_kestra.utils.encoding import validate_labels
-from airflow_provider_kestra.utils.state import TERMINAL_STATES, is_failed, is_terminal
+from airflow_provider_kestra.utils.logs import LOG_LEVELS
+from airflow_provider_kestra.utils.state import TERMINAL_STATES, is_failed, is_terminal, state_of
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ The store is used directly rather than through ``ResumableJobMixin``: the mixin 
 resubmits failed jobs (no restart), and leaves open the gap between submitting and persisting the id,
 which the execution labels close (they are set atomically with the execution). The labels are also the
 only memory on Airflow < 3.3."""
-KILL_TIMEOUT_SECONDS = 20.0
-"""How long ``on_kill`` waits for Kestra to accept the kill before letting the task die anyway."""
 LOG_FOLLOWER_JOIN_SECONDS = 10.0
 """How long the end of a wait may wait for the log-following thread's current request."""
 ERROR_LINES_IN_FAILURE = 5
@@ -86,7 +85,7 @@ def failed_task_ids(execution: KestraExecution) -> list[str]:
     found: list[str] = []
     for task_run in execution.get("taskRunList") or []:
         task_id = task_run.get("taskId")
-        if task_id and task_id not in found and is_failed((task_run.get("state") or {}).get("current")):
+        if task_id and task_id not in found and is_failed(state_of(task_run)):
             found.append(task_id)
     return found
 
@@ -106,6 +105,14 @@ class KestraHookMixin:
         from airflow_provider_kestra.hooks.kestra import KestraHook
 
         return KestraHook(self.kestra_conn_id, **self.hook_params)
+
+    def _push_execution_link(self, context: Context, execution: KestraExecution | str) -> str:
+        """Push the execution's id and UI URL to XCom (the "Kestra execution" button); returns the URL."""
+        from airflow_provider_kestra.hooks.kestra_base import execution_id_of
+
+        url = self.hook.execution_ui_url(execution)
+        push_execution_link(context, execution_id_of(execution), url)
+        return url
 
 
 class KestraDeployFlowOperator(KestraHookMixin, BaseOperator):
@@ -300,7 +307,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         self.output_files_dir = output_files_dir
         self.stream_logs = stream_logs
         self.log_level = log_level.upper()
-        if self.log_level not in {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"}:
+        if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level must be ERROR, WARN, INFO, DEBUG or TRACE, got {log_level!r}")
         self.restart_on_retry = restart_on_retry
         self.kestra_conn_id = kestra_conn_id
@@ -440,9 +447,8 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
 
     def _publish(self, context: Context, execution: KestraExecution) -> None:
         self._execution_id = execution["id"]
-        url = self.hook.execution_ui_url(execution)
+        url = self._push_execution_link(context, execution)
         self.log.info("Kestra execution: %s", url)
-        push_execution_link(context, execution["id"], url)
         store = context.get("task_state_store")
         if store is not None:
             store.set(
@@ -535,11 +541,13 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         deadlines = []
         if self.timeout is not None:
             deadlines.append(time.time() + self.timeout)
-        start = getattr(context["ti"], "start_date", None)
-        if self.execution_timeout is not None and start is not None:
+        if self.execution_timeout is not None:
+            # Airflow 2.11's dag.test() leaves start_date unset; the task started no later than now.
+            start = getattr(context["ti"], "start_date", None)
+            started_at = start.timestamp() if start is not None else time.time()
             limit = self.execution_timeout.total_seconds()
             margin = 0.0 if AIRFLOW_V_3_0_PLUS else min(EXECUTION_TIMEOUT_MARGIN_SECONDS, limit / 10)
-            deadlines.append(start.timestamp() + limit - margin)
+            deadlines.append(started_at + limit - margin)
         return min(deadlines) if deadlines else None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:

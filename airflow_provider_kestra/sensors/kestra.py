@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 
-from airflow_provider_kestra.links.kestra import KestraExecutionLink, push_execution_link
+from airflow_provider_kestra.links.kestra import KestraExecutionLink
 from airflow_provider_kestra.operators.kestra import KestraHookMixin
-from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger, failure_states_for, state_of
+from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger, failure_states_for
 from airflow_provider_kestra.utils.encoding import format_instant, validate_labels
-from airflow_provider_kestra.utils.state import KestraExecutionState
+from airflow_provider_kestra.utils.state import KestraExecutionState, state_of
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseSensorOperator
 
 if AIRFLOW_V_3_0_PLUS:
@@ -154,7 +154,7 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
         execution_id = event.get("execution_id")
         if status == "success" and execution_id:
             self.log.info(message)
-            push_execution_link(context, str(execution_id), self.hook.execution_ui_url(str(execution_id)))
+            self._push_execution_link(context, str(execution_id))
             return str(execution_id)
         if status == "timeout":
             raise AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
@@ -193,4 +193,4 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
         if self._published_id == execution["id"]:
             return
         self._published_id = execution["id"]
-        push_execution_link(context, execution["id"], self.hook.execution_ui_url(execution))
+        self._push_execution_link(context, execution)

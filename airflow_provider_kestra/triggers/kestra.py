@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kestra.utils.state import TERMINAL_STATES
+from airflow_provider_kestra.utils.state import TERMINAL_STATES, state_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.hooks.kestra import KestraAsyncHook, KestraExecution, KestraLogEntry
 
 KILL_TIMEOUT_SECONDS = 20.0
-"""How long the trigger's ``on_kill`` may spend asking Kestra to kill the execution."""
+"""How long an ``on_kill`` (the trigger's, or the operator's) may spend asking Kestra to kill the execution
+before letting the task die anyway."""
 
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 """Every ``status`` a :class:`KestraExecutionTrigger` event can carry."""
@@ -39,11 +40,6 @@ def failure_states_for(success_states: Iterable[str], failure_states: Iterable[s
     if failure_states is not None:
         return frozenset(s.upper() for s in failure_states)
     return TERMINAL_STATES - {s.upper() for s in success_states}
-
-
-def state_of(execution: KestraExecution) -> str:
-    """The execution's current state, upper case ("" when Kestra did not say: never a success)."""
-    return str((execution.get("state") or {}).get("current") or "").upper()
 
 
 def log_kestra_entries(logger: logging.Logger | Any, entries: Iterable[KestraLogEntry]) -> None:

@@ -110,9 +110,10 @@ def flow_identity(source: str) -> tuple[str, str]:
     return documents[0].namespace, documents[0].flow_id
 
 
-def _problem(
+def flow_problem(
     filename: str | None, index: int, namespace: str | None, flow_id: str | None, message: str
 ) -> KestraFlowProblem:
+    """One problem, naming the file, the flow's position in it, its namespace and id (when known)."""
     return {
         "filename": filename,
         "index": index,
@@ -120,6 +121,11 @@ def _problem(
         "flow_id": flow_id,
         "message": message,
     }
+
+
+def _document_problem(doc: KestraFlowDocument, message: str) -> KestraFlowProblem:
+    """A problem with a parsed flow document."""
+    return flow_problem(doc.filename, doc.index, doc.namespace, doc.flow_id, message)
 
 
 def parse_sources(
@@ -135,13 +141,13 @@ def parse_sources(
         filename = filenames[position] if filenames is not None else None
         if not isinstance(text, str):
             problems.append(
-                _problem(filename, 0, None, None, f"flow source must be text, got {type(text).__name__}")
+                flow_problem(filename, 0, None, None, f"flow source must be text, got {type(text).__name__}")
             )
             continue
         try:
             documents.extend(parse_flow_documents(text, filename=filename))
         except KestraFlowSourceError as err:
-            problems.append(_problem(filename, 0, None, None, str(err)))
+            problems.append(flow_problem(filename, 0, None, None, str(err)))
     return documents, problems
 
 
@@ -152,23 +158,15 @@ def scope_problems(documents: Sequence[KestraFlowDocument], namespace: str | Non
     for doc in documents:
         if namespace and doc.namespace != namespace:
             problems.append(
-                _problem(
-                    doc.filename,
-                    doc.index,
-                    doc.namespace,
-                    doc.flow_id,
-                    f"flow {doc.flow_id} belongs to namespace {doc.namespace!r}, not {namespace!r}",
+                _document_problem(
+                    doc, f"flow {doc.flow_id} belongs to namespace {doc.namespace!r}, not {namespace!r}"
                 )
             )
         key = (doc.namespace, doc.flow_id)
         if key in seen:
             problems.append(
-                _problem(
-                    doc.filename,
-                    doc.index,
-                    doc.namespace,
-                    doc.flow_id,
-                    f"flow {doc.namespace}.{doc.flow_id} is defined twice (also in {seen[key].label})",
+                _document_problem(
+                    doc, f"flow {doc.namespace}.{doc.flow_id} is defined twice (also in {seen[key].label})"
                 )
             )
         else:
@@ -182,11 +180,8 @@ def validation_problems(
     """Problems from Kestra's ``ValidateConstraintViolation[]`` for documents sent together, in order."""
     if len(results) != len(group):
         return [
-            _problem(
-                doc.filename,
-                doc.index,
-                doc.namespace,
-                doc.flow_id,
+            _document_problem(
+                doc,
                 f"Kestra split the validated source into {len(results)} flow(s) instead of {len(group)}; "
                 "a '---' inside a flow confuses its splitter",
             )
@@ -196,7 +191,7 @@ def validation_problems(
     for doc, result in zip(group, results, strict=True):
         constraints = result.get("constraints") if isinstance(result, dict) else None
         if constraints:
-            problems.append(_problem(doc.filename, doc.index, doc.namespace, doc.flow_id, str(constraints)))
+            problems.append(_document_problem(doc, str(constraints)))
     return problems
 
 

@@ -1,4 +1,5 @@
-"""A server-sent-events frame parser fed one line at a time (by ``iter_lines`` or ``aiter_lines``).
+"""A server-sent-events frame parser fed one line at a time (by ``iter_lines`` or ``aiter_lines``), and
+the reader of Kestra's execution follow stream built on it.
 
 Kestra frames carry an ``id:`` (``start``, ``progress``, ``end``) and one ``data:`` line of JSON, with no
 ``event:`` name. The parser follows the SSE rules anyway: several ``data:`` lines join with ``\\n``,
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 
 @dataclass(frozen=True)
@@ -90,3 +94,22 @@ class KestraSseLineBuffer:
         """The last, unterminated line, if any."""
         rest, self._pending = self._pending, b""
         return [rest.rstrip(b"\r").decode("utf-8", errors="replace")] if rest else []
+
+
+@dataclass
+class KestraExecutionFollowReader:
+    """Reads ``GET /executions/{id}/follow`` line by line: skips the ``start`` stub, returns each execution
+    update, and sets :attr:`ended` at the ``end`` frame (the last one: the caller stops reading there)."""
+
+    ended: bool = False
+    _parser: KestraSseParser = field(default_factory=KestraSseParser)
+
+    def feed(self, line: str | bytes) -> KestraExecution | None:
+        """The execution carried by the frame this line completes, if any."""
+        event = self._parser.feed(line)
+        if event is None or event.kind == "start":
+            return None
+        if event.kind == "end":
+            self.ended = True
+        data = event.json()
+        return cast("KestraExecution", data) if isinstance(data, dict) else None

@@ -7,6 +7,10 @@ send more: any string that is not known here is tolerated everywhere and treated
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class KestraExecutionState(str, Enum):
@@ -55,6 +59,12 @@ def _name(state: str | KestraExecutionState | None) -> str:
     if isinstance(state, KestraExecutionState):
         return state.value
     return (state or "").upper()
+
+
+def state_of(execution_or_task_run: Mapping[str, Any]) -> str:
+    """The current state (``state.current``) of an execution or task run, upper case; "" when Kestra did
+    not say (never a success)."""
+    return str((execution_or_task_run.get("state") or {}).get("current") or "").upper()
 
 
 def is_terminal(state: str | KestraExecutionState | None) -> bool:
