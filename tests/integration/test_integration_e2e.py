@@ -9,6 +9,7 @@ and a deferred operator waiting on a paused flow is approved by a parallel task.
 from __future__ import annotations
 
 import textwrap
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -135,7 +136,15 @@ def test_deferred_tasks_run_in_the_triggerer_and_a_parallel_task_approves(
         state = stack.wait_for_run(DAG_ID, RUN_ID, timeout=RUN_TIMEOUT_SECONDS)
         task_states = stack.task_states(DAG_ID, RUN_ID)
         run_log = stack.task_log(DAG_ID, RUN_ID, "run")
-        trigger_logs = {task: stack.trigger_logs(DAG_ID, RUN_ID, task) for task in ("run", "watch", "held")}
+        deferred = ("run", "watch", "held")
+        # The triggerer writes a trigger's log file asynchronously: give it a bounded moment to flush.
+        flush_deadline = time.monotonic() + 30
+        while time.monotonic() < flush_deadline and not all(
+            "Trigger fired event" in "".join(p.read_text() for p in stack.trigger_logs(DAG_ID, RUN_ID, t))
+            for t in deferred
+        ):
+            time.sleep(1)
+        trigger_logs = {task: stack.trigger_logs(DAG_ID, RUN_ID, task) for task in deferred}
         run_result = stack.xcom(DAG_ID, RUN_ID, "run")
         watch_result = stack.xcom(DAG_ID, RUN_ID, "watch")
         started = stack.xcom(DAG_ID, RUN_ID, "start")
