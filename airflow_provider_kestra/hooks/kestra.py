@@ -33,6 +33,7 @@ from airflow_provider_kestra.exceptions import (
 )
 from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 from airflow_provider_kestra.hooks.kestra_base import (
+    LOG_CHUNK_BYTES,
     STREAM_FALLBACK_ERRORS,
     UNKNOWN_OUTCOME_NOTE,
     KestraAttemptFailure,
@@ -62,7 +63,12 @@ from airflow_provider_kestra.utils.flows import (
     scope_problems,
     validation_problems,
 )
-from airflow_provider_kestra.utils.logs import KestraLogCursor, normalise_level
+from airflow_provider_kestra.utils.logs import (
+    KestraJsonArrayReader,
+    KestraLogCursor,
+    KestraLogSelection,
+    normalise_level,
+)
 from airflow_provider_kestra.utils.models import (
     KestraExecution,
     KestraFlow,
@@ -78,7 +84,7 @@ from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, 
 from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader, KestraSseLineBuffer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Mapping, Sequence
+    from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from airflow_provider_kestra.utils.connection import KestraConnectionSettings
@@ -748,14 +754,38 @@ class KestraHook(KestraHookBase):
     def get_logs(
         self, execution_id: str, *, min_level: str = "INFO", cursor: KestraLogCursor | None = None
     ) -> tuple[list[KestraLogEntry], KestraLogCursor]:
-        """Log lines not returned before (pass back the returned cursor), at ``min_level`` or above."""
+        """Log lines not returned before (pass back the returned cursor), at ``min_level`` or above.
+
+        Holds every new line at once; :meth:`iter_logs` hands them over one by one instead.
+        """
+        selection = KestraLogSelection(min_level, cursor)
+        return list(self.iter_logs(execution_id, selection)), selection.cursor
+
+    def iter_logs(self, execution_id: str, selection: KestraLogSelection) -> Iterator[KestraLogEntry]:
+        """The log lines ``selection`` accepts (level, not seen before), read as Kestra sends them.
+
+        Kestra answers with every line of the execution in one JSON array; it is decoded entry by entry,
+        so memory stays bounded however long the log is. Read ``selection.cursor`` afterwards (also after
+        an error: it covers exactly the lines handed over).
+        """
         route = self.route("logs_get", execution_id=execution_id)
-        entries = self._json(
-            route,
-            params={"minLevel": normalise_level(min_level)},
-            context=f"Reading logs of execution {execution_id}",
+        context = f"Reading logs of execution {execution_id}"
+        response = self._request(
+            route, params={"minLevel": selection.min_level}, stream=True, context=context
         )
-        return self._unseen_logs(entries, min_level, cursor)
+        reader = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}")
+        try:
+            for chunk in response.iter_content(chunk_size=LOG_CHUNK_BYTES):
+                for entry in reader.feed(chunk):
+                    if isinstance(entry, dict) and selection.accepts(entry):
+                        yield entry  # type: ignore[misc]
+            for entry in reader.close():
+                if isinstance(entry, dict) and selection.accepts(entry):
+                    yield entry  # type: ignore[misc]
+        except (requests.exceptions.RequestException, OSError) as err:
+            raise KestraConnectionError(f"{context} failed: {self._error_detail(err)}") from None
+        finally:
+            response.close()
 
     def download_logs(self, execution_id: str, min_level: str = "INFO") -> str:
         """The whole log of an execution as text (``<instant> <LEVEL> <message>`` lines)."""

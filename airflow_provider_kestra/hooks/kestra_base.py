@@ -24,7 +24,6 @@ from airflow_provider_kestra.exceptions import (
     kestra_api_error,
 )
 from airflow_provider_kestra.utils.connection import KestraConnectionSettings, redact, settings_from_fields
-from airflow_provider_kestra.utils.logs import at_least, new_log_entries
 from airflow_provider_kestra.utils.retry import (
     KestraFailureKind,
     failure_kind_for_status,
@@ -38,10 +37,12 @@ from airflow_provider_kestra.version_compat import BaseHook
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow_provider_kestra.utils.logs import KestraLogCursor
-    from airflow_provider_kestra.utils.models import KestraExecution, KestraLogEntry, KestraServerInfo
+    from airflow_provider_kestra.utils.models import KestraExecution, KestraServerInfo
 
 log = logging.getLogger(__name__)
+
+LOG_CHUNK_BYTES = 1 << 16
+"""How much of a log answer (``GET /logs/{id}``, streamed) is read at a time."""
 
 UNKNOWN_OUTCOME_NOTE = (
     "the execution may or may not have been created; it was not requested again to avoid a second run "
@@ -176,16 +177,6 @@ class KestraHookBase(BaseHook):
         return kestra_api_error(
             status=status, method=route.method, path=route.path, body=self._redact(body), context=context
         )
-
-    @staticmethod
-    def _unseen_logs(
-        entries: Any, min_level: str, cursor: KestraLogCursor | None
-    ) -> tuple[list[KestraLogEntry], KestraLogCursor]:
-        """The lines of a ``GET /logs/{id}`` answer at ``min_level`` or above that ``cursor`` has not
-        returned yet, and the cursor to pass next time."""
-        wanted = at_least(entries if isinstance(entries, list) else [], min_level)
-        fresh, next_cursor = new_log_entries(wanted, cursor)
-        return fresh, next_cursor  # type: ignore[return-value]
 
     def _status_failure(
         self, route: KestraRoute, status: int, body: str, retry_after: str | None, context: str | None

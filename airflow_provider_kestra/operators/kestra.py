@@ -628,14 +628,20 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         """Copy the Kestra log lines not shown yet into the task log (best effort)."""
         if not self.stream_logs:
             return
+        from airflow_provider_kestra.utils.logs import KestraLogSelection
+
+        # Line by line as Kestra sends them: the whole log may be far bigger than the worker should hold.
         try:
-            entries, self._log_cursor = self._log_hook.get_logs(
-                execution_id, min_level=self.log_level, cursor=self._log_cursor
-            )
+            selection = KestraLogSelection(self.log_level, self._log_cursor)
+        except (AttributeError, TypeError, ValueError) as err:
+            self.log.warning("Not reading Kestra logs: unusable log cursor %r: %s", self._log_cursor, err)
+            return
+        try:
+            log_kestra_entries(self.log, self._log_hook.iter_logs(execution_id, selection))
         except Exception as err:
             self.log.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)
-            return
-        log_kestra_entries(self.log, entries)
+        finally:
+            self._log_cursor = selection.cursor  # also after an error: it covers the lines printed
 
     @cached_property
     def _log_hook(self) -> KestraHook:

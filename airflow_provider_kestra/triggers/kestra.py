@@ -12,6 +12,7 @@ The operator and the sensor map every status explicitly and fail on any other va
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -197,14 +198,22 @@ class KestraExecutionTrigger(BaseTrigger):
 
     async def _relay_logs(self, execution_id: str) -> None:
         """Copy new Kestra log lines into the task log; a failure here never ends the wait."""
+        from airflow_provider_kestra.utils.logs import KestraLogSelection
+
+        # Line by line as Kestra sends them: the whole log may be far bigger than the triggerer should hold.
         try:
-            entries, self.log_cursor = await self._get_hook().get_logs(
-                execution_id, min_level=self.log_level, cursor=self.log_cursor
-            )
+            selection = KestraLogSelection(self.log_level, self.log_cursor)
+        except (AttributeError, TypeError, ValueError) as err:
+            self.log.warning("Not reading Kestra logs: unusable log cursor %r: %s", self.log_cursor, err)
+            return
+        try:
+            async with contextlib.aclosing(self._get_hook().iter_logs(execution_id, selection)) as entries:
+                async for entry in entries:
+                    log_kestra_entries(self.log, [entry])
         except Exception as err:
             self.log.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)
-            return
-        log_kestra_entries(self.log, entries)
+        finally:
+            self.log_cursor = selection.cursor  # also after an error: it covers the lines printed
 
     def _sleep_seconds(self) -> float:
         if self.deadline is None:

@@ -5,15 +5,24 @@ A line is new when it is later than ``since`` and not among the fingerprints. ``
 newest timestamp seen by :data:`LOG_CURSOR_WINDOW_SECONDS`, so lines that arrive late with equal or
 slightly older timestamps (several workers, equal-millisecond lines) are still printed exactly once,
 while the fingerprint list stays bounded (:data:`LOG_CURSOR_MAX_SEEN`).
+
+Kestra's answer can be tens of megabytes, so it is read as it arrives: :class:`KestraJsonArrayReader`
+decodes the JSON array one entry at a time and :class:`KestraLogSelection` decides per entry whether to
+show it, holding only the cursor's bounded bookkeeping.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import heapq
+import json
 import re
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypedDict
+
+from airflow_provider_kestra.exceptions import KestraError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,6 +30,8 @@ if TYPE_CHECKING:
 LOG_LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
 LOG_CURSOR_WINDOW_SECONDS = 5
 LOG_CURSOR_MAX_SEEN = 500
+MAX_JSON_ENTRY_CHARS = 16 * 1024 * 1024
+"""The largest single array entry :class:`KestraJsonArrayReader` buffers before giving up."""
 
 _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -52,10 +63,8 @@ def at_least(entries: Iterable[dict[str, Any]], min_level: str) -> list[dict[str
     Applied after the server's own ``minLevel`` filtering, because the 2.x log endpoint documents
     ``filters`` instead of ``minLevel`` and may ignore it.
     """
-    allowed = set(LOG_LEVELS[: LOG_LEVELS.index(normalise_level(min_level)) + 1])
-    return [
-        e for e in entries if str(e.get("level") or "").upper() not in LOG_LEVELS or e.get("level") in allowed
-    ]
+    selection = KestraLogSelection(min_level)
+    return [e for e in entries if selection.has_level(e)]
 
 
 def instant_key(value: str | None) -> tuple[int, int]:
@@ -80,41 +89,170 @@ def _fingerprint(entry: dict[str, Any], occurrence: int) -> str:
     return hashlib.blake2b(f"{raw}\x1f{occurrence}".encode(), digest_size=8).hexdigest()
 
 
-def _fingerprinted(entries: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], tuple[int, int], str]]:
-    counts: Counter[str] = Counter()
-    result = []
-    for entry in entries:
+class KestraLogSelection:
+    """Decides, one entry at a time in server order, which log lines to show: those at ``min_level`` or
+    above (unknown levels are kept; ``None`` keeps every level) that ``cursor`` has not returned yet.
+    :attr:`cursor` is the cursor to pass next time; it is valid at any point, also after reading only
+    part of an answer.
+
+    Holds only bounded state: the previous cursor, the :data:`LOG_CURSOR_MAX_SEEN` + 1 newest lines and
+    a count per distinct line (identical lines are told apart by their occurrence number).
+    """
+
+    def __init__(self, min_level: str | None = "INFO", cursor: KestraLogCursor | None = None) -> None:
+        self.min_level = normalise_level(min_level) if min_level is not None else "TRACE"
+        self._allowed = (
+            frozenset(LOG_LEVELS[: LOG_LEVELS.index(self.min_level) + 1]) if min_level is not None else None
+        )
+        self._previous: KestraLogCursor = cursor or empty_log_cursor()
+        since = self._previous.get("since")
+        self._since = instant_key(since) if since else None
+        self._seen = set(self._previous.get("seen") or [])
+        self._counts: Counter[str] = Counter()
+        self._newest: tuple[int, int] | None = None
+        self._top: list[tuple[tuple[int, int], str]] = []
+
+    def has_level(self, entry: dict[str, Any]) -> bool:
+        """Whether the entry is at ``min_level`` or above (or has a level this provider does not know).
+
+        Applied after the server's own ``minLevel`` filtering, because the 2.x log endpoint documents
+        ``filters`` instead of ``minLevel`` and may ignore it.
+        """
+        if self._allowed is None:
+            return True
+        level = entry.get("level")
+        return str(level or "").upper() not in LOG_LEVELS or level in self._allowed
+
+    def accepts(self, entry: dict[str, Any]) -> bool:
+        """Whether to show this entry (the next one of the answer); records it in the cursor."""
+        if not self.has_level(entry):
+            return False
         base = _fingerprint(entry, 0)
-        occurrence = counts[base]
-        counts[base] += 1
+        occurrence = self._counts[base]
+        self._counts[base] += 1
         fingerprint = base if occurrence == 0 else _fingerprint(entry, occurrence)
-        result.append((entry, instant_key(entry.get("timestamp")), fingerprint))
-    return result
+        key = instant_key(entry.get("timestamp"))
+        if self._newest is None or key > self._newest:
+            self._newest = key
+        item = (key, fingerprint)
+        if len(self._top) <= LOG_CURSOR_MAX_SEEN:
+            heapq.heappush(self._top, item)
+        elif item > self._top[0]:
+            heapq.heapreplace(self._top, item)
+        return (self._since is None or key >= self._since) and fingerprint not in self._seen
+
+    @property
+    def cursor(self) -> KestraLogCursor:
+        """Where the next read resumes: ``since`` trails the newest line by the window, ``seen`` lists
+        the lines at or after it (at most :data:`LOG_CURSOR_MAX_SEEN`; when more share the window,
+        ``since`` moves just past the oldest one kept)."""
+        if self._newest is None:
+            return {"since": self._previous.get("since"), "seen": list(self._previous.get("seen") or [])}
+        lower = (self._newest[0] - LOG_CURSOR_WINDOW_SECONDS, self._newest[1])
+        new_since = self._since if self._since is not None and self._since > lower else lower
+        window = sorted((item for item in self._top if item[0] >= new_since), reverse=True)
+        if len(window) > LOG_CURSOR_MAX_SEEN:
+            oldest = window[LOG_CURSOR_MAX_SEEN - 1][0]
+            new_since = (oldest[0] + 1, 0) if oldest[1] >= 999_999_999 else (oldest[0], oldest[1] + 1)
+            window = [item for item in window if item[0] >= new_since]
+        return {"since": _format_key(new_since), "seen": [fp for _, fp in window]}
 
 
 def new_log_entries(
     entries: Iterable[dict[str, Any]], cursor: KestraLogCursor | None
 ) -> tuple[list[dict[str, Any]], KestraLogCursor]:
     """The entries not returned before (in server order) and the cursor to pass next time."""
-    cursor = cursor or empty_log_cursor()
-    since = instant_key(cursor.get("since")) if cursor.get("since") else None
-    seen = set(cursor.get("seen") or [])
-    marked = _fingerprinted(entries)
-    fresh = [entry for entry, key, fp in marked if (since is None or key >= since) and fp not in seen]
-    if not marked:
-        return fresh, {"since": cursor.get("since"), "seen": list(cursor.get("seen") or [])}
-    newest = max(key for _, key, _ in marked)
-    if since is not None and since > (newest[0] - LOG_CURSOR_WINDOW_SECONDS, newest[1]):
-        new_since = since
-    else:
-        new_since = (newest[0] - LOG_CURSOR_WINDOW_SECONDS, newest[1])
-    window = sorted(((key, fp) for _, key, fp in marked if key >= new_since), reverse=True)
-    if len(window) > LOG_CURSOR_MAX_SEEN:
-        # Too many lines in the window: move ``since`` just past the oldest one kept.
-        oldest = window[LOG_CURSOR_MAX_SEEN - 1][0]
-        new_since = (oldest[0] + 1, 0) if oldest[1] >= 999_999_999 else (oldest[0], oldest[1] + 1)
-        window = [item for item in window if item[0] >= new_since]
-    return fresh, {"since": _format_key(new_since), "seen": [fp for _, fp in window]}
+    selection = KestraLogSelection(None, cursor)
+    fresh = [entry for entry in entries if selection.accepts(entry)]
+    return fresh, selection.cursor
+
+
+class KestraJsonArrayReader:
+    """Decodes a JSON array that arrives in byte chunks, one element at a time.
+
+    Only the text of the element being received is buffered (at most ``max_entry_chars``). ``what``
+    names the answer in errors. An empty body counts as an empty array.
+    """
+
+    def __init__(self, what: str, max_entry_chars: int = MAX_JSON_ENTRY_CHARS) -> None:
+        self.what = what
+        self.max_entry_chars = max_entry_chars
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._decoder = json.JSONDecoder()
+        self._buffer = ""
+        self._retry_at = 0
+        self._state = "start"  # start -> value | next -> ... -> done
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        """The elements completed by this chunk."""
+        try:
+            self._buffer += self._text.decode(chunk)
+        except UnicodeDecodeError as err:
+            raise KestraError(f"{self.what} is not UTF-8 text: {err}") from None
+        return self._elements(final=False)
+
+    def close(self) -> list[Any]:
+        """The last elements; raises :class:`KestraError` if the array is incomplete or malformed."""
+        try:
+            self._buffer += self._text.decode(b"", final=True)
+        except UnicodeDecodeError as err:
+            raise KestraError(f"{self.what} is not UTF-8 text: {err}") from None
+        elements = self._elements(final=True)
+        if self._state not in ("done", "start"):
+            raise KestraError(f"{self.what} ended before its JSON array was complete (truncated body)")
+        return elements
+
+    def _elements(self, *, final: bool) -> list[Any]:
+        elements: list[Any] = []
+        buffer, pos = self._buffer, 0
+        while True:
+            pos = _skip_space(buffer, pos)
+            if pos == len(buffer):
+                break
+            char = buffer[pos]
+            if self._state == "start":
+                if char != "[":
+                    raise KestraError(
+                        f"{self.what} is not a JSON array (it starts with {buffer[pos : pos + 20]!r})"
+                    )
+                self._state, pos = "first", pos + 1
+            elif self._state in ("first", "value") and not (self._state == "first" and char == "]"):
+                if len(buffer) - pos < self._retry_at and not final:
+                    break
+                try:
+                    element, end = self._decoder.raw_decode(buffer, pos)
+                except json.JSONDecodeError as err:
+                    if final:
+                        raise KestraError(
+                            f"{self.what} ended before its JSON array was complete or is malformed: {err.msg}"
+                        ) from None
+                    # Wait for more text; retry once it has doubled, so a big entry costs linear time.
+                    self._retry_at = 2 * (len(buffer) - pos)
+                    break
+                if end == len(buffer) and not final:
+                    break  # a number could still continue in the next chunk
+                elements.append(element)
+                self._state, pos, self._retry_at = "next", end, 0
+            elif self._state in ("first", "next") and char == "]":
+                self._state, pos = "done", pos + 1
+            elif self._state == "next" and char == ",":
+                self._state, pos = "value", pos + 1
+            else:
+                raise KestraError(
+                    f"{self.what} is not a valid JSON array (unexpected {buffer[pos : pos + 20]!r})"
+                )
+        self._buffer = buffer[pos:]
+        if len(self._buffer) > self.max_entry_chars:
+            raise KestraError(
+                f"{self.what} has an entry larger than {self.max_entry_chars} characters; not reading it"
+            )
+        return elements
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
 
 
 def _format_key(key: tuple[int, int]) -> str:

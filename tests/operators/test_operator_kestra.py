@@ -31,6 +31,7 @@ from airflow_provider_kestra.operators.kestra import (
     KestraTriggerExecutionOperator,
 )
 from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+from airflow_provider_kestra.utils.logs import new_log_entries
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if AIRFLOW_V_3_0_PLUS:
@@ -208,13 +209,13 @@ def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
         {"taskId": "extract", "level": "INFO", "message": "reading 3 rows"},
         {"taskId": "load", "level": "ERROR", "message": "table locked"},
     ]
-    cursors: list[Any] = []
+    selections: list[Any] = []
 
-    def get_logs(_id: str, *, min_level: str = "INFO", cursor: Any = None) -> tuple[list[Any], Any]:
-        cursors.append(cursor)
-        return (lines, 1) if cursor is None else ([], cursor)  # the hook returns only unseen lines
+    def iter_logs(_id: str, selection: Any) -> Any:
+        selections.append((selection.min_level, selection.cursor))
+        return (line for line in lines if selection.accepts(line))
 
-    hook.get_logs.side_effect = get_logs
+    hook.iter_logs.side_effect = iter_logs
     hook.create_execution.return_value = execution("ex1", "CREATED")
     hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
     op = use_hook(trigger_op(log_level="debug"), hook)
@@ -223,8 +224,9 @@ def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
     assert caplog.text.count("[kestra:extract] reading 3 rows") == 1
     assert caplog.text.count("[kestra:load] table locked") == 1
     assert [r.levelno for r in caplog.records if "table locked" in r.getMessage()] == [logging.ERROR]
-    assert cursors[0] is None and all(c == 1 for c in cursors[1:])
-    assert {c.kwargs["min_level"] for c in hook.get_logs.call_args_list} == {"DEBUG"}
+    assert len(selections) >= 2 and selections[0][1] == {"since": None, "seen": []}
+    assert all(len(cursor["seen"]) == 2 for _, cursor in selections[1:])
+    assert {level for level, _ in selections} == {"DEBUG"}
 
 
 def test_stream_logs_off_reads_no_logs_on_success(hook: mock.MagicMock) -> None:
@@ -421,7 +423,8 @@ def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) ->
 def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hook: mock.MagicMock) -> None:
     hook.create_execution.return_value = execution("ex1", "CREATED")
     hook.get_execution.return_value = execution("ex1", "RUNNING")
-    hook.get_logs.return_value = ([], {"since": "t", "seen": ["a"]})
+    line = {"timestamp": "2026-01-01T00:00:00Z", "level": "INFO", "message": "before deferring"}
+    hook.iter_logs.side_effect = lambda _id, selection: (e for e in [line] if selection.accepts(e))
     op = use_hook(
         trigger_op(deferrable=True, timeout=600, poll_interval=7, hook_params={"retry_limit": 2}), hook
     )
@@ -438,7 +441,8 @@ def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hoo
     assert kwargs["hook_params"] == {"retry_limit": 2}
     assert kwargs["poll_interval"] == 7.0
     assert kwargs["cancel_on_kill"] is True
-    assert kwargs["log_cursor"] == {"since": "t", "seen": ["a"]}
+    assert kwargs["log_cursor"]["since"] == "2025-12-31T23:59:55.000000000Z"
+    assert len(kwargs["log_cursor"]["seen"]) == 1
     assert before + 600 <= kwargs["deadline"] <= time.time() + 600
     hook.wait_for_execution.assert_not_called()
 
@@ -472,7 +476,14 @@ def test_deferrable_finishes_without_deferring_when_already_terminal(hook: mock.
 
 
 def event(status: str, **extra: Any) -> dict[str, Any]:
-    return {"status": status, "execution_id": "ex1", "state": None, "message": "m", "log_cursor": 5, **extra}
+    return {
+        "status": status,
+        "execution_id": "ex1",
+        "state": None,
+        "message": "m",
+        "log_cursor": None,
+        **extra,
+    }
 
 
 def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
@@ -481,11 +492,15 @@ def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
     std_log(KestraTriggerExecutionOperator)
     hook.get_execution.return_value = execution("ex1", "SUCCESS")
     hook.get_outputs.return_value = {"outputs": {"ok": True}, "task_outputs": {}}
-    hook.get_logs.return_value = ([{"taskId": "t", "level": "INFO", "message": "late line"}], 6)
+    late = {"taskId": "t", "level": "INFO", "message": "late line"}
+    earlier = {"taskId": "t", "level": "INFO", "message": "shown by the trigger"}
+    _, trigger_cursor = new_log_entries([earlier], None)
+    hook.iter_logs.side_effect = lambda _id, selection: (e for e in [earlier, late] if selection.accepts(e))
     op = use_hook(trigger_op(deferrable=True), hook)
     with caplog.at_level(logging.INFO):
-        assert op.execute_complete({"ti": make_ti()}, event("success", state="SUCCESS")) == {"ok": True}
-    assert hook.get_logs.call_args.kwargs["cursor"] == 5
+        done = event("success", state="SUCCESS", log_cursor=trigger_cursor)
+        assert op.execute_complete({"ti": make_ti()}, done) == {"ok": True}
+    assert "shown by the trigger" not in caplog.text
     assert "[kestra:t] late line" in caplog.text
 
 
