@@ -1,0 +1,100 @@
+"""The Kestra side of the reliability checks: which executions an Airflow task left behind.
+
+Executions are read straight from the simulator's store (inside its event loop), not through the provider's
+hook: the hook is what is under test, and its label search must not be the judge of its own duplicates.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kestra.utils.state import is_terminal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kestra_reliability_recorder import KestraReliabilityRecorder
+
+    from airflow_provider_kestra.testing import KestraSimulator
+
+TRY_NUMBER_LABEL = "airflow.try_number"
+
+
+def labels_of(execution: Mapping[str, Any]) -> dict[str, str]:
+    """An execution's labels as a dict (Kestra keeps a list of key/value pairs)."""
+    return {str(item["key"]): str(item["value"]) for item in execution.get("labels") or []}
+
+
+def state_of(execution: Mapping[str, Any]) -> str:
+    return str(execution["state"]["current"])
+
+
+def task_labels(dag_id: str, run_id: str, task_id: str = "run") -> dict[str, str]:
+    """The labels the trigger operator puts on every execution of one task instance (all its tries)."""
+    return {"airflow.dag_id": dag_id, "airflow.run_id": run_id, "airflow.task_id": task_id}
+
+
+class KestraExecutionLedger:
+    """Counts the executions of one simulator by label and records duplicates and orphans."""
+
+    def __init__(self, sim: KestraSimulator) -> None:
+        self.sim = sim
+
+    def executions(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Deep copies of every stored execution carrying all of ``labels``."""
+        wanted = dict(labels)
+
+        def matching() -> list[dict[str, Any]]:
+            return [
+                copy.deepcopy(execution)
+                for execution in self.sim.store.executions.values()
+                if wanted.items() <= labels_of(execution).items()
+            ]
+
+        return list(self.sim.call(matching))
+
+    def execution(self, execution_id: str) -> dict[str, Any]:
+        return dict(self.sim.call(lambda: copy.deepcopy(self.sim.store.executions[execution_id])))
+
+    def wait_for_running(self, labels: Mapping[str, str], timeout: float = 60.0) -> dict[str, Any]:
+        """The first execution with ``labels`` once it is RUNNING (the worker has created it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [e for e in self.executions(labels) if state_of(e) == "RUNNING"]
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no RUNNING execution with labels {dict(labels)} within {timeout}s")
+
+    def settle(self, labels: Mapping[str, str], timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The executions with ``labels`` once all are terminal, or as they are after ``timeout``.
+
+        A kill is asynchronous in Kestra (KILLING, then KILLED), so a short grace period is given.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.executions(labels)
+            if all(is_terminal(state_of(e)) for e in found) or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
+
+    def account(
+        self, recorder: KestraReliabilityRecorder, labels: Mapping[str, str], *, expected: int
+    ) -> list[dict[str, Any]]:
+        """Record and check the executions of one task instance: ``expected`` in all, none running.
+
+        Each try that started an execution must have started exactly one (a retry that reattached to an
+        earlier try's execution started none); every execution must have ended.
+        """
+        found = self.settle(labels)
+        per_try = Counter(int(labels_of(e).get(TRY_NUMBER_LABEL, "0")) for e in found)
+        running = [e for e in found if not is_terminal(state_of(e))]
+        recorder.executions(dict(per_try), len(running))
+        summary = [(e["id"], labels_of(e).get(TRY_NUMBER_LABEL), state_of(e)) for e in found]
+        assert all(count == 1 for count in per_try.values()), f"a try started several executions: {summary}"
+        assert len(found) == expected, f"expected {expected} execution(s), found {summary}"
+        assert not running, f"executions left running: {summary}"
+        return found
