@@ -1,0 +1,293 @@
+"""Benchmark 2: 1,000 ``KestraExecutionTrigger`` instances waited on at once in one asyncio loop.
+
+Runs as its own process (``run.py`` starts it) so that its CPU time and resident memory belong to the
+waiting triggers alone; the simulator is yet another process. Like Airflow's triggerer, every trigger's
+``run()`` is a task of one event loop whose single event is consumed, then ``cleanup()`` is awaited.
+
+Phases, all measured with ``time.process_time`` (user+system CPU of this process) and RSS from
+``/proc/self/statm``:
+
+1. warm-up: one trigger waits for a short execution, so lazy imports are not charged to the wait;
+2. the executions (a ``Sleep`` of ``SLEEP`` seconds) are created with plain ``requests``, not measured;
+3. launch: the triggers start; the first ``SETTLE`` seconds are the start-up cost;
+4. steady wait: from then until one second before the first execution ends — CPU per minute of waiting
+   and RSS growth per trigger are read here;
+5. completion: until every event has arrived.
+
+HTTP requests are counted at ``httpx.AsyncClient.send`` (see ``bench_http_counter.py``). Prints one JSON
+line.
+
+The same run with ``MODE`` ``hook-follow`` waits through ``KestraAsyncHook.wait_for_execution`` (the
+hook's SSE follow path) instead of the trigger: a reference for what the trigger would cost on that path.
+
+Usage: ``python bench_deferred_scale.py MODE URL USERNAME PASSWORD CONN_ID COUNT SLEEP SETTLE``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+from bench_http_counter import HttpRequestCounter
+from bench_report import BenchRow
+
+if TYPE_CHECKING:
+    from bench_server import BenchServer
+
+GOAL_CORE_SHARE = 0.05
+GOAL_BYTES_PER_TRIGGER = 100 * 1024
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+FLOW_ID = "scale"
+FLOW_SOURCE = f"""id: {FLOW_ID}
+namespace: bench
+inputs:
+  - id: sleep
+    type: STRING
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: "{{{{ inputs.sleep }}}}"
+"""
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process."""
+    with open("/proc/self/statm") as statm:  # noqa: PTH123 - a /proc file, read once per sample
+        return int(statm.read().split()[1]) * _PAGE_SIZE
+
+
+def _create_executions(url: str, auth: tuple[str, str], count: int, sleep: float) -> list[str]:
+    api = f"{url}/api/v1/main"
+    with requests.Session() as session:
+        session.auth = auth
+        response = session.post(
+            f"{api}/flows", data=FLOW_SOURCE, headers={"Content-Type": "application/x-yaml"}, timeout=30
+        )
+        if not response.ok and "exists" not in response.text:
+            response.raise_for_status()
+        ids = []
+        for _ in range(count):
+            created = session.post(
+                f"{api}/executions/bench/{FLOW_ID}", files={"sleep": (None, f"PT{sleep}S")}, timeout=30
+            )
+            created.raise_for_status()
+            ids.append(str(created.json()["id"]))
+        return ids
+
+
+async def _consume(trigger: Any) -> dict[str, Any]:
+    try:
+        async for event in trigger.run():
+            return dict(event.payload)
+        return {"status": "no event"}
+    finally:
+        await trigger.cleanup()
+
+
+def _make_waiter(mode: str, conn_id: str, execution_id: str) -> Any:
+    """A ``KestraExecutionTrigger`` (mode ``trigger``), or the hook's SSE follow path (``hook-follow``)."""
+    if mode == "hook-follow":
+        from bench_detection_latency import HookFollowWaiter
+
+        return HookFollowWaiter(conn_id, execution_id)
+    from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+
+    return KestraExecutionTrigger(kestra_conn_id=conn_id, execution_id=execution_id)
+
+
+class LoopLagMonitor:
+    """The longest time the event loop was late waking a 50 ms ticker (a trigger blocking the loop)."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            expected = time.monotonic() + 0.05
+            await asyncio.sleep(0.05)
+            self.worst = max(self.worst, time.monotonic() - expected)
+
+    def take(self) -> float:
+        """The worst lag since the previous call."""
+        worst, self.worst = self.worst, 0.0
+        return worst
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+def _phase(wall_from: float, wall_to: float, cpu_from: float, cpu_to: float, lag: float) -> dict[str, float]:
+    return {"seconds": wall_to - wall_from, "cpu": cpu_to - cpu_from, "lag": lag}
+
+
+async def _measure(
+    mode: str, conn_id: str, ids: list[str], first_end: float, settle: float, counter: HttpRequestCounter
+) -> dict[str, Any]:
+    gc.collect()
+    lag = LoopLagMonitor()
+    rss_before, cpu_launch, wall_launch = rss_bytes(), time.process_time(), time.monotonic()
+    requests_before, reads_before = counter.total, counter.execution_reads
+    tasks = [asyncio.create_task(_consume(_make_waiter(mode, conn_id, eid))) for eid in ids]
+    # Start-up ends once every trigger has asked about its execution, plus ``settle`` seconds.
+    while counter.execution_reads - reads_before < len(ids) and time.time() < first_end - 2:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(settle)
+    cpu_settled, wall_settled = time.process_time(), time.monotonic()
+    requests_settled, lag_startup = counter.total, lag.take()
+    window = first_end - 1.0 - time.time()
+    rss_waiting = rss_bytes()
+    if window > 0:
+        await asyncio.sleep(window / 2)
+        rss_waiting = rss_bytes()
+        await asyncio.sleep(window / 2)
+    cpu_waited, wall_waited = time.process_time(), time.monotonic()
+    requests_waited, lag_waiting = counter.total, lag.take()
+    events = await asyncio.gather(*tasks)
+    cpu_done, wall_done = time.process_time(), time.monotonic()
+    lag.stop()
+    return {
+        "count": len(ids),
+        "statuses": dict(Counter(str(event.get("status")) for event in events)),
+        "startup": _phase(wall_launch, wall_settled, cpu_launch, cpu_settled, lag_startup),
+        "waiting": _phase(wall_settled, wall_waited, cpu_settled, cpu_waited, lag_waiting),
+        "completion": _phase(wall_waited, wall_done, cpu_waited, cpu_done, lag.take()),
+        "rss_before": rss_before,
+        "rss_waiting": rss_waiting,
+        "requests": {
+            "startup": requests_settled - requests_before,
+            "waiting": requests_waited - requests_settled,
+            "total": counter.total - requests_before,
+        },
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Run the phases described in the module docstring and print the JSON report."""
+    mode, url, username, password, conn_id, count, sleep, settle = argv
+    auth = (username, password)
+    counter = HttpRequestCounter().install()
+    warm_up = _create_executions(url, auth, 1, 0.2)
+    asyncio.run(_consume(_make_waiter(mode, conn_id, warm_up[0])))
+    created_at = time.time()
+    ids = _create_executions(url, auth, int(count), float(sleep))
+    create_seconds = time.time() - created_at
+    report = asyncio.run(_measure(mode, conn_id, ids, created_at + float(sleep), float(settle), counter))
+    report["create_seconds"] = create_seconds
+    print(json.dumps(report))
+    return 0
+
+
+def scale_rows(report: dict[str, Any], variant: str, judged: bool) -> list[BenchRow]:
+    """Table rows for one report printed by :func:`main`; ``judged`` rows carry the goals."""
+    count = int(report["count"])
+    startup, waiting, completion = report["startup"], report["waiting"], report["completion"]
+    phases = (startup, waiting, completion)
+    total_cpu, total_seconds = sum(p["cpu"] for p in phases), sum(p["seconds"] for p in phases)
+    rss_before, rss_waiting = report["rss_before"] / 2**20, report["rss_waiting"] / 2**20
+    per_trigger = (report["rss_waiting"] - report["rss_before"]) / count
+    made = report["requests"]
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(report["statuses"].items()))
+    bench = "2. Deferred waits at scale"
+    startup_note = (
+        f"start-up (until every trigger had read its execution once) {startup['cpu']:.1f} CPU-s in "
+        f"{startup['seconds']:.0f} s, worst event-loop stall {startup['lag'] * 1000:.0f} ms"
+    )
+    if waiting["seconds"] >= 5.0:
+        share = waiting["cpu"] / waiting["seconds"]
+        waiting_row = BenchRow(
+            bench,
+            variant,
+            "CPU while waiting",
+            f"{share * 60:.2f} CPU-s/min ({share:.1%} of one core)",
+            goal="< 5% of one core" if judged else "",
+            met=share < GOAL_CORE_SHARE if judged else None,
+            note=(
+                f"steady window {waiting['seconds']:.0f} s, worst event-loop stall "
+                f"{waiting['lag'] * 1000:.0f} ms; events: {statuses}"
+            ),
+        )
+        per_minute = made["waiting"] / waiting["seconds"] / count * 60
+        waiting_rate = f"{per_minute:.1f}/min per execution while waiting"
+    else:
+        waiting_row = BenchRow(
+            bench,
+            variant,
+            "CPU while waiting",
+            "not measured",
+            goal="< 5% of one core" if judged else "",
+            met=False if judged else None,
+            note=f"start-up outlasted the executions' sleep: no steady window left; events: {statuses}",
+        )
+        waiting_rate = "no steady window"
+    return [
+        waiting_row,
+        BenchRow(
+            bench,
+            variant,
+            "CPU over the whole wait",
+            f"{total_cpu / total_seconds * 60:.2f} CPU-s/min ({total_cpu / total_seconds:.1%} of one core)",
+            note=(
+                f"{startup_note}; completion {completion['cpu']:.1f} CPU-s in {completion['seconds']:.1f} s; "
+                f"launch to last event {total_seconds:.0f} s (creating the {count} executions before: "
+                f"{report['create_seconds']:.0f} s, not counted)"
+            ),
+        ),
+        BenchRow(
+            bench,
+            variant,
+            "memory per waiting trigger",
+            f"{per_trigger / 1024:.0f} KB",
+            goal="< 100 KB" if judged else "",
+            met=per_trigger < GOAL_BYTES_PER_TRIGGER if judged else None,
+            note=f"RSS delta / {count}: {rss_before:.0f} -> {rss_waiting:.0f} MiB",
+        ),
+        BenchRow(
+            bench,
+            variant,
+            "HTTP requests per execution",
+            f"{made['total'] / count:.1f}",
+            note=(
+                f"{made['startup'] / count:.1f} during start-up, {waiting_rate} "
+                "(counted at httpx.AsyncClient.send: the simulator exposes no request counter)"
+            ),
+        ),
+    ]
+
+
+def run_deferred_scale(
+    server: BenchServer, conn_id: str, count: int, sleep: float, settle: float, mode: str = "trigger"
+) -> list[BenchRow]:
+    """Run :func:`main` in a fresh interpreter and turn its report into table rows."""
+    if mode == "trigger":
+        variant, judged = f"{count} KestraExecutionTriggers, one loop", True
+    else:
+        variant = f"reference: {count} KestraAsyncHook.wait_for_execution (SSE follow), one loop"
+        judged = False
+    args = [mode, server.url, server.username, server.password, conn_id, str(count), str(sleep), str(settle)]
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__)), *args],
+        capture_output=True,
+        text=True,
+        timeout=sleep * 3 + 180,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        reason = lines[-1] if lines else f"exit {done.returncode}"
+        return [BenchRow("2. Deferred waits at scale", variant, "all", "n/a", note=reason)]
+    return scale_rows(json.loads(done.stdout.strip().splitlines()[-1]), variant, judged)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
