@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from kestra_conformance_harness import KestraConformanceClient
+    from kestra_conformance_harness import KestraConformanceClient, SseFrame
 
 TERMINAL_STATES = frozenset(
     {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"}
@@ -108,6 +108,12 @@ def deploy(
     return response.json()
 
 
+def deploy_for_path(api: KestraConformanceClient, kind: str, namespace: str) -> dict[str, str]:
+    """Create flow ``kind`` and return the ``{namespace, id}`` path parameters that name it."""
+    deploy(api, kind, namespace)
+    return {"namespace": namespace, "id": kind}
+
+
 def start(
     api: KestraConformanceClient, namespace: str, flow_id: str, *, wait: bool = False, **request: Any
 ) -> dict[str, Any]:
@@ -122,6 +128,12 @@ def start(
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def deploy_and_start(api: KestraConformanceClient, kind: str, namespace: str) -> dict[str, Any]:
+    """Create flow ``kind`` and start an execution of it (both unchecked); return the new execution."""
+    deploy(api, kind, namespace)
+    return start(api, namespace, kind)
 
 
 def wait_for_state(
@@ -144,7 +156,25 @@ def wait_for_state(
         time.sleep(0.05)
 
 
+def run_until(
+    api: KestraConformanceClient, kind: str, namespace: str, states: Collection[str] = TERMINAL_STATES
+) -> dict[str, Any]:
+    """Deploy ``kind``, run it and return the execution once its state is one of ``states``."""
+    return wait_for_state(api, deploy_and_start(api, kind, namespace)["id"], states)
+
+
 def run_to_end(api: KestraConformanceClient, kind: str, namespace: str) -> dict[str, Any]:
     """Deploy ``kind``, run it and return the terminal execution."""
-    deploy(api, kind, namespace)
-    return wait_for_state(api, start(api, namespace, kind)["id"])
+    return run_until(api, kind, namespace)
+
+
+def follow_hello_logs(api: KestraConformanceClient, namespace: str) -> list[SseFrame]:
+    """Run ``hello`` to the end and follow its logs up to its ``Hello world`` line (checked against the
+    spec); the log stream never ends by itself, so the line is where reading stops."""
+    execution = run_to_end(api, "hello", namespace)
+    return api.conform_stream(
+        "/api/v1/{tenant}/logs/{executionId}/follow",
+        path={"executionId": execution["id"]},
+        stop=lambda frame: "Hello world" in frame.data,
+        stub_start=True,
+    )

@@ -17,7 +17,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kestra_conformance_flows import deploy, flow_source, run_to_end, start, wait_for_state
+from kestra_conformance_flows import (
+    deploy,
+    deploy_and_start,
+    deploy_for_path,
+    flow_source,
+    follow_hello_logs,
+    run_to_end,
+    wait_for_state,
+)
 
 if TYPE_CHECKING:
     from kestra_conformance_harness import KestraConformanceClient
@@ -64,8 +72,7 @@ class KestraSharedConformance:
         api.conform("POST", FLOWS, 422, content=f"id: empty\nnamespace: {namespace}\n", headers=YAML)
 
     def test_get_flow_with_source_returns_200(self, api: KestraConformanceClient, namespace: str) -> None:
-        deploy(api, "hello", namespace)
-        path = {"namespace": namespace, "id": "hello"}
+        path = deploy_for_path(api, "hello", namespace)
         flow = api.conform("GET", FLOW, 200, path=path, params={"source": "true"}).json()
         assert "source" in flow
         without = api.conform("GET", FLOW, 200, path=path).json()
@@ -79,8 +86,7 @@ class KestraSharedConformance:
     def test_update_flow_returns_200_with_next_revision_and_same_revision_for_identical_source(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "hello", namespace)
-        path = {"namespace": namespace, "id": "hello"}
+        path = deploy_for_path(api, "hello", namespace)
         changed = flow_source("hello", namespace).replace("defaults: world", "defaults: moon")
         assert api.conform("PUT", FLOW, 200, path=path, content=changed, headers=YAML).json()["revision"] == 2
         assert api.conform("PUT", FLOW, 200, path=path, content=changed, headers=YAML).json()["revision"] == 2
@@ -106,8 +112,7 @@ class KestraSharedConformance:
     def test_delete_flow_returns_204_then_404_kestra_error_undocumented_in_spec(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "hello", namespace)
-        path = {"namespace": namespace, "id": "hello"}
+        path = deploy_for_path(api, "hello", namespace)
         assert api.conform("DELETE", FLOW, 204, path=path).content == b""
         api.conform("DELETE", FLOW, 404, path=path)
 
@@ -171,8 +176,7 @@ class KestraSharedConformance:
     def test_flow_revisions_returns_200_flow_with_source_array(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "hello", namespace)
-        path = {"namespace": namespace, "id": "hello"}
+        path = deploy_for_path(api, "hello", namespace)
         changed = flow_source("hello", namespace).replace("defaults: world", "defaults: moon")
         api.send("PUT", FLOW, path=path, content=changed, headers=YAML)
         revisions = api.conform("GET", FLOW + "/revisions", 200, path=path).json()
@@ -181,8 +185,7 @@ class KestraSharedConformance:
     def test_delete_revisions_returns_204_like_kestra_code_not_200_like_spec(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "hello", namespace)
-        path = {"namespace": namespace, "id": "hello"}
+        path = deploy_for_path(api, "hello", namespace)
         changed = flow_source("hello", namespace).replace("defaults: world", "defaults: moon")
         api.send("PUT", FLOW, path=path, content=changed, headers=YAML)
         api.conform("DELETE", FLOW + "/revisions", 204, path=path, params={"revisions": "1"}, spec_status=200)
@@ -214,8 +217,7 @@ class KestraSharedConformance:
     def test_create_execution_returns_200_created_execution_with_url(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "hello", namespace)
-        path = {"namespace": namespace, "id": "hello"}
+        path = deploy_for_path(api, "hello", namespace)
         execution = api.conform(
             "POST", EXECUTIONS_OF_FLOW, 200, path=path, params={"labels": "origin:conformance"}
         ).json()
@@ -226,8 +228,7 @@ class KestraSharedConformance:
     def test_create_execution_with_wait_returns_200_terminal_execution(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "hello", namespace)
-        path = {"namespace": namespace, "id": "hello"}
+        path = deploy_for_path(api, "hello", namespace)
         execution = api.conform("POST", EXECUTIONS_OF_FLOW, 200, path=path, params={"wait": "true"}).json()
         assert execution["state"]["current"] == "SUCCESS"
         assert execution["outputs"] == {"echoed": "world"}
@@ -246,8 +247,7 @@ class KestraSharedConformance:
     def test_create_execution_with_multipart_inputs_returns_200(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "needs_input", namespace)
-        path = {"namespace": namespace, "id": "needs_input"}
+        path = deploy_for_path(api, "needs_input", namespace)
         execution = api.conform(
             "POST", EXECUTIONS_OF_FLOW, 200, path=path, files={"count": (None, "3")}
         ).json()
@@ -299,8 +299,7 @@ class KestraSharedConformance:
     def test_follow_execution_streams_start_stub_progress_and_end_like_kestra_code(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "hello", namespace)
-        execution_id = start(api, namespace, "hello")["id"]
+        execution_id = deploy_and_start(api, "hello", namespace)["id"]
         frames = api.conform_stream(
             EXECUTION + "/follow",
             path={"executionId": execution_id},
@@ -380,13 +379,7 @@ class KestraSharedConformance:
     def test_follow_logs_streams_history_and_never_ends_by_itself_like_kestra_code(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        execution = run_to_end(api, "hello", namespace)
-        frames = api.conform_stream(
-            "/api/v1/{tenant}/logs/{executionId}/follow",
-            path={"executionId": execution["id"]},
-            stop=lambda frame: "Hello world" in frame.data,
-            stub_start=True,
-        )
+        frames = follow_hello_logs(api, namespace)
         assert "Hello world" in frames[-1].data
         assert all(frame.id != "end" for frame in frames)
 

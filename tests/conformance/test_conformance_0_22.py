@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from kestra_conformance_flows import deploy, flow_source, run_to_end, start, wait_for_state
+from kestra_conformance_flows import deploy, flow_source, run_to_end, run_until, start, wait_for_state
 from kestra_conformance_scenarios import EXECUTION, FLOW, FLOWS, YAML, KestraSharedConformance
 
 if TYPE_CHECKING:
@@ -55,9 +55,7 @@ class TestConformance022(KestraSharedConformance):
     def test_kill_returns_202_without_body_then_killed(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "sleeper", namespace)
-        execution_id = start(api, namespace, "sleeper")["id"]
-        wait_for_state(api, execution_id, {"RUNNING"})
+        execution_id = run_until(api, "sleeper", namespace, {"RUNNING"})["id"]
         assert (
             api.conform("DELETE", EXECUTION + "/kill", 202, path={"executionId": execution_id}).content == b""
         )
@@ -66,17 +64,13 @@ class TestConformance022(KestraSharedConformance):
     def test_pause_returns_200_empty_like_kestra_code_not_204_like_spec(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "sleeper", namespace)
-        execution_id = start(api, namespace, "sleeper")["id"]
-        wait_for_state(api, execution_id, {"RUNNING"})
+        execution_id = run_until(api, "sleeper", namespace, {"RUNNING"})["id"]
         path = {"executionId": execution_id}
         api.conform("POST", EXECUTION + "/pause", 200, path=path, spec_status=204)
         api.send("DELETE", EXECUTION + "/kill", path=path)
 
     def test_resume_returns_204(self, api: KestraConformanceClient, namespace: str) -> None:
-        deploy(api, "pauser", namespace)
-        execution_id = start(api, namespace, "pauser")["id"]
-        wait_for_state(api, execution_id, {"PAUSED"})
+        execution_id = run_until(api, "pauser", namespace, {"PAUSED"})["id"]
         api.conform("POST", EXECUTION + "/resume", 204, path={"executionId": execution_id})
         assert wait_for_state(api, execution_id)["state"]["current"] == "SUCCESS"
 

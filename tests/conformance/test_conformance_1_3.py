@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from kestra_conformance_flows import deploy, flow_source, run_to_end, start, wait_for_state
+from kestra_conformance_flows import deploy, flow_source, run_to_end, run_until, wait_for_state
 from kestra_conformance_harness import EE_TOKEN
 from kestra_conformance_scenarios import EXECUTION, FLOW, FLOWS, YAML, KestraSharedConformance
 
@@ -38,9 +38,7 @@ class Kestra13Conformance(KestraSharedConformance):
     def test_kill_running_execution_returns_202_without_body_then_killed(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "sleeper", namespace)
-        execution_id = start(api, namespace, "sleeper")["id"]
-        wait_for_state(api, execution_id, {"RUNNING"})
+        execution_id = run_until(api, "sleeper", namespace, {"RUNNING"})["id"]
         assert api.conform("DELETE", KILL, 202, path={"executionId": execution_id}).content == b""
         assert wait_for_state(api, execution_id)["state"]["current"] == "KILLED"
 
@@ -59,9 +57,7 @@ class Kestra13Conformance(KestraSharedConformance):
     def test_pause_running_execution_returns_200_empty_like_kestra_code_where_oss_spec_says_204(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "sleeper", namespace)
-        execution_id = start(api, namespace, "sleeper")["id"]
-        wait_for_state(api, execution_id, {"RUNNING"})
+        execution_id = run_until(api, "sleeper", namespace, {"RUNNING"})["id"]
         path = {"executionId": execution_id}
         pause = EXECUTION + "/pause"
         spec_status = None if api.spec.documents_status("POST", pause, 200) else 204  # EE 1.3.0 lists 200
@@ -81,9 +77,8 @@ class Kestra13Conformance(KestraSharedConformance):
     def test_resume_paused_execution_returns_204_then_success(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "pauser", namespace)
-        execution_id = start(api, namespace, "pauser")["id"]
-        paused = wait_for_state(api, execution_id, {"PAUSED"})
+        paused = run_until(api, "pauser", namespace, {"PAUSED"})
+        execution_id = paused["id"]
         assert "endDate" in paused["state"]
         api.conform("POST", EXECUTION + "/resume", 204, path={"executionId": execution_id})
         assert wait_for_state(api, execution_id)["state"]["current"] == "SUCCESS"
@@ -108,9 +103,7 @@ class Kestra13Conformance(KestraSharedConformance):
     def test_restart_killed_execution_returns_409_kestra_error_undocumented_in_spec(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "sleeper", namespace)
-        execution_id = start(api, namespace, "sleeper")["id"]
-        wait_for_state(api, execution_id, {"RUNNING"})
+        execution_id = run_until(api, "sleeper", namespace, {"RUNNING"})["id"]
         api.send("DELETE", KILL, path={"executionId": execution_id})
         wait_for_state(api, execution_id, {"KILLED"})
         api.conform("POST", EXECUTION + "/restart", 409, path={"executionId": execution_id})

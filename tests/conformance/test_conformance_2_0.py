@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from kestra_conformance_flows import deploy, flow_source, run_to_end, start, wait_for_state
+from kestra_conformance_flows import deploy, flow_source, run_to_end, run_until, wait_for_state
 from kestra_conformance_scenarios import EXECUTION, FLOWS, YAML, KestraSharedConformance
 
 if TYPE_CHECKING:
@@ -77,9 +77,7 @@ class TestConformance20(KestraSharedConformance):
     def test_kill_action_returns_200_execution_then_killed(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
-        deploy(api, "sleeper", namespace)
-        execution_id = start(api, namespace, "sleeper")["id"]
-        wait_for_state(api, execution_id, {"RUNNING"})
+        execution_id = run_until(api, "sleeper", namespace, {"RUNNING"})["id"]
         killed = api.conform("DELETE", ACTIONS + "/kill", 200, path={"executionId": execution_id}).json()
         assert killed["id"] == execution_id
         assert wait_for_state(api, execution_id)["state"]["current"] == "KILLED"
@@ -90,17 +88,13 @@ class TestConformance20(KestraSharedConformance):
         api.conform("DELETE", ACTIONS + "/kill", 404, path={"executionId": "0000000000000000000000"})
 
     def test_pause_action_returns_200_execution(self, api: KestraConformanceClient, namespace: str) -> None:
-        deploy(api, "sleeper", namespace)
-        execution_id = start(api, namespace, "sleeper")["id"]
-        wait_for_state(api, execution_id, {"RUNNING"})
+        execution_id = run_until(api, "sleeper", namespace, {"RUNNING"})["id"]
         paused = api.conform("POST", ACTIONS + "/pause", 200, path={"executionId": execution_id}).json()
         assert paused["id"] == execution_id
         api.send("DELETE", ACTIONS + "/kill", path={"executionId": execution_id})
 
     def test_resume_action_returns_200_execution(self, api: KestraConformanceClient, namespace: str) -> None:
-        deploy(api, "pauser", namespace)
-        execution_id = start(api, namespace, "pauser")["id"]
-        wait_for_state(api, execution_id, {"PAUSED"})
+        execution_id = run_until(api, "pauser", namespace, {"PAUSED"})["id"]
         api.conform("POST", ACTIONS + "/resume", 200, path={"executionId": execution_id})
         assert wait_for_state(api, execution_id)["state"]["current"] == "SUCCESS"
 

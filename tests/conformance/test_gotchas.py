@@ -15,7 +15,18 @@ import re
 from typing import TYPE_CHECKING
 
 import httpx
-from kestra_conformance_flows import TERMINAL_STATES, deploy, flow_source, run_to_end, start, wait_for_state
+from kestra_conformance_flows import (
+    TERMINAL_STATES,
+    deploy,
+    deploy_and_start,
+    deploy_for_path,
+    flow_source,
+    follow_hello_logs,
+    run_to_end,
+    run_until,
+    start,
+    wait_for_state,
+)
 from kestra_conformance_harness import parse_sse_frames
 from kestra_conformance_scenarios import EXECUTION, EXECUTIONS_OF_FLOW, FLOW, FLOWS, YAML
 
@@ -117,8 +128,7 @@ def test_gotcha_4_create_200_delete_204_kill_202_empty_resume_204(
 def test_gotcha_4_set_labels_on_running_execution_returns_400_plain_string_like_kestra_code(
     api_1_3: KestraConformanceClient, namespace: str
 ) -> None:
-    deploy(api_1_3, "sleeper", namespace)
-    execution_id = start(api_1_3, namespace, "sleeper")["id"]
+    execution_id = deploy_and_start(api_1_3, "sleeper", namespace)["id"]
     response = api_1_3.conform(
         "POST",
         EXECUTION + "/labels",
@@ -205,14 +215,12 @@ def test_gotcha_7_instants_are_utc_iso_with_up_to_9_fraction_digits_and_duration
 def test_gotcha_8_end_date_and_duration_absent_while_running_end_date_present_when_paused(
     api_1_3: KestraConformanceClient, namespace: str
 ) -> None:
-    deploy(api_1_3, "sleeper", namespace)
-    running_id = start(api_1_3, namespace, "sleeper")["id"]
-    running = wait_for_state(api_1_3, running_id, {"RUNNING"})
+    running = run_until(api_1_3, "sleeper", namespace, {"RUNNING"})
+    running_id = running["id"]
     assert not {"endDate", "duration"} & set(running["state"])
     api_1_3.send("DELETE", EXECUTION + "/kill", path={"executionId": running_id})
     assert wait_for_state(api_1_3, running_id)["state"]["current"] in TERMINAL_STATES
-    deploy(api_1_3, "pauser", namespace)
-    paused = wait_for_state(api_1_3, start(api_1_3, namespace, "pauser")["id"], {"PAUSED"})
+    paused = run_until(api_1_3, "pauser", namespace, {"PAUSED"})
     assert "endDate" in paused["state"]
 
 
@@ -222,8 +230,7 @@ def test_gotcha_8_end_date_and_duration_absent_while_running_end_date_present_wh
 def test_gotcha_9_execution_follow_start_progress_end_without_event_names(
     api_1_3: KestraConformanceClient, namespace: str
 ) -> None:
-    deploy(api_1_3, "hello", namespace)
-    execution_id = start(api_1_3, namespace, "hello")["id"]
+    execution_id = deploy_and_start(api_1_3, "hello", namespace)["id"]
     frames = api_1_3.conform_stream(
         EXECUTION + "/follow", path={"executionId": execution_id}, stub_start=True
     )
@@ -255,13 +262,7 @@ def test_gotcha_9_follow_of_unknown_execution_sends_start_then_drops_not_404(
 def test_gotcha_10_log_follow_starts_with_empty_entry_and_stays_open(
     api_1_3: KestraConformanceClient, namespace: str
 ) -> None:
-    execution = run_to_end(api_1_3, "hello", namespace)
-    frames = api_1_3.conform_stream(
-        "/api/v1/{tenant}/logs/{executionId}/follow",
-        path={"executionId": execution["id"]},
-        stop=lambda frame: "Hello world" in frame.data,
-        stub_start=True,
-    )
+    frames = follow_hello_logs(api_1_3, namespace)
     assert frames[0].id == "start"
     assert frames[0].data in ('{"attemptNumber":null}', '{"attemptNumber": null}')
     assert all(frame.id != "end" for frame in frames)
@@ -273,8 +274,7 @@ def test_gotcha_10_log_follow_starts_with_empty_entry_and_stays_open(
 def test_gotcha_11_wait_true_answers_with_the_final_execution(
     api_1_3: KestraConformanceClient, namespace: str
 ) -> None:
-    deploy(api_1_3, "hello", namespace)
-    path = {"namespace": namespace, "id": "hello"}
+    path = deploy_for_path(api_1_3, "hello", namespace)
     execution = api_1_3.conform("POST", EXECUTIONS_OF_FLOW, 200, path=path, params={"wait": "true"}).json()
     assert execution["state"]["current"] == "SUCCESS"
     assert [run["state"]["current"] for run in execution["taskRunList"]] == ["SUCCESS", "SUCCESS"]
@@ -324,8 +324,7 @@ def test_gotcha_13_system_labels_are_refused_with_422(
 
 
 def test_gotcha_13_malformed_create_label_is_422(api_1_3: KestraConformanceClient, namespace: str) -> None:
-    deploy(api_1_3, "hello", namespace)
-    path = {"namespace": namespace, "id": "hello"}
+    path = deploy_for_path(api_1_3, "hello", namespace)
     api_1_3.conform("POST", EXECUTIONS_OF_FLOW, 422, path=path, params={"labels": "no-colon"})
 
 

@@ -11,11 +11,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_dag_runner import DagFactory, DagRunner, DagTestRun, run_dag_with_capture
+from integration_dag_runner import DagFactory, DagRunner, DagTestRun, build_dag, run_dag_with_capture
 from integration_kestra_side import KestraTestSide
 
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
@@ -64,20 +63,9 @@ def kestra(
 @pytest.fixture
 def make_dag(request: pytest.FixtureRequest) -> DagFactory:
     """Factory of DAGs with an id unique to this test; use as ``with make_dag() as dag: ...``."""
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk import DAG
-    else:
-        from airflow import DAG
 
     def build(suffix: str = "", **default_args: Any) -> Any:
-        dag_id = f"kestra_it_{_safe_name(request.node.name)}{suffix}"[:200]
-        return DAG(
-            dag_id,
-            schedule=None,
-            start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
-            catchup=False,
-            default_args={"retries": 0, "retry_delay": timedelta(seconds=0), **default_args},
-        )
+        return build_dag(f"kestra_it_{_safe_name(request.node.name)}{suffix}"[:200], **default_args)
 
     return build
 

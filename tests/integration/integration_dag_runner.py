@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
@@ -48,6 +49,22 @@ def register_dag(dag: Any) -> None:
 
 DagFactory = Callable[..., Any]
 """``make_dag`` fixture: ``make_dag(suffix="", **default_args)`` returns a DAG with a per-test id."""
+
+
+def build_dag(dag_id: str, **default_args: Any) -> Any:
+    """An unscheduled DAG for ``dag.test()``: no catchup, no retries unless ``default_args`` say so."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import DAG
+    else:
+        from airflow import DAG
+
+    return DAG(
+        dag_id,
+        schedule=None,
+        start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        catchup=False,
+        default_args={"retries": 0, "retry_delay": timedelta(seconds=0), **default_args},
+    )
 
 
 @dataclass

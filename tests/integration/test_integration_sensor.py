@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from integration_flows import FAILING_TASKS, SLOW_TASKS, sleep_tasks
@@ -11,12 +11,33 @@ from integration_kestra_side import FLOW_NAMESPACE
 from airflow_provider_kestra.sensors.kestra import KestraExecutionSensor
 
 if TYPE_CHECKING:
-    from integration_dag_runner import DagFactory, DagRunner
+    from integration_dag_runner import DagFactory, DagRunner, DagTestRun
     from integration_kestra_side import KestraTestSide
 
 pytestmark = pytest.mark.integration
 
 MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+
+
+def _run_sensor_on(
+    make_dag: DagFactory,
+    run_dag: DagRunner,
+    execution_id: str,
+    deferrable: bool,
+    timeout: float = 60,
+    **kwargs: Any,
+) -> DagTestRun:
+    """Run a DAG whose one task ``wait`` watches ``execution_id``, poking every half second."""
+    with make_dag() as dag:
+        KestraExecutionSensor(
+            task_id="wait",
+            execution_id=execution_id,
+            deferrable=deferrable,
+            poke_interval=0.5,
+            timeout=timeout,
+            **kwargs,
+        )
+    return run_dag(dag)
 
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
@@ -75,12 +96,7 @@ def test_failed_execution_fails_the_sensor(
 ) -> None:
     flow_id = kestra.deploy("fails", FAILING_TASKS)
     execution_id = kestra.start(flow_id)
-    with make_dag() as dag:
-        KestraExecutionSensor(
-            task_id="wait", execution_id=execution_id, deferrable=deferrable, poke_interval=0.5, timeout=60
-        )
-
-    run = run_dag(dag)
+    run = _run_sensor_on(make_dag, run_dag, execution_id, deferrable)
 
     assert run.state == "failed"
     assert run.task_states == {"wait": "failed"}
@@ -94,17 +110,7 @@ def test_soft_fail_skips_on_failure(
 ) -> None:
     flow_id = kestra.deploy("fails", FAILING_TASKS)
     execution_id = kestra.start(flow_id)
-    with make_dag() as dag:
-        KestraExecutionSensor(
-            task_id="wait",
-            execution_id=execution_id,
-            deferrable=deferrable,
-            poke_interval=0.5,
-            timeout=60,
-            soft_fail=True,
-        )
-
-    run = run_dag(dag)
+    run = _run_sensor_on(make_dag, run_dag, execution_id, deferrable, soft_fail=True)
 
     assert run.task_states == {"wait": "skipped"}
 
@@ -116,13 +122,8 @@ def test_sensor_timeout_fails_without_touching_the_execution(
     """The sensor only watches: when it gives up, the Kestra execution keeps running."""
     flow_id = kestra.deploy("slow", SLOW_TASKS)
     execution_id = kestra.start(flow_id)
-    with make_dag() as dag:
-        KestraExecutionSensor(
-            task_id="wait", execution_id=execution_id, deferrable=deferrable, poke_interval=0.5, timeout=2
-        )
-
     try:
-        run = run_dag(dag)
+        run = _run_sensor_on(make_dag, run_dag, execution_id, deferrable, timeout=2)
         assert run.state == "failed"
         assert run.task_states == {"wait": "failed"}
         assert kestra.execution(execution_id)["state"]["current"] == "RUNNING"

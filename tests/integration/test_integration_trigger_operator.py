@@ -48,6 +48,15 @@ def _trigger(task_id: str, flow_id: str, deferrable: bool, **kwargs: Any) -> Kes
     )
 
 
+def _run_trigger(
+    make_dag: DagFactory, run_dag: DagRunner, task_id: str, flow_id: str, deferrable: bool, **kwargs: Any
+) -> DagTestRun:
+    """Run a DAG whose one task is ``_trigger(task_id, flow_id, deferrable, **kwargs)``."""
+    with make_dag() as dag:
+        _trigger(task_id, flow_id, deferrable, **kwargs)
+    return run_dag(dag)
+
+
 def _airflow_labels(run: DagTestRun, task_id: str) -> dict[str, str]:
     return {
         "airflow.dag_id": run.dag_id,
@@ -99,10 +108,7 @@ def test_failed_execution_fails_the_task_with_kestra_reasons(
     kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool
 ) -> None:
     flow_id = kestra.deploy("fails", FAILING_TASKS)
-    with make_dag() as dag:
-        _trigger("run_failing", flow_id, deferrable)
-
-    run = run_dag(dag)
+    run = _run_trigger(make_dag, run_dag, "run_failing", flow_id, deferrable)
 
     assert run.state == "failed"
     assert run.task_states == {"run_failing": "failed"}
@@ -122,10 +128,7 @@ def test_timeout_fails_the_task_and_kills_the_execution(
     kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool
 ) -> None:
     flow_id = kestra.deploy("slow", SLOW_TASKS)
-    with make_dag() as dag:
-        _trigger("run_slow", flow_id, deferrable, timeout=2)
-
-    run = run_dag(dag)
+    run = _run_trigger(make_dag, run_dag, "run_slow", flow_id, deferrable, timeout=2)
 
     assert run.state == "failed"
     assert run.task_states == {"run_slow": "failed"}
@@ -180,18 +183,17 @@ def test_retry_reattaches_to_the_execution_of_the_failed_try(
     def lift_faults(context: Any) -> None:
         kestra.sim.faults.clear()
 
-    with make_dag() as dag:
-        _trigger(
-            "run_once",
-            flow_id,
-            deferrable,
-            inputs={"name": "retry"},
-            retries=1,
-            hook_params=FAST,
-            on_retry_callback=lift_faults,
-        )
-
-    run = run_dag(dag)
+    run = _run_trigger(
+        make_dag,
+        run_dag,
+        "run_once",
+        flow_id,
+        deferrable,
+        inputs={"name": "retry"},
+        retries=1,
+        hook_params=FAST,
+        on_retry_callback=lift_faults,
+    )
 
     assert run.state == "success", run.output[-3000:]
     assert run.try_numbers["run_once"] == 2, "the first try must have failed after creating the execution"
@@ -246,10 +248,9 @@ def test_restart_on_retry_restarts_the_failed_execution(
 ) -> None:
     """With ``restart_on_retry`` the retry restarts the failed execution in Kestra instead of a new one."""
     flow_id = kestra.deploy("always_fails", FAILING_TASKS)
-    with make_dag() as dag:
-        _trigger("run_failing", flow_id, deferrable, retries=1, restart_on_retry=True)
-
-    run = run_dag(dag)
+    run = _run_trigger(
+        make_dag, run_dag, "run_failing", flow_id, deferrable, retries=1, restart_on_retry=True
+    )
 
     assert run.state == "failed"
     assert run.try_numbers["run_failing"] == 2
@@ -271,16 +272,15 @@ def test_output_files_are_downloaded(
     tmp_path: Path,
 ) -> None:
     flow_id = kestra.deploy("report", WRITE_FILE_TASKS, GREETING_INPUTS + WRITE_FILE_OUTPUTS)
-    with make_dag() as dag:
-        _trigger(
-            "report",
-            flow_id,
-            deferrable,
-            inputs={"name": "files"},
-            output_files_dir=str(tmp_path / "{{ ti.task_id }}"),
-        )
-
-    run = run_dag(dag)
+    run = _run_trigger(
+        make_dag,
+        run_dag,
+        "report",
+        flow_id,
+        deferrable,
+        inputs={"name": "files"},
+        output_files_dir=str(tmp_path / "{{ ti.task_id }}"),
+    )
 
     assert run.state == "success", run.output[-3000:]
     [local] = run.xcom("report", "output_files")
@@ -296,16 +296,15 @@ def test_file_input_uploaded_from_a_local_path(
     flow_id = kestra.deploy("file_echo", FILE_ECHO_TASKS, FILE_ECHO_EXTRA)
     local = tmp_path / "upload.csv"
     local.write_bytes(b"id,value\n1,caf\xc3\xa9\n")
-    with make_dag() as dag:
-        _trigger(
-            "echo",
-            flow_id,
-            deferrable=False,
-            inputs={"document": local},
-            output_files_dir=str(tmp_path / "downloaded"),
-        )
-
-    run = run_dag(dag)
+    run = _run_trigger(
+        make_dag,
+        run_dag,
+        "echo",
+        flow_id,
+        deferrable=False,
+        inputs={"document": local},
+        output_files_dir=str(tmp_path / "downloaded"),
+    )
 
     assert run.state == "success", run.output[-3000:]
     execution = kestra.execution(run.xcom("echo", "execution_id"))

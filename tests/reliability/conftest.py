@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,16 +95,10 @@ def ledger(reliability_sim: KestraSimulator) -> KestraExecutionLedger:
 @pytest.fixture
 def make_dag(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``make_dag(suffix="", **default_args)``: a DAG with an id unique to the test, no retries by default."""
-    from airflow.sdk import DAG
+    from integration_dag_runner import build_dag
 
     def build(suffix: str = "", **default_args: Any) -> Any:
-        return DAG(
-            f"reliability_{unique_name(request)}{suffix}",
-            schedule=None,
-            start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
-            catchup=False,
-            default_args={"retries": 0, "retry_delay": timedelta(seconds=0), **default_args},
-        )
+        return build_dag(f"reliability_{unique_name(request)}{suffix}", **default_args)
 
     return build
 

@@ -18,7 +18,7 @@ from kestra_reliability_ledger import task_labels
 from kestra_reliability_worker import PEAK_RSS_RESET, KestraWorkerProcess, KestraWorkerTry
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection, Sequence
 
     from integration_dag_runner import DagTestRun
     from integration_kestra_side import KestraTestSide
@@ -79,6 +79,26 @@ def trigger_dag(make_dag: Callable[..., Any], flow_id: str, **operator_kwargs: A
     return dag
 
 
+def assert_deploy_refused(
+    kestra_side: KestraTestSide,
+    make_dag: Callable[..., Any],
+    run_dag: Callable[[Any], DagTestRun],
+    reliability: KestraReliabilityRecorder,
+    *,
+    says: Sequence[str],
+    not_stored: Collection[str],
+    **operator_kwargs: Any,
+) -> None:
+    """A deploy task with ``operator_kwargs`` is refused as one bad input: its log ``says`` every fragment,
+    no flow write reaches Kestra and none of the ``not_stored`` flow ids exists afterwards."""
+    writes = flow_write_counters(kestra_side)
+    with reliability.bad_input():
+        run = run_dag(deploy_dag(make_dag, **operator_kwargs))
+        assert_refused(run, *says)
+        assert sum(rule.fired for rule in writes) == 0
+        assert not set(not_stored) & stored_flow_ids(kestra_side)
+
+
 def assert_no_execution(ledger: KestraExecutionLedger, run: DagTestRun) -> None:
     assert ledger.executions(task_labels(run.dag_id, run.run_id)) == []
 
@@ -98,12 +118,15 @@ def test_invalid_yaml_deploys_nothing(
     (tmp_path / "broken.yml").write_text(
         f"id: {kestra_side.flow_id('broken')}\nnamespace: [unclosed\ntasks: :\n"
     )
-    writes = flow_write_counters(kestra_side)
-    with reliability.bad_input():
-        run = run_dag(deploy_dag(make_dag, path=str(tmp_path)))
-        assert_refused(run, "broken.yml", "nothing deployed")
-        assert sum(rule.fired for rule in writes) == 0
-        assert good_id not in stored_flow_ids(kestra_side)
+    assert_deploy_refused(
+        kestra_side,
+        make_dag,
+        run_dag,
+        reliability,
+        says=["broken.yml", "nothing deployed"],
+        not_stored=[good_id],
+        path=str(tmp_path),
+    )
 
 
 def test_flow_outside_the_namespace_deploys_nothing(
@@ -113,16 +136,16 @@ def test_flow_outside_the_namespace_deploys_nothing(
     reliability: KestraReliabilityRecorder,
 ) -> None:
     flow_id = kestra_side.flow_id("elsewhere")
-    writes = flow_write_counters(kestra_side)
-    with reliability.bad_input():
-        run = run_dag(
-            deploy_dag(
-                make_dag, source=flow_source(flow_id, greeting_tasks()), namespace="reliability.expected"
-            )
-        )
-        assert_refused(run, flow_id, FLOW_NAMESPACE, "reliability.expected")
-        assert sum(rule.fired for rule in writes) == 0
-        assert flow_id not in stored_flow_ids(kestra_side)
+    assert_deploy_refused(
+        kestra_side,
+        make_dag,
+        run_dag,
+        reliability,
+        says=[flow_id, FLOW_NAMESPACE, "reliability.expected"],
+        not_stored=[flow_id],
+        source=flow_source(flow_id, greeting_tasks()),
+        namespace="reliability.expected",
+    )
 
 
 def test_flow_id_mismatch_on_update_changes_nothing(
@@ -153,12 +176,15 @@ def test_unknown_task_type_deploys_nothing(
     (tmp_path / "fine.yml").write_text(flow_source(good_id, greeting_tasks()))
     unknown = "  - id: mystery\n    type: io.kestra.plugin.notinstalled.Mystery\n"
     (tmp_path / "unknown.yml").write_text(flow_source(bad_id, unknown))
-    writes = flow_write_counters(kestra_side)
-    with reliability.bad_input():
-        run = run_dag(deploy_dag(make_dag, path=str(tmp_path)))
-        assert_refused(run, "unknown.yml", bad_id, "io.kestra.plugin.notinstalled.Mystery")
-        assert sum(rule.fired for rule in writes) == 0
-        assert not {good_id, bad_id} & stored_flow_ids(kestra_side)
+    assert_deploy_refused(
+        kestra_side,
+        make_dag,
+        run_dag,
+        reliability,
+        says=["unknown.yml", bad_id, "io.kestra.plugin.notinstalled.Mystery"],
+        not_stored=[good_id, bad_id],
+        path=str(tmp_path),
+    )
 
 
 # -- inputs and labels ----------------------------------------------------------------------------------
