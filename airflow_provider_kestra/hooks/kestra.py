@@ -629,7 +629,7 @@ class KestraHook(KestraHookBase):
                     if reader.ended:
                         return
         except (requests.exceptions.RequestException, OSError) as err:
-            raise self._stream_cut(execution_id, err) from None
+            raise self._stream_cut(execution_id, err, idle=_read_timed_out(err)) from None
         finally:
             response.close()
         raise stream_ended_early(execution_id)
@@ -641,30 +641,31 @@ class KestraHook(KestraHookBase):
         timeout: float | None = None,
         poll_interval: float = 5.0,
         on_update: Callable[[KestraExecution], None] | None = None,
+        until: Callable[[KestraExecution], bool] | None = None,
     ) -> KestraExecution:
-        """Block until the execution is terminal and return it (follows SSE, falls back to polling).
+        """Block until the execution is terminal, or until ``until(execution)`` is true when given, and
+        return it (follows SSE, falls back to polling).
 
         ``on_update`` is called for each new state. Raises :class:`KestraWaitTimeout` after ``timeout``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        wait = KestraWaitTracker(execution_id, deadline, on_update)
+        wait = KestraWaitTracker(execution_id, deadline, on_update, until=until)
         while True:
             if wait.use_stream:
                 try:
-                    stream = self.follow_execution(
-                        execution_id, read_timeout=wait.begin_stream(self._timeout)
-                    )
+                    stream = self.follow_execution(execution_id, read_timeout=wait.begin_stream())
                     with contextlib.closing(stream):
                         for execution in stream:
-                            wait.streamed(execution)
-                    if wait.finished is not None:
-                        return wait.finished
+                            if wait.streamed(execution):
+                                return execution
                 except STREAM_FALLBACK_ERRORS as err:
                     wait.stream_failed(err)
             execution = self.get_execution(execution_id)
             if wait.polled(execution):
                 return execution
-            self._sleep(wait.poll_pause(poll_interval))
+            pause = wait.poll_pause(poll_interval)
+            if pause > 0:
+                self._sleep(pause)
             wait.check_deadline()
 
     # ------------------------------------------------------------------------------------ outputs, files
@@ -800,6 +801,19 @@ class KestraHook(KestraHookBase):
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def _read_timed_out(err: BaseException) -> bool:
+    """Whether a body read failed only because nothing arrived within the read timeout (requests wraps
+    urllib3's ``ReadTimeoutError`` in a ``ConnectionError`` while streaming)."""
+    import urllib3.exceptions
+
+    if isinstance(err, (requests.exceptions.ReadTimeout, TimeoutError)):
+        return True
+    cause = err.args[0] if err.args else None
+    return isinstance(err, requests.exceptions.ConnectionError) and isinstance(
+        cause, urllib3.exceptions.ReadTimeoutError
+    )
+
+
 def _never_sent(err: requests.exceptions.ConnectionError) -> bool:
     """Whether a requests connection error happened before the request left (connection not opened)."""
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError

@@ -12,7 +12,7 @@ import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.exceptions import KestraConnectionError
+from airflow_provider_kestra.exceptions import KestraConnectionError, KestraStreamError
 from airflow_provider_kestra.hooks.kestra_base import (
     LOG_CHUNK_BYTES,
     STREAM_FALLBACK_ERRORS,
@@ -262,7 +262,8 @@ class KestraAsyncHook(KestraHookBase):
     ) -> AsyncGenerator[KestraExecution, None]:
         """Execution updates from the SSE stream, ending with the ``end`` frame's execution.
 
-        Skips ``start``; raises :class:`KestraStreamError` when the stream stops before ``end``.
+        Skips ``start``; raises :class:`KestraStreamError` when the stream stops before ``end`` or Kestra
+        answers with a passing failure (429, 502-504), so a wait polls meanwhile.
         """
         import httpx
 
@@ -277,7 +278,11 @@ class KestraAsyncHook(KestraHookBase):
             ) as response:
                 if response.status_code >= 400:
                     body = (await response.aread()).decode("utf-8", errors="replace")
-                    raise self._http_error(route, response.status_code, body, context)
+                    retry_after = response.headers.get("Retry-After")
+                    failure = self._status_failure(route, response.status_code, body, retry_after, context)
+                    if isinstance(failure, KestraAttemptFailure):  # 429, 502-504: poll meanwhile
+                        raise KestraStreamError(str(failure.error))
+                    raise failure
                 async for line in response.aiter_lines():
                     execution = reader.feed(line)
                     if execution is not None:
@@ -288,7 +293,7 @@ class KestraAsyncHook(KestraHookBase):
             failure = self._classify(route, err, context)
             if failure.kind is KestraFailureKind.NOT_SENT:
                 raise failure.error from None
-            raise self._stream_cut(execution_id, err) from None
+            raise self._stream_cut(execution_id, err, idle=isinstance(err, httpx.ReadTimeout)) from None
         raise stream_ended_early(execution_id)
 
     async def wait_for_execution(
@@ -298,29 +303,30 @@ class KestraAsyncHook(KestraHookBase):
         deadline: float | None = None,
         poll_interval: float = 5.0,
         on_update: Callable[[KestraExecution], None] | None = None,
+        until: Callable[[KestraExecution], bool] | None = None,
     ) -> KestraExecution:
-        """Return the execution once terminal (SSE first, polling as fallback).
+        """Return the execution once terminal, or once ``until(execution)`` is true when given (SSE first,
+        polling as fallback).
 
         ``deadline`` is a UNIX time (``time.time()``), so it survives a trigger moving between triggerer
         processes; past it :class:`KestraWaitTimeout` is raised.
         """
         await self.settings()
-        wait = KestraWaitTracker(execution_id, deadline, on_update, clock=time.time)
+        wait = KestraWaitTracker(execution_id, deadline, on_update, clock=time.time, until=until)
         while True:
             if wait.use_stream:
                 try:
-                    stream = self.follow_execution(
-                        execution_id, read_timeout=wait.begin_stream(self._timeout)
-                    )
+                    stream = self.follow_execution(execution_id, read_timeout=wait.begin_stream())
                     async with contextlib.aclosing(stream):
                         async for execution in stream:
-                            wait.streamed(execution)
-                    if wait.finished is not None:
-                        return wait.finished
+                            if wait.streamed(execution):
+                                return execution
                 except STREAM_FALLBACK_ERRORS as err:
                     wait.stream_failed(err)
             execution = await self.get_execution(execution_id)
             if wait.polled(execution):
                 return execution
-            await self._asleep(wait.poll_pause(poll_interval))
+            pause = wait.poll_pause(poll_interval)
+            if pause > 0:
+                await self._asleep(pause)
             wait.check_deadline()

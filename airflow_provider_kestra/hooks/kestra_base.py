@@ -159,9 +159,11 @@ class KestraHookBase(BaseHook):
         """``ErrorType: message`` of a transport error, secrets redacted, at most ``limit`` characters."""
         return self._redact(f"{type(err).__name__}: {err}")[:limit]
 
-    def _stream_cut(self, execution_id: str, err: BaseException) -> KestraStreamError:
-        """The error for an execution event stream broken by a transport error."""
+    def _stream_cut(self, execution_id: str, err: BaseException, *, idle: bool = False) -> KestraStreamError:
+        """The error for an execution event stream broken by a transport error (``idle``: a read timeout)."""
         detail = self._error_detail(err)
+        if idle:
+            return KestraStreamIdle(f"The event stream of execution {execution_id} was idle: {detail}")
         return KestraStreamError(f"The event stream of execution {execution_id} was cut: {detail}")
 
     def _connection_error(self, route: KestraRoute, err: BaseException, context: str | None) -> KestraError:
@@ -275,12 +277,27 @@ def auth_message(settings: KestraConnectionSettings, found: str | None) -> str:
     return f"{head} refused {what} (HTTP 401)"
 
 
+STREAM_IDLE_SECONDS = 300.0
+"""Longest silence accepted on an execution's event stream before it is reopened (Kestra sends a frame
+only when the execution changes, so an execution that waits for hours is silent for hours)."""
+
+
+class KestraStreamIdle(KestraStreamError):
+    """An execution's event stream sent nothing for its whole read timeout: not a failure, reopen it."""
+
+
+def _is_terminal_execution(execution: KestraExecution) -> bool:
+    return is_terminal(state_of(execution))
+
+
 class KestraWaitTracker:
     """The bookkeeping of one ``wait_for_execution``, the same for the sync and async hooks.
 
-    Remembers the last execution seen and reports each new state once to ``on_update``; enforces the
-    deadline (a ``clock()`` value, None for no limit); and decides when to give up on the event stream:
-    after :attr:`MAX_STREAM_FAILURES` stream attempts in a row that brought no update, the wait only polls.
+    Remembers the last execution seen and reports each new state once to ``on_update``; ends the wait
+    when ``until(execution)`` holds (by default: the execution is terminal), so a caller may stop at a
+    state such as PAUSED; enforces the deadline (a ``clock()`` value, None for no limit); and decides when
+    to give up on the event stream: after :attr:`MAX_STREAM_FAILURES` stream attempts in a row that
+    brought no update, the wait only polls. A stream that was merely idle is reopened at once.
     """
 
     MAX_STREAM_FAILURES = 3
@@ -291,25 +308,23 @@ class KestraWaitTracker:
         deadline: float | None,
         on_update: Callable[[KestraExecution], None] | None,
         clock: Callable[[], float] = time.monotonic,
+        until: Callable[[KestraExecution], bool] | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.deadline = deadline
         self.on_update = on_update
         self.clock = clock
+        self.until = until or _is_terminal_execution
         self.last: KestraExecution | None = None
         self.state: str | None = None
         self.stream_failures = 0
         self._stream_updates = 0
+        self._reconnect_now = False
 
     @property
     def use_stream(self) -> bool:
         """Whether to (re)open the event stream before the next poll."""
         return self.stream_failures < self.MAX_STREAM_FAILURES
-
-    @property
-    def finished(self) -> KestraExecution | None:
-        """The last execution seen, when it is terminal."""
-        return self.last if is_terminal(self.state) and self.last is not None else None
 
     def remaining(self, default: float) -> float:
         """Seconds left before the deadline (at least 0.5, at most ``default``); ``default`` without one."""
@@ -317,19 +332,31 @@ class KestraWaitTracker:
             return default
         return max(0.5, min(default, self.deadline - self.clock()))
 
-    def begin_stream(self, default_timeout: float) -> float:
-        """Note that a stream attempt starts; returns its read timeout."""
-        self._stream_updates = 0
-        return self.remaining(default_timeout)
+    def begin_stream(self) -> float:
+        """Note that a stream attempt starts; returns its read timeout.
 
-    def streamed(self, execution: KestraExecution) -> None:
-        """Take an update from the stream (raises :class:`KestraWaitTimeout` past the deadline)."""
+        Kestra sends nothing while an execution's state does not change, so silence is normal: the
+        timeout is the time left to the deadline, at most :data:`STREAM_IDLE_SECONDS`.
+        """
+        self._stream_updates = 0
+        self._reconnect_now = False
+        return self.remaining(STREAM_IDLE_SECONDS)
+
+    def streamed(self, execution: KestraExecution) -> bool:
+        """Take an update from the stream; True when it ends the wait (raises past the deadline otherwise)."""
         self._stream_updates += 1
-        self._update(execution)
-        self.check_deadline()
+        return self.polled(execution)
 
     def stream_failed(self, err: KestraError) -> None:
-        """Count a failed stream attempt; one that brought updates before it broke resets the count."""
+        """Count a failed stream attempt; one that brought updates before it broke resets the count.
+
+        A stream that was only idle for its whole read timeout is no failure: after one poll it is
+        reopened at once.
+        """
+        if isinstance(err, KestraStreamIdle):
+            self._reconnect_now = True
+            log.debug("Event stream of execution %s idle; reconnecting", self.execution_id)
+            return
         if isinstance(err, KestraStreamError) and self._stream_updates:
             self.stream_failures = 0
         else:
@@ -337,15 +364,17 @@ class KestraWaitTracker:
         log.info("Falling back to polling execution %s: %s", self.execution_id, err)
 
     def polled(self, execution: KestraExecution) -> bool:
-        """Take a polled execution; True when it is terminal (raises past the deadline otherwise)."""
+        """Take a polled execution; True when it ends the wait (raises past the deadline otherwise)."""
         self._update(execution)
-        if is_terminal(self.state):
+        if self.until(execution):
             return True
         self.check_deadline()
         return False
 
     def poll_pause(self, poll_interval: float) -> float:
-        """How long to sleep before the next poll."""
+        """How long to sleep before the next poll: nothing when an idle stream is to be reopened."""
+        if self._reconnect_now and self.use_stream:
+            return 0.0
         return min(poll_interval, self.remaining(poll_interval))
 
     def check_deadline(self) -> None:

@@ -1,4 +1,7 @@
-"""Deferrable waiting on a Kestra execution: the triggerer polls Kestra so no worker slot is held.
+"""Deferrable waiting on a Kestra execution in the triggerer, so no worker slot is held.
+
+The execution is followed through Kestra's event stream, with polling as the fallback (the hook's
+``wait_for_execution``, shared with the sync path and the sensor).
 
 The trigger watches one execution (by id), or the newest execution of a flow matching labels and a start
 time (the sensor's cross-orchestrator dependency). It fires exactly one :class:`TriggerEvent` per outcome::
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_kestra.exceptions import KestraWaitTimeout
 from airflow_provider_kestra.utils.state import TERMINAL_STATES, state_of
 
 if TYPE_CHECKING:
@@ -66,7 +70,8 @@ class KestraExecutionTrigger(BaseTrigger):
     :param success_states: States that end the wait successfully.
     :param failure_states: States that end the wait as a failure; ``None`` means every other terminal state.
         Any other state (including ones this provider does not know) keeps the trigger waiting.
-    :param poll_interval: Seconds between two looks at Kestra.
+    :param poll_interval: Seconds between two polls when Kestra's event stream cannot be used (and while
+        searching), and between two log reads.
     :param deadline: Wall-clock epoch seconds (``time.time()``) after which a ``timeout`` event fires;
         ``None`` waits forever. Wall-clock, so it means the same thing in every triggerer process.
     :param hook_params: Keyword arguments for :class:`~airflow_provider_kestra.hooks.kestra.KestraAsyncHook`.
@@ -166,35 +171,81 @@ class KestraExecutionTrigger(BaseTrigger):
 
     async def _watch(self) -> dict[str, Any]:
         failure = failure_states_for(self.success_states, self.failure_states)
+        ends = failure | set(self.success_states)
+        if self.namespace is None:
+            execution_id = str(self.execution_id)
+        else:
+            found = await self._search_until_found()
+            if found is None:
+                return self._event("timeout", None, self._timeout_message(None))
+            execution_id = found["id"]
+            if state_of(found) in ends:
+                return await self._outcome(found, failure)
+        seen: list[KestraExecution] = []
+        try:
+            execution = await self._follow(execution_id, ends, seen)
+        except KestraWaitTimeout:
+            last = seen[-1] if seen else None
+            if last is not None and self.stream_logs:
+                await self._relay_logs(execution_id)
+            return self._event("timeout", last, self._timeout_message(last, execution_id))
+        return await self._outcome(execution, failure)
+
+    async def _search_until_found(self) -> KestraExecution | None:
+        """Search mode: the newest matching execution, polling until one exists (None past the deadline)."""
         while True:
-            execution = await self._current_execution()
-            if execution is not None:
-                execution_id = execution["id"]
-                state = state_of(execution)
-                if self.stream_logs:
-                    await self._relay_logs(execution_id)
-                if state in self.success_states:
-                    return self._event("success", execution, f"Kestra execution {execution_id} is {state}")
-                if state in failure:
-                    return self._event(
-                        "failed", execution, f"Kestra execution {execution_id} ended in {state}"
-                    )
+            found = await self._get_hook().search_executions(
+                namespace=self.namespace,
+                flow_id=self.flow_id,
+                labels=self.labels or None,
+                started_after=self.started_after,
+                size=1,
+            )
+            if found:
+                return found[0]
             if self.deadline is not None and time.time() >= self.deadline:
-                return self._event("timeout", execution, self._timeout_message(execution))
+                return None
             await asyncio.sleep(self._sleep_seconds())
 
-    async def _current_execution(self) -> KestraExecution | None:
-        hook = self._get_hook()
-        if self.namespace is None:
-            return await hook.get_execution(str(self.execution_id))
-        found = await hook.search_executions(
-            namespace=self.namespace,
-            flow_id=self.flow_id,
-            labels=self.labels or None,
-            started_after=self.started_after,
-            size=1,
+    async def _follow(
+        self, execution_id: str, ends: frozenset[str], seen: list[KestraExecution]
+    ) -> KestraExecution:
+        """Wait (event stream, polling as fallback) until the state is in ``ends``, relaying logs meanwhile.
+
+        Each new state is appended to ``seen``; raises :class:`KestraWaitTimeout` past the deadline.
+        """
+        relay = (
+            asyncio.ensure_future(self._relay_logs_until_cancelled(execution_id))
+            if self.stream_logs
+            else None
         )
-        return found[0] if found else None
+        try:
+            return await self._get_hook().wait_for_execution(
+                execution_id,
+                deadline=self.deadline,
+                poll_interval=self.poll_interval,
+                on_update=seen.append,
+                until=lambda execution: state_of(execution) in ends,
+            )
+        finally:
+            if relay is not None:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
+
+    async def _outcome(self, execution: KestraExecution, failure: frozenset[str]) -> dict[str, Any]:
+        """The success or failure event of an execution whose state ended the wait, after a last log relay."""
+        execution_id, state = execution["id"], state_of(execution)
+        if self.stream_logs:
+            await self._relay_logs(execution_id)
+        if state in failure:
+            return self._event("failed", execution, f"Kestra execution {execution_id} ended in {state}")
+        return self._event("success", execution, f"Kestra execution {execution_id} is {state}")
+
+    async def _relay_logs_until_cancelled(self, execution_id: str) -> None:
+        while True:
+            await self._relay_logs(execution_id)
+            await asyncio.sleep(self.poll_interval)
 
     async def _relay_logs(self, execution_id: str) -> None:
         """Copy new Kestra log lines into the task log; a failure here never ends the wait."""
@@ -220,10 +271,12 @@ class KestraExecutionTrigger(BaseTrigger):
             return self.poll_interval
         return max(0.0, min(self.poll_interval, self.deadline - time.time()))
 
-    def _timeout_message(self, execution: KestraExecution | None) -> str:
-        if execution is None:
-            return "No matching Kestra execution finished before the deadline"
-        return f"Kestra execution {execution['id']} was still {state_of(execution)} at the deadline"
+    def _timeout_message(self, execution: KestraExecution | None, execution_id: str | None = None) -> str:
+        if execution is not None:
+            return f"Kestra execution {execution['id']} was still {state_of(execution)} at the deadline"
+        if execution_id is not None:
+            return f"Kestra execution {execution_id} did not finish before the deadline"
+        return "No matching Kestra execution finished before the deadline"
 
     def _event(self, status: str, execution: KestraExecution | None, message: str) -> dict[str, Any]:
         return {

@@ -167,3 +167,65 @@ async def test_search_executions(ahook: KestraAsyncHook, router: Any) -> None:
     assert params["size"] == "1"
     with pytest.raises(ValueError, match="without any filter"):
         await ahook.search_executions()
+
+
+async def test_wait_until_stops_at_a_non_terminal_state(ahook: KestraAsyncHook, router: Any) -> None:
+    body = sse(("start", STUB), ("progress", execution("RUNNING")), ("progress", execution("PAUSED")))
+    router.get(f"{API}/executions/{EXEC_ID}/follow").respond(200, content=body)
+    poll = router.get(f"{API}/executions/{EXEC_ID}").respond(json=execution("RUNNING"))
+    paused = await ahook.wait_for_execution(EXEC_ID, until=lambda e: e["state"]["current"] == "PAUSED")
+    assert paused["state"]["current"] == "PAUSED"
+    assert poll.call_count == 0
+
+
+async def test_wait_until_polls_when_the_stream_is_missing(ahook: KestraAsyncHook, router: Any) -> None:
+    router.get(f"{API}/executions/{EXEC_ID}/follow").respond(404)
+    router.get(f"{API}/executions/{EXEC_ID}").mock(
+        side_effect=[httpx.Response(200, json=execution(state)) for state in ("RUNNING", "PAUSED")]
+    )
+    paused = await ahook.wait_for_execution(EXEC_ID, until=lambda e: e["state"]["current"] == "PAUSED")
+    assert paused["state"]["current"] == "PAUSED"
+
+
+async def test_idle_stream_is_reopened_at_once_not_counted_as_a_failure(
+    ahook: KestraAsyncHook, router: Any
+) -> None:
+    from airflow_provider_kestra.hooks.kestra_base import STREAM_IDLE_SECONDS, KestraWaitTracker
+
+    idle = [httpx.ReadTimeout("idle")] * (KestraWaitTracker.MAX_STREAM_FAILURES + 1)
+    follow = router.get(f"{API}/executions/{EXEC_ID}/follow").mock(
+        side_effect=[*idle, httpx.Response(200, content=sse(("start", STUB), ("end", execution("SUCCESS"))))]
+    )
+    poll = router.get(f"{API}/executions/{EXEC_ID}").respond(json=execution("RUNNING"))
+    final = await ahook.wait_for_execution(EXEC_ID, poll_interval=5)
+    assert final["state"]["current"] == "SUCCESS"
+    assert follow.call_count == len(idle) + 1  # still following after more idle timeouts than failures
+    assert poll.call_count == len(idle)
+    assert ahook.sleeps == []  # type: ignore[attr-defined]
+    assert follow.calls[0].request.extensions["timeout"]["read"] == STREAM_IDLE_SECONDS
+
+
+async def test_stream_read_timeout_is_the_time_left_before_the_deadline(
+    ahook: KestraAsyncHook, router: Any
+) -> None:
+    import time
+
+    follow = router.get(f"{API}/executions/{EXEC_ID}/follow").respond(
+        200, content=sse(("start", STUB), ("end", execution("SUCCESS")))
+    )
+    await ahook.wait_for_execution(EXEC_ID, deadline=time.time() + 60)
+    assert 0.5 <= follow.calls[0].request.extensions["timeout"]["read"] <= 60
+
+
+@pytest.mark.parametrize("status", [429, 502, 503])
+async def test_wait_polls_while_the_stream_is_unavailable(
+    ahook: KestraAsyncHook, router: Any, status: int
+) -> None:
+    end = httpx.Response(200, content=sse(("start", STUB), ("end", execution("SUCCESS"))))
+    follow = router.get(f"{API}/executions/{EXEC_ID}/follow").mock(side_effect=[httpx.Response(status), end])
+    router.get(f"{API}/executions/{EXEC_ID}").respond(json=execution("RUNNING"))
+    final = await ahook.wait_for_execution(EXEC_ID)
+    assert final["state"]["current"] == "SUCCESS" and follow.call_count == 2
+    router.get(f"{API}/executions/{EXEC_ID}/follow").respond(status)
+    with pytest.raises(KestraStreamError, match=str(status)):
+        [e async for e in ahook.follow_execution(EXEC_ID)]

@@ -110,6 +110,44 @@ def test_wait_times_out(hook: KestraHook, http: Any, api: str, monkeypatch: pyte
     assert isinstance(info.value, TimeoutError)
 
 
+def test_wait_until_stops_at_a_non_terminal_state(hook: KestraHook, http: Any, api: str) -> None:
+    body = sse(("start", stub()), ("progress", execution("RUNNING")), ("progress", execution("PAUSED")))
+    http.get(follow_url(api), content=body)
+    poll = http.get(f"{api}/executions/{EXEC_ID}", json=execution("RUNNING"))
+    paused = hook.wait_for_execution(EXEC_ID, until=lambda e: e["state"]["current"] == "PAUSED")
+    assert paused["state"]["current"] == "PAUSED"
+    assert poll.call_count == 0
+
+
+class IdleBody:
+    """A response body whose read times out, as a silent event stream does."""
+
+    closed = False
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        raise TimeoutError("timed out")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_idle_stream_is_reopened_at_once_not_counted_as_a_failure(
+    hook: KestraHook, http: Any, api: str
+) -> None:
+    from airflow_provider_kestra.hooks.kestra_base import STREAM_IDLE_SECONDS, KestraWaitTracker
+
+    idle_count = KestraWaitTracker.MAX_STREAM_FAILURES + 1
+    end = sse(("start", stub()), ("end", execution("SUCCESS")))
+    follow = http.get(follow_url(api), [{"body": IdleBody()} for _ in range(idle_count)] + [{"content": end}])
+    poll = http.get(f"{api}/executions/{EXEC_ID}", json=execution("RUNNING"))
+    final = hook.wait_for_execution(EXEC_ID, poll_interval=5)
+    assert final["state"]["current"] == "SUCCESS"
+    assert follow.call_count == idle_count + 1
+    assert poll.call_count == idle_count
+    assert hook.sleeps == []  # type: ignore[attr-defined]
+    assert follow.request_history[0].timeout[1] == STREAM_IDLE_SECONDS
+
+
 # ---------------------------------------------------------------------------------------------- outputs
 def mock_outputs(http: Any, api: str, v2: bool) -> None:
     runs = [

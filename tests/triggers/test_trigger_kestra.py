@@ -36,8 +36,17 @@ def trigger_log(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def kestra() -> Any:
+    """Kestra without a usable event stream (``/follow`` answers 404), so the trigger polls; tests of the
+    stream path mock ``/follow`` again."""
     with respx.mock(assert_all_called=False) as router:
+        router.get(f"{API}/executions/ex1/follow").mock(return_value=httpx.Response(404))
+        router.get(f"{API}/executions/ex5/follow").mock(return_value=httpx.Response(404))
         yield router
+
+
+def sse(*frames: tuple[str, dict[str, Any]]) -> httpx.Response:
+    body = "".join(f"id: {kind}\ndata: {json.dumps(data)}\n\n" for kind, data in frames)
+    return httpx.Response(200, content=body.encode(), headers={"Content-Type": "text/event-stream"})
 
 
 def execution(state: str, execution_id: str = "ex1") -> dict[str, Any]:
@@ -190,10 +199,8 @@ async def test_logs_are_relayed_once_and_the_cursor_travels_in_the_event(
     kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
 ) -> None:
     kestra.get(f"{API}/executions/ex1").mock(
-        side_effect=[
-            httpx.Response(200, json=execution("RUNNING")),
-            httpx.Response(200, json=execution("SUCCESS")),
-        ]
+        side_effect=[httpx.Response(200, json=execution("RUNNING"))] * 3
+        + [httpx.Response(200, json=execution("SUCCESS"))]
     )
     line = {
         "taskId": "extract",
@@ -208,7 +215,7 @@ async def test_logs_are_relayed_once_and_the_cursor_travels_in_the_event(
     assert caplog.text.count("[kestra:extract] reading rows") == 1
     assert event["log_cursor"] and event["log_cursor"]["since"]
     assert logs.calls[0].request.url.params["minLevel"] == "WARN"
-    assert logs.call_count == 2
+    assert logs.call_count >= 2  # relayed while waiting, and once more at the end
 
 
 async def test_log_cursor_from_the_operator_is_honoured(
@@ -279,8 +286,10 @@ async def test_search_mode_waits_for_the_newest_matching_execution(kestra: respx
         side_effect=[
             httpx.Response(200, json={"results": [], "total": 0}),
             httpx.Response(200, json={"results": [execution("RUNNING", "ex5")], "total": 1}),
-            httpx.Response(200, json={"results": [execution("SUCCESS", "ex5")], "total": 1}),
         ]
+    )
+    follow = kestra.get(f"{API}/executions/ex5/follow").mock(
+        return_value=sse(("start", {"id": "ex5"}), ("end", execution("SUCCESS", "ex5")))
     )
     trigger = make_trigger(
         execution_id=None,
@@ -291,6 +300,7 @@ async def test_search_mode_waits_for_the_newest_matching_execution(kestra: respx
     )
     [event] = await events_of(trigger)
     assert event["status"] == "success" and event["execution_id"] == "ex5"
+    assert search.call_count == 2 and follow.call_count == 1  # found: followed, no longer searched
     params = search.calls[0].request.url.params
     assert params["filters[namespace][EQUALS]"] == "company.team"
     assert params["filters[flowId][EQUALS]"] == "hello"
@@ -340,3 +350,61 @@ async def test_a_failing_log_endpoint_does_not_end_the_wait(kestra: respx.MockRo
     kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(500, json={"message": "boom"}))
     [event] = await events_of(make_trigger(stream_logs=True))
     assert event["status"] == "success"
+
+
+async def test_the_trigger_follows_the_event_stream(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1/follow").mock(
+        return_value=sse(
+            ("start", {"id": "ex1"}), ("progress", execution("RUNNING")), ("end", execution("FAILED"))
+        )
+    )
+    poll = kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("RUNNING"))
+    )
+    [event] = await events_of(make_trigger())
+    assert event["status"] == "failed" and event["state"] == "FAILED"
+    assert poll.call_count == 0
+
+
+async def test_a_success_state_that_is_not_terminal_ends_the_stream_wait(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1/follow").mock(
+        return_value=sse(("start", {"id": "ex1"}), ("progress", execution("PAUSED")))
+    )
+    [event] = await events_of(make_trigger(success_states=["PAUSED"]))
+    assert event["status"] == "success" and event["state"] == "PAUSED"
+
+
+async def test_deadline_reached_while_following_yields_one_timeout(kestra: respx.MockRouter) -> None:
+    kestra.get(f"{API}/executions/ex1/follow").mock(
+        return_value=sse(("start", {"id": "ex1"}), ("progress", execution("QUEUED")))
+    )
+    [event] = await events_of(make_trigger(deadline=time.time() - 1))
+    assert event["status"] == "timeout" and event["state"] == "QUEUED"
+    assert event["message"] == "Kestra execution ex1 was still QUEUED at the deadline"
+
+
+async def test_logs_are_relayed_while_following_and_after_the_end(
+    kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
+) -> None:
+    import asyncio
+
+    ended = asyncio.Event()
+
+    async def stream(request: httpx.Request) -> httpx.Response:
+        await ended.wait()
+        return sse(("start", {"id": "ex1"}), ("end", execution("SUCCESS")))
+
+    kestra.get(f"{API}/executions/ex1/follow").mock(side_effect=stream)
+    line = {"taskId": "t", "level": "INFO", "message": "step", "timestamp": "2026-11-22T10:00:01Z"}
+
+    def logs_answer(request: httpx.Request) -> httpx.Response:
+        ended.set()  # the execution ends only once the logs were read while waiting
+        return httpx.Response(200, json=[line])
+
+    logs = kestra.get(f"{API}/logs/ex1").mock(side_effect=logs_answer)
+    with caplog.at_level("INFO"):
+        # Bounded: without a relay during the wait the stream would never end.
+        [event] = await asyncio.wait_for(events_of(make_trigger(stream_logs=True)), 60)
+    assert event["status"] == "success"
+    assert logs.call_count >= 2
+    assert caplog.text.count("[kestra:t] step") == 1
