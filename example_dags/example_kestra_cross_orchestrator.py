@@ -53,7 +53,9 @@ with DAG(
         task_id="wait_for_feed",
         namespace=NAMESPACE,
         flow_id="partner_feed",
-        started_after="{{ data_interval_start }}",
+        # A run triggered without a logical date (Airflow 3) has no data interval: fall back to the time
+        # the run was created, so only executions started for this run count.
+        started_after="{{ (data_interval_start | default(dag_run.run_after)).isoformat() }}",
         success_states=["PAUSED"],
         deferrable=True,
         poke_interval=2,

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,10 +119,24 @@ def _check_fan_out(dag_run: Any, pull: Callable[..., Any]) -> None:
 
 def _check_scheduled(dag_run: Any, pull: Callable[..., Any]) -> None:
     execution = _kestra_execution(pull("daily_report", "execution_id"))
-    day = dag_run.logical_date.strftime("%Y-%m-%d")
+    if dag_run.data_interval_start is not None:
+        start, end = dag_run.data_interval_start, dag_run.data_interval_end
+        # CronDataIntervalTimetable: a real one-day interval, also on Airflow 3.
+        assert end - start == timedelta(days=1)
+    else:
+        # Triggered without a logical date (Airflow 3): the last full UTC day before the run.
+        end = dag_run.run_after.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=1)
+    day = start.strftime("%Y-%m-%d")
     assert str(execution["inputs"]["day"]) == day
+    assert _instant(execution["inputs"]["window_start"]) == start
+    assert _instant(execution["inputs"]["window_end"]) == end
     assert {"key": "report_day", "value": day} in execution["labels"]
     assert pull("daily_report")["summary"].startswith(f"report for {day} built by execution ")
+
+
+def _instant(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _check_cross_orchestrator(dag_run: Any, pull: Callable[..., Any]) -> None:
@@ -180,6 +195,28 @@ def test_example_dag_runs_to_success(
     states = {(ti.task_id, ti.map_index): ti.state for ti in task_instances}
     assert dag_run.state == "success", states
     assert set(states.values()) == {"success"}, states
+
+    def pull(task_id: str, key: str = "return_value") -> Any:
+        ti = next(ti for ti in task_instances if ti.task_id == task_id)
+        return ti.xcom_pull(task_ids=task_id, key=key)
+
+    CHECKS[dag_id](dag_run, pull)
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="Airflow 2 runs always have a logical date")
+@pytest.mark.parametrize("simulator", ["1.3"], indirect=True)
+@pytest.mark.parametrize("dag_id", EXAMPLE_DAG_IDS)
+def test_example_dag_runs_without_logical_date(
+    dag_id: str, example_dags: dict[str, Any], simulator: KestraSimulator
+) -> None:
+    """As when triggered from the UI, ``airflow dags trigger`` or the REST API without a logical date:
+    no ``ds``, ``logical_date`` or ``data_interval_*`` in the template context."""
+    dag_run = example_dags[dag_id].test(logical_date=None)
+
+    assert dag_run.logical_date is None
+    task_instances = dag_run.get_task_instances()
+    states = {(ti.task_id, ti.map_index): ti.state for ti in task_instances}
+    assert dag_run.state == "success", states
 
     def pull(task_id: str, key: str = "return_value") -> Any:
         ti = next(ti for ti in task_instances if ti.task_id == task_id)
