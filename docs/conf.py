@@ -24,7 +24,7 @@ from airflow_provider_kestra import __version__  # noqa: E402
 
 project = "airflow-provider-kestra"
 author = "airflow-provider-kestra developers"
-copyright = "airflow-provider-kestra developers, Apache License 2.0"  # noqa: A001
+copyright = "airflow-provider-kestra developers, Apache License 2.0"
 version = release = __version__
 
 extensions = [
