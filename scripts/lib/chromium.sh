@@ -10,9 +10,13 @@ ensure_chromium() {
         return 1
     fi
     echo "   installing Debian's chromium (apt-get)" >&2
-    local started=$SECONDS
-    if apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; then
+    local started=$SECONDS log
+    log=$(mktemp)
+    if apt-get update -q >"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >>"$log" 2>&1; then
         echo "   chromium installed in $((SECONDS - started))s" >&2
+    else
+        tail -n 20 "$log" >&2
     fi
+    rm -f "$log"
     [ -x "$chromium" ]
 }
