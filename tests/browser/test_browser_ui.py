@@ -8,7 +8,9 @@ letting everyone in as admin. Then:
 - the connection form (Admin > Connections > Add, type Kestra) shows the labels, help texts and
   placeholders the provider declares in ``get_provider_info()``, hides *Schema*, and still shows Airflow
   3's *Extra Fields JSON* box (which a provider cannot hide);
-- the finished task instance shows the "Kestra execution" extra link, pointing at the execution's URL.
+- a connection saved from the form passes the list's *Test* button (the provider's test_connection);
+- the finished task instance shows the "Kestra execution" extra link, pointing at the execution's URL;
+- the Providers page links the package's ``Documentation`` URL (``[project.urls]`` in pyproject.toml).
 
 Screenshots go to ``$KESTRA_BROWSER_SCREENSHOTS`` or a new temporary folder, printed at the start. The
 browser is Debian's ``/usr/bin/chromium`` (``$KESTRA_BROWSER_CHROMIUM`` to use another); nothing is ever
@@ -364,3 +366,18 @@ def test_kestra_connection_saved_and_tested(
     message = page.get_by_text(re.compile(r"Connected to Kestra \S+ OSS"))
     message.wait_for()
     page.screenshot(path=str(screenshots / "connection-test.png"), full_page=True)
+
+
+def test_providers_page_links_the_documentation(
+    airflow_ui: tuple[AirflowUi, KestraSimulator], page: Page, screenshots: Path
+):
+    """Airflow 3.3 takes a provider's documentation link from the package's ``Documentation`` URL."""
+    from importlib.metadata import metadata
+
+    urls = dict(entry.split(", ", 1) for entry in metadata("airflow-provider-kestra").get_all("Project-URL"))
+    ui, _ = airflow_ui
+    page.goto(f"{ui.url}/providers")
+    link = page.get_by_role("link", name=get_provider_info()["package-name"], exact=True)
+    link.wait_for()
+    page.screenshot(path=str(screenshots / "providers.png"), full_page=True)
+    assert link.get_attribute("href") == urls["Documentation"]
