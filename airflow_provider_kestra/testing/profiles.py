@@ -1,8 +1,9 @@
 """Per-version wire differences of the Kestra API that the simulator reproduces.
 
-Each profile names one Kestra line the provider supports ("0.22", "1.3", "2.0"). The routes and the
-response builders consult the profile instead of comparing version strings, so every difference between
-Kestra lines lives here, in one place.
+Each profile names one Kestra line the provider supports ("0.22", "1.3", "2.0"). The backend, the routes
+and the response builders consult named flags of the profile and never compare version strings, so every
+difference between Kestra lines lives here, in one place (``tests/testing/test_simulator_layers.py``
+fails on a ``profile.name == ...`` anywhere else).
 """
 
 from __future__ import annotations
@@ -43,6 +44,25 @@ class KestraSimulatorProfile:
     execution_has_deleted: bool
     #: Logs search answers CursorOrOffsetPagedResults (2.0) or PagedResults (1.x).
     logs_search_cursor: bool
+    #: API-created executions get the label ``system.from=api`` (1.x+; not in 0.2x).
+    system_from_label: bool
+    #: ``GET /executions/search`` answers light executions without task runs (2.0 ``ApiLightExecution``).
+    search_returns_light: bool
+    #: Realm of the ``WWW-Authenticate`` challenge (0.2x ``Basic realm="Kestra"``), None for a bare ``Basic``.
+    basic_realm: str | None
+    #: Cookie-authenticated writes need an ``X-CSRF-TOKEN`` header (2.0 line); header auth is exempt.
+    csrf_for_cookie_auth: bool
+    #: ``GET /api/v1/configs/login`` exists and is open (2.0 line: ``{isBasicAuthInitialized}``).
+    configs_login_route: bool
+    #: OSS retries a request that matched no route with ``/api/v1/main`` (``TenantAliasingRooter``, 0.23-1.x).
+    tenant_alias: bool
+    #: Flows carry ``updated`` (1.x+).
+    flow_has_updated: bool
+    #: Flows carry ``draft`` (2.0 line).
+    flow_has_draft: bool
+    #: JSON data of the log follow ``start`` event: an empty LogEntry (1.x: ``attemptNumber`` is always
+    #: included) or an empty ``FollowLogEvent`` (2.0). Only sent when ``log_follow_start_event``.
+    log_follow_start_payload: str
 
 
 _KESTRA_0_22 = KestraSimulatorProfile(
@@ -61,6 +81,15 @@ _KESTRA_0_22 = KestraSimulatorProfile(
     follow_start_event=True,
     execution_has_deleted=True,
     logs_search_cursor=False,
+    system_from_label=False,
+    search_returns_light=False,
+    basic_realm="Kestra",
+    csrf_for_cookie_auth=False,
+    configs_login_route=False,
+    tenant_alias=False,
+    flow_has_updated=False,
+    flow_has_draft=False,
+    log_follow_start_payload='{"attemptNumber":null}',
 )
 # Each later line is written as what changed since the previous one.
 _KESTRA_1_3 = replace(
@@ -71,6 +100,10 @@ _KESTRA_1_3 = replace(
     configs_open=True,
     configs_has_edition=True,
     log_follow_start_event=True,
+    system_from_label=True,
+    basic_realm=None,
+    tenant_alias=True,
+    flow_has_updated=True,
 )
 _KESTRA_2_0 = replace(
     _KESTRA_1_3,
@@ -85,6 +118,12 @@ _KESTRA_2_0 = replace(
     actions_return_execution=True,
     execution_has_deleted=False,
     logs_search_cursor=True,
+    search_returns_light=True,
+    csrf_for_cookie_auth=True,
+    configs_login_route=True,
+    tenant_alias=False,
+    flow_has_draft=True,
+    log_follow_start_payload="{}",
 )
 
 PROFILES: dict[str, KestraSimulatorProfile] = {p.name: p for p in (_KESTRA_0_22, _KESTRA_1_3, _KESTRA_2_0)}

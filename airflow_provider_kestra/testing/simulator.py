@@ -20,11 +20,12 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from airflow_provider_kestra.testing.backend.backend import KestraSimBackend
+from airflow_provider_kestra.testing.backend.engine import KestraSimEngine, KestraSimHub
+from airflow_provider_kestra.testing.backend.store import KestraSimStore
 from airflow_provider_kestra.testing.context import KestraSimContext
-from airflow_provider_kestra.testing.engine import KestraSimEngine, KestraSimHub
 from airflow_provider_kestra.testing.faults import KestraSimDropLogFilter, KestraSimulatorFaults
 from airflow_provider_kestra.testing.profiles import kestra_simulator_profile
-from airflow_provider_kestra.testing.store import KestraSimStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -156,7 +157,7 @@ class KestraSimulator:
                 return self
             import uvicorn
 
-            from airflow_provider_kestra.testing.server import build_app
+            from airflow_provider_kestra.testing.http.server import build_app
 
             sock = self._bind()
             hub = KestraSimHub()
@@ -175,6 +176,7 @@ class KestraSimulator:
                 tokens=self.tokens,
                 tenants=self.tenants,
                 store=self.store,
+                backend=KestraSimBackend(self.store, engine, self.profile),
                 engine=engine,
                 hub=hub,
                 faults=self.faults,
@@ -246,7 +248,7 @@ class KestraSimulator:
             if thread is None or server is None:
                 return
             if loop is not None and context is not None and loop.is_running():
-                from airflow_provider_kestra.testing.api_streams import close_streams
+                from airflow_provider_kestra.testing.http.api_streams import close_streams
 
                 with contextlib.suppress(Exception):
                     asyncio.run_coroutine_threadsafe(close_streams(context), loop).result(5)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 if TYPE_CHECKING:
+    from airflow_provider_kestra.testing.backend.store import KestraSimFlowRevision
     from airflow_provider_kestra.testing.context import KestraSimContext
-    from airflow_provider_kestra.testing.store import KestraSimFlowRevision
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -28,7 +28,7 @@ def flow_json(ctx: KestraSimContext, item: KestraSimFlowRevision, *, source: boo
     body: dict[str, Any] = {"id": item.flow.id, "namespace": item.flow.namespace, "revision": item.revision}
     if ctx.with_tenant:
         body["tenantId"] = item.tenant
-    if ctx.profile.name != "0.22":
+    if ctx.profile.flow_has_updated:
         body["updated"] = item.updated
     if doc.get("description") is not None:
         body["description"] = doc["description"]
@@ -45,7 +45,7 @@ def flow_json(ctx: KestraSimContext, item: KestraSimFlowRevision, *, source: boo
     for key in ("tasks", "errors", "finally", "afterExecution", "triggers", "pluginDefaults", "concurrency"):
         if doc.get(key) is not None:
             body[key] = doc[key]
-    if ctx.profile.name == "2.0":
+    if ctx.profile.flow_has_draft:
         body["draft"] = False
     if source:
         body["source"] = item.flow.source

@@ -7,18 +7,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.testing.clock import parse_instant, parse_iso_duration
-from airflow_provider_kestra.testing.errors import (
-    KestraSimulatorFieldError,
-    KestraSimulatorHttpError,
-    constraint_violation,
+from airflow_provider_kestra.testing.backend.clock import parse_instant, parse_iso_duration
+from airflow_provider_kestra.testing.backend.exceptions import (
+    KestraSimConstraintViolation,
+    KestraSimIllegalArgument,
+    KestraSimInvalidQueryFilters,
+    KestraSimViolation,
 )
-from airflow_provider_kestra.testing.http import query_int
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
+    from collections.abc import Sequence
 
-    from airflow_provider_kestra.testing.store import KestraSimFlowRevision
+    from airflow_provider_kestra.testing.backend.store import KestraSimFlowRevision
 
 OPS = (
     "EQUALS", "NOT_EQUALS", "GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL_TO", "LESS_THAN_OR_EQUAL_TO",
@@ -164,27 +164,24 @@ class KestraSimFilters:
         return True
 
 
-def parse_filters(request: Request, resource: str) -> KestraSimFilters:
-    """Read ``filters[...]`` and the deprecated flat parameters; 400 for unsupported fields."""
+def parse_filters(params: Sequence[tuple[str, str]], resource: str) -> KestraSimFilters:
+    """Read ``filters[...]`` and the deprecated flat parameters from the query ``params`` (name, value
+    pairs in order); an unsupported field is Kestra's ``InvalidQueryFiltersException``."""
     filters = KestraSimFilters(resource)
     supported = SUPPORTED[resource]
-    for name, value in request.query_params.multi_items():
+    for name, value in params:
         match = _KEY.match(name)
         if match:
             field_name, op, key = match.groups()
             if field_name not in supported:
                 enum = _FIELD_ENUM.get(field_name, field_name.upper())
-                raise KestraSimulatorHttpError(
-                    400,
+                raise KestraSimInvalidQueryFilters(
                     f"Provided query filters are invalid: Field {enum} is not supported for resource "
-                    f"{resource}. Supported fields are {', '.join(_FIELD_ENUM.get(f, f) for f in supported)}",
-                    reason="Invalid query filters",
+                    f"{resource}. Supported fields are {', '.join(_FIELD_ENUM.get(f, f) for f in supported)}"
                 )
             if op not in OPS:
-                raise KestraSimulatorHttpError(
-                    400,
-                    f"Provided query filters are invalid: Unknown operation {op}",
-                    reason="Invalid query filters",
+                raise KestraSimInvalidQueryFilters(
+                    f"Provided query filters are invalid: Unknown operation {op}"
                 )
             filters.items.append(KestraSimFilter(field_name, op, value, key))
         elif name == "namespace":
@@ -193,7 +190,7 @@ def parse_filters(request: Request, resource: str) -> KestraSimFilters:
             filters.items.append(KestraSimFilter(name, "EQUALS" if name != "q" else "CONTAINS", value))
         elif name == "state":
             filters.items.append(
-                KestraSimFilter("state", "IN", ",".join(request.query_params.getlist("state")))
+                KestraSimFilter("state", "IN", ",".join(v for n, v in params if n == "state"))
             )
         elif name == "labels":
             filters.items.append(KestraSimFilter("labels", "EQUALS", value))
@@ -212,20 +209,21 @@ def parse_filters(request: Request, resource: str) -> KestraSimFilters:
     starts = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("GREATER")]
     ends = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("LESS")]
     if starts and ends and parse_instant(starts[0]) > parse_instant(ends[0]):
-        raise KestraSimulatorHttpError(422, "Start date must be before End Date", reason="Illegal argument")
+        raise KestraSimIllegalArgument("Start date must be before End Date")
     return filters
 
 
-def sort_executions(request: Request, executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply ``sort=field:asc|desc`` (default newest first); 422 for malformed values or unknown fields."""
-    sorts = request.query_params.getlist("sort") or ["state.startDate:desc"]
+def sort_executions(sorts: Sequence[str], executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply ``sort=field:asc|desc`` values (default newest first); IllegalArgument for malformed values
+    or unknown fields, as ``PageableUtils`` throws."""
+    sorts = list(sorts) or ["state.startDate:desc"]
     ordered = list(executions)
     for spec in reversed(sorts):
         name, _, direction = spec.partition(":")
         if direction.lower() not in ("asc", "desc", ""):
-            raise KestraSimulatorHttpError(422, "Invalid sort parameter", reason="Illegal argument")
+            raise KestraSimIllegalArgument("Invalid sort parameter")
         if name not in EXECUTION_SORT_FIELDS:
-            raise KestraSimulatorHttpError(422, f"Invalid sort field: {name}", reason="Illegal argument")
+            raise KestraSimIllegalArgument(f"Invalid sort field: {name}")
 
         def key(execution: dict[str, Any], name: str = name) -> str:
             if name.startswith("state."):
@@ -236,16 +234,14 @@ def sort_executions(request: Request, executions: list[dict[str, Any]]) -> list[
     return ordered
 
 
-def paginate(request: Request, items: list[Any], operation: str) -> dict[str, Any]:
-    """``PagedResults``: 1-based ``page`` (0 -> 422), ``size`` default 10, ``total`` always present."""
-    page = query_int(request, "page", 1) or 0
-    size = query_int(request, "size", 10) or 0
+def paginate(page: int, size: int, items: list[Any], operation: str) -> dict[str, Any]:
+    """``PagedResults``: 1-based ``page`` (below 1 is a constraint violation), ``total`` always present."""
     problems = []
     if page < 1:
-        problems.append(KestraSimulatorFieldError(f"{operation}.page", "must be greater than or equal to 1"))
+        problems.append(KestraSimViolation(f"{operation}.page", "must be greater than or equal to 1"))
     if size < 1:
-        problems.append(KestraSimulatorFieldError(f"{operation}.size", "must be greater than or equal to 1"))
+        problems.append(KestraSimViolation(f"{operation}.size", "must be greater than or equal to 1"))
     if problems:
-        raise constraint_violation(problems)
+        raise KestraSimConstraintViolation(problems)
     start = (page - 1) * size
     return {"results": items[start : start + size], "total": len(items)}

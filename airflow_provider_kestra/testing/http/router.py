@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_provider_kestra.testing.errors import KestraSimulatorHttpError
+from airflow_provider_kestra.testing.http.errors import KestraSimulatorHttpError
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send

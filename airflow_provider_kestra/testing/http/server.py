@@ -8,15 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from airflow_provider_kestra.testing import api_executions as E
-from airflow_provider_kestra.testing import api_files as FI
-from airflow_provider_kestra.testing import api_flows as FL
-from airflow_provider_kestra.testing import api_logs as L
-from airflow_provider_kestra.testing import api_streams as S
 from airflow_provider_kestra.testing.faults import KestraSimFaultMiddleware, KestraSimFaultRule
-from airflow_provider_kestra.testing.http import KestraSimHandler, endpoint, is_authenticated, unauthorized
-from airflow_provider_kestra.testing.router import KestraSimRoute, KestraSimRouter
-from airflow_provider_kestra.testing.views import json_response
+from airflow_provider_kestra.testing.http import api_executions as E
+from airflow_provider_kestra.testing.http import api_files as FI
+from airflow_provider_kestra.testing.http import api_flows as FL
+from airflow_provider_kestra.testing.http import api_logs as L
+from airflow_provider_kestra.testing.http import api_streams as S
+from airflow_provider_kestra.testing.http import api_webhooks as W
+from airflow_provider_kestra.testing.http.endpoint import (
+    KestraSimHandler,
+    endpoint,
+    is_authenticated,
+    unauthorized,
+)
+from airflow_provider_kestra.testing.http.router import KestraSimRoute, KestraSimRouter
+from airflow_provider_kestra.testing.http.views import json_response
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -76,7 +82,7 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         return json_response({"isBasicAuthInitialized": True})
 
     routes = [KestraSimRoute("/api/v1/configs", frozenset({"GET"}), configs)]
-    if profile.name == "2.0":
+    if profile.configs_login_route:
         routes.append(KestraSimRoute("/api/v1/configs/login", frozenset({"GET"}), configs_login))
     routes += [
         # flows: literal segments before {namespace}
@@ -97,10 +103,10 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         route("/executions/{executionId}", E.get_execution, ["GET"]),
         route("/executions/{executionId}", E.delete_execution, ["DELETE"]),
         route("/executions", E.search_executions, ["GET"]),
-        route("/executions/webhook/{namespace}/{id}/{key}", FI.webhook, ["GET", "POST", "PUT"], public=True),
+        route("/executions/webhook/{namespace}/{id}/{key}", W.webhook, ["GET", "POST", "PUT"], public=True),
         route(
             "/executions/webhook/{namespace}/{id}/{key}/{path:path}",
-            FI.webhook,
+            W.webhook,
             ["GET", "POST", "PUT"],
             public=True,
         ),
@@ -135,7 +141,7 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         await S.close_streams(ctx)
         await ctx.engine.shutdown()
 
-    alias = profile.name == "1.3" and ctx.edition == "OSS"
+    alias = profile.tenant_alias and ctx.edition == "OSS"
     router = KestraSimRouter(ctx, 3 if profile.tenant_in_path else 2, routes, alias, startup, shutdown)
     return KestraSimFaultMiddleware(router, ctx.faults)
 

@@ -19,17 +19,22 @@ import traceback
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.testing import flows as F
-from airflow_provider_kestra.testing.clock import (
+from airflow_provider_kestra.testing.backend import flows as F
+from airflow_provider_kestra.testing.backend.clock import (
     new_kestra_id,
     now_instant,
     parse_instant,
     parse_iso_duration,
 )
-from airflow_provider_kestra.testing.inputs import parse_typed_value
-from airflow_provider_kestra.testing.pebble import KestraPebbleError, render, render_value
-from airflow_provider_kestra.testing.store import TERMINAL_STATES, KestraSimStore, new_state, transition
-from airflow_provider_kestra.testing.tasks import (
+from airflow_provider_kestra.testing.backend.inputs import parse_typed_value
+from airflow_provider_kestra.testing.backend.pebble import KestraPebbleError, render, render_value
+from airflow_provider_kestra.testing.backend.store import (
+    TERMINAL_STATES,
+    KestraSimStore,
+    new_state,
+    transition,
+)
+from airflow_provider_kestra.testing.backend.tasks import (
     WORKER_TYPES,
     KestraSimTaskFailure,
     run_worker_task,
@@ -37,7 +42,7 @@ from airflow_provider_kestra.testing.tasks import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_kestra.testing.flows import KestraSimFlow, KestraSimTask
+    from airflow_provider_kestra.testing.backend.flows import KestraSimFlow, KestraSimTask
 
 _SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 _RANK = {"SUCCESS": 0, "SKIPPED": 0, "WARNING": 1, "FAILED": 2, "KILLED": 3}

@@ -1,4 +1,4 @@
-"""Request plumbing shared by the API modules: auth, tenant checks, error rendering, body parsing."""
+"""Request plumbing shared by the API modules: auth, tenant checks, error rendering, parameter parsing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from airflow_provider_kestra.testing.errors import KestraSimulatorHttpError, illegal_argument, not_found
-from airflow_provider_kestra.testing.inputs import KestraSimUploadedFile
+from airflow_provider_kestra.testing.backend.exceptions import (
+    KestraSimError,
+    KestraSimIllegalArgument,
+    KestraSimNotFound,
+)
+from airflow_provider_kestra.testing.backend.inputs import KestraSimUploadedFile
+from airflow_provider_kestra.testing.http.errors import KestraSimulatorHttpError, bad_request, http_error
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -33,7 +38,8 @@ def unauthorized(ctx: KestraSimContext, request: Request) -> Response:
     """401 with an empty body and ``WWW-Authenticate: Basic`` (left out when Referer ends in /login)."""
     headers: dict[str, str] = {}
     if not request.headers.get("referer", "").endswith("/login"):
-        headers["WWW-Authenticate"] = 'Basic realm="Kestra"' if ctx.profile.name == "0.22" else "Basic"
+        realm = ctx.profile.basic_realm
+        headers["WWW-Authenticate"] = f'Basic realm="{realm}"' if realm else "Basic"
     return Response(b"", status_code=401, headers=headers)
 
 
@@ -60,15 +66,15 @@ def check_tenant(ctx: KestraSimContext, tenant: str) -> None:
     """OSS: only ``main`` (400); EE: one of the configured tenants."""
     if ctx.edition == "OSS":
         if tenant != "main":
-            raise KestraSimulatorHttpError(400, "Tenant must be 'main' for OSS version", reason="Bad Request")
+            raise bad_request("Tenant must be 'main' for OSS version")
     elif tenant not in ctx.tenants:
-        raise not_found(f"Tenant '{tenant}' not found")
+        raise KestraSimNotFound(f"Tenant '{tenant}' not found")
 
 
 def _csrf_refused(ctx: KestraSimContext, request: Request) -> bool:
     """2.0 line: cookie-authenticated non-GET requests need ``X-CSRF-TOKEN`` (header auth is exempt)."""
     return (
-        ctx.profile.name == "2.0"
+        ctx.profile.csrf_for_cookie_auth
         and request.method not in ("GET", "HEAD", "OPTIONS")
         and "authorization" not in request.headers
         and "x-csrf-token" not in request.headers
@@ -92,6 +98,8 @@ def endpoint(
             return await handler(ctx, request, tenant)
         except KestraSimulatorHttpError as error:
             return error_response(ctx, error, request)
+        except KestraSimError as error:
+            return error_response(ctx, http_error(error, ctx.profile), request)
 
     return run
 
@@ -103,9 +111,7 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
         return default
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    raise KestraSimulatorHttpError(
-        400, f"Failed to convert argument [{name}] for value [{raw}]", reason="Bad Request"
-    )
+    raise bad_request(f"Failed to convert argument [{name}] for value [{raw}]")
 
 
 def query_int(request: Request, name: str, default: int | None) -> int | None:
@@ -116,9 +122,17 @@ def query_int(request: Request, name: str, default: int | None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise KestraSimulatorHttpError(
-            400, f"Failed to convert argument [{name}] for value [{raw}]", reason="Bad Request"
-        ) from None
+        raise bad_request(f"Failed to convert argument [{name}] for value [{raw}]") from None
+
+
+def query_items(request: Request) -> list[tuple[str, str]]:
+    """The query parameters as (name, value) pairs, in order (what the backend's filter parser reads)."""
+    return list(request.query_params.multi_items())
+
+
+def page_params(request: Request) -> tuple[int, int]:
+    """``page`` (1-based, default 1) and ``size`` (default 10) of a paged search."""
+    return query_int(request, "page", 1) or 0, query_int(request, "size", 10) or 0
 
 
 async def read_text(request: Request) -> str:
@@ -157,14 +171,14 @@ def parse_label_params(values: list[str], *, allow_system: tuple[str, ...] = ())
     labels: dict[str, str] = {}
     for raw in values:
         if ":" not in raw:
-            raise illegal_argument("Can't split the queryString parameter by ':'")
+            raise KestraSimIllegalArgument("Can't split the queryString parameter by ':'")
         key, _, value = raw.partition(":")
         if not key or not value:
-            raise illegal_argument("Can't have an empty part of queryString")
+            raise KestraSimIllegalArgument("Can't have an empty part of queryString")
         labels[key] = value
     for key, value in labels.items():
         if key.startswith("system.") and key not in allow_system:
-            raise illegal_argument(
+            raise KestraSimIllegalArgument(
                 f"System labels can only be set by Kestra itself, offending label: {key}={value}"
             )
     return [{"key": k, "value": v} for k, v in labels.items()]

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.testing.clock import instant_from_datetime, parse_instant
-from airflow_provider_kestra.testing.errors import KestraSimulatorHttpError
+from airflow_provider_kestra.testing.backend.clock import instant_from_datetime, parse_instant
+from airflow_provider_kestra.testing.backend.exceptions import KestraSimInputOutputValidation
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -178,5 +178,5 @@ def read_execution_inputs(
             else:
                 problems.append(str(problem))
     if problems:
-        raise KestraSimulatorHttpError(422, "\n".join(problems), reason="Invalid entity")
+        raise KestraSimInputOutputValidation("\n".join(problems))
     return values
