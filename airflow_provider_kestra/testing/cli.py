@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--http", default="auto", choices=("auto", "h11", "httptools"), help="uvicorn HTTP parser"
     )
+    parser.add_argument(
+        "--journal-size",
+        type=int,
+        default=100_000,
+        help="requests kept in the journal read by GET /_simulator/requests (default 100000)",
+    )
     parser.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"), help="event loop")
     return parser
 
@@ -59,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             http=args.http,
             loop=args.loop,
+            journal_size=args.journal_size,
         )
     except ValueError as exc:
         print(f"kestra-sim: {exc}", file=sys.stderr)

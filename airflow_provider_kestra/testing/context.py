@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.testing.backend.engine import KestraSimEngine, KestraSimHub
     from airflow_provider_kestra.testing.backend.store import KestraSimStore
     from airflow_provider_kestra.testing.faults import KestraSimulatorFaults
+    from airflow_provider_kestra.testing.journal import KestraSimJournal
     from airflow_provider_kestra.testing.profiles import KestraSimulatorProfile
 
 
@@ -30,6 +31,7 @@ class KestraSimContext:
     engine: KestraSimEngine
     hub: KestraSimHub
     faults: KestraSimulatorFaults
+    journal: KestraSimJournal
     #: ``kestra.url`` used for the ``url`` field of created executions (the simulator's own URL).
     base_url: str = ""
     #: How long a follow request waits for an unknown execution before dropping (Kestra: 10 s).

@@ -18,6 +18,12 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kestra.testing.journal import (
+    FAULTS_SCOPE_KEY,
+    TRANSPORT_SCOPE_KEY,
+    connection_transport,
+)
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -132,12 +138,6 @@ class KestraSimDropLogFilter(logging.Filter):
         return "returned without starting response" not in record.getMessage()
 
 
-def _transport_of(send: Send) -> Any:
-    """The asyncio transport behind uvicorn's ``send`` (to drop a connection like a crashed server)."""
-    cycle = getattr(send, "__self__", None)
-    return getattr(cycle, "transport", None)
-
-
 class KestraSimFaultMiddleware:
     """Outermost ASGI layer: applies fault rules (costs one dict lookup when there are none)."""
 
@@ -154,7 +154,8 @@ class KestraSimFaultMiddleware:
         if not rules:
             await self.app(scope, receive, send)
             return
-        transport = _transport_of(send)
+        scope[FAULTS_SCOPE_KEY] = [rule.kind for rule in rules]
+        transport = scope.get(TRANSPORT_SCOPE_KEY) or connection_transport(send)
         marked_send = send
         for rule in rules:
             if rule.kind == "latency":

@@ -25,6 +25,7 @@ from airflow_provider_kestra.testing.backend.engine import KestraSimEngine, Kest
 from airflow_provider_kestra.testing.backend.store import KestraSimStore
 from airflow_provider_kestra.testing.context import KestraSimContext
 from airflow_provider_kestra.testing.faults import KestraSimDropLogFilter, KestraSimulatorFaults
+from airflow_provider_kestra.testing.journal import KestraSimJournal
 from airflow_provider_kestra.testing.profiles import kestra_simulator_profile
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class KestraSimulator:
         task_delay: float = 0.005,
         http: str = "auto",
         loop: str = "auto",
+        journal_size: int = 100_000,
     ) -> None:
         self.profile = kestra_simulator_profile(kestra_version)
         self.kestra_version = self.profile.name
@@ -89,6 +91,8 @@ class KestraSimulator:
         self.host = host
         self.port = port
         self.faults = KestraSimulatorFaults(seed=seed)
+        #: Every request answered (see :mod:`airflow_provider_kestra.testing.journal`); survives restarts.
+        self.requests = KestraSimJournal(journal_size)
         self.store = KestraSimStore()
         self.follow_missing_timeout = follow_missing_timeout
         self.start_delay = start_delay
@@ -180,6 +184,7 @@ class KestraSimulator:
                 engine=engine,
                 hub=hub,
                 faults=self.faults,
+                journal=self.requests,
                 base_url=self.url,
                 follow_missing_timeout=self.follow_missing_timeout,
             )

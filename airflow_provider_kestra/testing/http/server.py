@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from airflow_provider_kestra.testing.http.endpoint import (
 )
 from airflow_provider_kestra.testing.http.router import KestraSimRoute, KestraSimRouter
 from airflow_provider_kestra.testing.http.views import json_response
+from airflow_provider_kestra.testing.journal import KestraSimJournalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -143,7 +145,7 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
 
     alias = profile.tenant_alias and ctx.edition == "OSS"
     router = KestraSimRouter(ctx, 3 if profile.tenant_in_path else 2, routes, alias, startup, shutdown)
-    return KestraSimFaultMiddleware(router, ctx.faults)
+    return KestraSimJournalMiddleware(KestraSimFaultMiddleware(router, ctx.faults), ctx.journal)
 
 
 def _admin_routes(ctx: KestraSimContext, restart: Callable[[float], None] | None) -> list[KestraSimRoute]:
@@ -189,9 +191,37 @@ def _admin_routes(ctx: KestraSimContext, restart: Callable[[float], None] | None
         threading.Thread(target=restart, args=(downtime,), daemon=True, name="kestra-sim-restart").start()
         return json_response({"restarting": True, "downtime": downtime}, 202)
 
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            ctx.journal.clear()
+            return Response(b"", status_code=204)
+        params = request.query_params
+        try:
+            status = int(params["status"]) if params.get("status") else None
+            since = int(params.get("since") or 0)
+            limit = int(params.get("limit") or 1000)
+            entries = ctx.journal.filter(
+                params.get("method") or None,
+                params.get("path") or None,
+                status=status,
+                fault=params.get("fault") or None,
+                since=since,
+            )
+        except (ValueError, re.error) as exc:
+            return json_response({"message": f"Invalid journal query: {exc}"}, 400)
+        return json_response(
+            {
+                "total": ctx.journal.total,
+                "dropped": ctx.journal.dropped,
+                "count": len(entries),
+                "requests": ctx.journal.to_json(entries[-limit:] if limit > 0 else []),
+            }
+        )
+
     handlers: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
         ("/_simulator/info", info, ["GET"]),
         ("/_simulator/faults", faults, ["GET", "POST", "DELETE"]),
         ("/_simulator/restart", do_restart, ["POST"]),
+        ("/_simulator/requests", requests, ["GET", "DELETE"]),
     ]
     return [KestraSimRoute(path, frozenset(methods), handler) for path, handler, methods in handlers]
