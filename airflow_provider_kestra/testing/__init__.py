@@ -30,6 +30,21 @@ Faults for resilience tests: ``sim.faults.fail(503, count=2)``, ``.throttle(retr
 ``method=``, ``path=`` regex, ``rate=``, ``count=``; ``KestraSimulator(seed=...)`` makes rates repeatable),
 or over HTTP with ``POST/GET/DELETE /_simulator/faults`` and ``POST /_simulator/restart?downtime=1``.
 
+Every request answered is in ``sim.requests`` (a journal in the style of respx/responses):
+``sim.requests.count(method="GET", path=r"/follow$")``, ``.filter(...)``, ``.clear()``, iteration.
+
+Layout (moto's): ``backend/`` is Kestra's services, repositories and executor with no HTTP in it
+(``KestraSimBackend`` holds every operation: kill, restart, resume, delete, set labels...); ``http/`` holds
+the routes, one ``api_*`` module per Kestra controller, whose handlers parse a request, call the backend
+and render; ``profiles.py`` is the only place Kestra versions differ.
+
+Why the simulator keeps its own route table, state sets and label rules instead of importing the
+provider's (``utils/routes.py``, ``utils/state.py``...): it is the oracle the provider is tested against.
+An oracle that shares the client's understanding of Kestra agrees with the client's mistakes and cannot
+catch them, so every fact here is written again from Kestra's source. ``testing/`` therefore imports
+nothing from the runtime package and the runtime nothing from ``testing/``
+(``tests/testing/test_simulator_layers.py`` checks both on the source).
+
 Importing this package never imports Airflow, Starlette or uvicorn.
 """
 
@@ -39,9 +54,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_kestra.testing.faults import KestraSimFaultRule, KestraSimulatorFaults
+    from airflow_provider_kestra.testing.journal import KestraSimJournal, KestraSimRequest
     from airflow_provider_kestra.testing.simulator import KestraSimulator
 
-__all__ = ["KestraSimFaultRule", "KestraSimulator", "KestraSimulatorFaults"]
+__all__ = [
+    "KestraSimFaultRule",
+    "KestraSimJournal",
+    "KestraSimRequest",
+    "KestraSimulator",
+    "KestraSimulatorFaults",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -53,4 +75,8 @@ def __getattr__(name: str) -> Any:
         from airflow_provider_kestra.testing import faults
 
         return getattr(faults, name)
+    if name in ("KestraSimJournal", "KestraSimRequest"):
+        from airflow_provider_kestra.testing import journal
+
+        return getattr(journal, name)
     raise AttributeError(name)
