@@ -69,8 +69,11 @@ class KestraSimulator:
         http: str = "auto",
         loop: str = "auto",
         journal_size: int = 100_000,
+        action_routes: str | None = None,
     ) -> None:
-        self.profile = kestra_simulator_profile(kestra_version)
+        self.profile = kestra_simulator_profile(kestra_version, action_routes)
+        #: 2.x execution action layout: ``actions`` (``/executions/{id}/actions/kill``) or ``plain``.
+        self.action_routes = "actions" if self.profile.actions_under_actions else "plain"
         self.kestra_version = self.profile.name
         edition = edition.upper()
         if edition not in ("OSS", "EE"):
@@ -180,7 +183,7 @@ class KestraSimulator:
                 tokens=self.tokens,
                 tenants=self.tenants,
                 store=self.store,
-                backend=KestraSimBackend(self.store, engine, self.profile),
+                backend=KestraSimBackend(self.store, engine, self.profile, self.faults),
                 engine=engine,
                 hub=hub,
                 faults=self.faults,

@@ -7,15 +7,22 @@ one method and render the result. Nothing here imports Starlette or knows a stat
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from airflow_provider_kestra.testing.backend.clock import new_kestra_id
 from airflow_provider_kestra.testing.backend.engine import level_at_least
 from airflow_provider_kestra.testing.backend.exceptions import (
+    KestraSimActionFailed,
+    KestraSimActionTimeout,
     KestraSimAlreadyExists,
+    KestraSimConflict,
     KestraSimConstraintViolation,
+    KestraSimError,
     KestraSimHttpStatus,
     KestraSimIllegalArgument,
     KestraSimIllegalState,
@@ -38,7 +45,7 @@ from airflow_provider_kestra.testing.backend.store import FAILED_STATES, TERMINA
 from airflow_provider_kestra.testing.backend.tasks import storage_prefix
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from airflow_provider_kestra.testing.backend.engine import KestraSimEngine
     from airflow_provider_kestra.testing.backend.store import KestraSimFlowRevision, KestraSimStore
@@ -49,6 +56,20 @@ _LABEL_KEY_MESSAGE = (
     "Invalid label key. A valid key contains only lowercase letters numbers hyphens (-) "
     "underscores (_) or periods (.) and must begin with a lowercase letter."
 )
+
+
+class KestraSimActionRule(Protocol):
+    """What the backend reads of a fired ``action_timeout`` fault rule."""
+
+    applied: bool
+
+
+class KestraSimActionFaults(Protocol):
+    """Where the backend asks whether an awaited action times out (``KestraSimulatorFaults``)."""
+
+    def decide_action(self, action: str) -> KestraSimActionRule | None:
+        """The fault rule that fires for ``action``, if any."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -78,11 +99,16 @@ class KestraSimBackend:
     """The simulator's services over one store and engine, for one profile."""
 
     def __init__(
-        self, store: KestraSimStore, engine: KestraSimEngine, profile: KestraSimulatorProfile
+        self,
+        store: KestraSimStore,
+        engine: KestraSimEngine,
+        profile: KestraSimulatorProfile,
+        faults: KestraSimActionFaults | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.profile = profile
+        self.faults = faults
 
     # -- flows -----------------------------------------------------------------------------------------------
     def create_flow(self, tenant: str, source: str) -> KestraSimFlowRevision:
@@ -292,32 +318,100 @@ class KestraSimBackend:
         self.engine.forget(execution["id"])
         self.engine.changed(execution)
 
+    def _missing(self, tenant: str, execution_id: str) -> dict[str, Any]:
+        """The execution, or the bare ``HttpResponse.notFound()`` of kill and set-labels (no body in 1.x)."""
+        execution = self.store.execution(tenant, execution_id)
+        if execution is None:
+            raise KestraSimHttpStatus(404, bodiless=True)
+        return execution
+
+    def _act(
+        self, tenant: str, execution: dict[str, Any], action: str, title: str, apply: Callable[[], None]
+    ) -> dict[str, Any]:
+        """Apply an action; in 2.0 as a command awaited through the executor (``awaitBlockingAction``).
+
+        There, what the executor refuses answers 409 ``Failed to execute action '<title>' on execution <id>
+        (operation_id=<id>). Cause: <message>``, an ``action_timeout`` fault answers 504 (the command still
+        applies unless the rule says otherwise), and the answer is the execution re-read by its id.
+        """
+        if not self.profile.awaited_actions:
+            apply()
+            return execution
+        rule = self.faults.decide_action(action) if self.faults is not None else None
+        if rule is not None:
+            if rule.applied:
+                with contextlib.suppress(KestraSimError):
+                    apply()
+            raise KestraSimActionTimeout("Operation timed out waiting for state transition")
+        try:
+            apply()
+        except KestraSimError as refused:
+            raise KestraSimActionFailed(
+                f"Failed to execute action '{title}' on execution {execution['id']} "
+                f"(operation_id={new_kestra_id()}). Cause: {refused.message}"
+            ) from None
+        found = self.store.execution(tenant, execution["id"])
+        if found is None:
+            raise KestraSimNotFound(f"Execution disappeared after {title.lower()}: {execution['id']}")
+        return found
+
     def kill(self, tenant: str, execution_id: str, *, cascade: bool) -> dict[str, Any]:
         """KILLING then KILLED; an already finished execution only fails without ``isOnKillCascade``."""
-        execution = self.find_execution(tenant, execution_id)
+        execution = self._missing(tenant, execution_id)
         if execution["state"]["current"] in TERMINAL_STATES and not cascade:
+            if self.profile.conflict_refusals:
+                raise KestraSimConflict("Cannot kill execution: execution is already terminated.")
             raise KestraSimIllegalState("Execution is already finished, can't kill it")
-        self.engine.kill(execution)
-        return execution
+        return self._act(tenant, execution, "kill", "Kill", lambda: self.engine.kill(execution))
 
     def pause(self, tenant: str, execution_id: str) -> dict[str, Any]:
-        """``ExecutionService#pause``: RUNNING only (IllegalArgument otherwise)."""
+        """Pause a RUNNING execution (``ExecutionService#pause`` in 1.x, a 409 conflict otherwise in 2.0)."""
         execution = self.find_execution(tenant, execution_id)
         if execution["state"]["current"] != "RUNNING":
+            if self.profile.conflict_refusals:
+                raise KestraSimConflict("Cannot pause execution: execution is not running.")
             raise KestraSimIllegalArgument("The execution is not running")
-        self.engine.pause(execution)
-        return execution
+        return self._act(tenant, execution, "pause", "Pause", lambda: self.engine.pause(execution))
 
-    def restart(self, tenant: str, execution_id: str) -> dict[str, Any]:
-        """``ExecutionService#restart``: failed task runs (and their parents) run again, same id,
-        label ``system.restarted``, ``metadata.attemptNumber + 1``; ``errors``/``finally`` runs dropped."""
+    def restart(self, tenant: str, execution_id: str, revision: int | None = None) -> dict[str, Any]:
+        """``ExecutionService#restart``: failed task runs (and their parents) run again, label
+        ``system.restarted``, ``metadata.attemptNumber + 1``, ``errors``/``finally`` runs dropped.
+
+        Without ``revision`` the same execution restarts; with one, a NEW execution (new id, ``parentId`` the
+        old one) runs on that flow revision, and an unknown revision is ``Unable to find revision N on flow
+        ns.id`` (``controlRevision``). 1.x answers the restarted execution; 2.0 the execution re-read by the
+        requested id (``awaitBlockingAction``), so with a revision it answers the original one.
+        """
         execution = self.find_execution(tenant, execution_id)
+        if (
+            revision is not None
+            and self.store.flow_revision(tenant, execution["namespace"], execution["flowId"], revision)
+            is None
+        ):
+            raise KestraSimNotFound(
+                f"Unable to find revision {revision} on flow {execution['namespace']}.{execution['flowId']}"
+            )
         current = execution["state"]["current"]
         if current == "KILLED" or (current not in TERMINAL_STATES and current != "PAUSED"):
+            if self.profile.conflict_refusals:
+                raise KestraSimConflict(
+                    f"Cannot restart execution: current state is '{current}', expected terminated or paused."
+                )
             raise KestraSimIllegalState(
                 "Execution must be terminated or paused and not killed to be restarted, "
                 f"current state is '{current}' !"
             )
+        restarted: list[dict[str, Any]] = []
+        self._act(
+            tenant,
+            execution,
+            "restart",
+            "Restart",
+            lambda: restarted.append(self._restart(execution, revision)),
+        )
+        return execution if self.profile.awaited_actions else restarted[0]
+
+    def _restart(self, execution: dict[str, Any], revision: int | None) -> dict[str, Any]:
         task_runs = execution.get("taskRunList", [])
         to_restart = {tr["id"] for tr in task_runs if tr["state"]["current"] in FAILED_STATES | {"PAUSED"}}
         if not to_restart:
@@ -330,23 +424,45 @@ class KestraSimBackend:
                 parent = by_id[parent].get("parentTaskRunId") if parent in by_id else None
         flow = self.engine.flow_of(execution)
         cleanup = {t.id for task in [*flow.errors, *flow.finally_tasks] for t in task.walk()}
-        execution["taskRunList"] = [tr for tr in task_runs if tr["taskId"] not in cleanup]
-        for task_run in execution["taskRunList"]:
-            if task_run["id"] in to_restart:
+        new_ids: dict[str, str] = {}
+        target = execution
+        if revision is not None:
+            target, new_ids = self._child_execution(execution, revision)
+        target["taskRunList"] = [tr for tr in target.get("taskRunList", []) if tr["taskId"] not in cleanup]
+        restarted_ids = {new_ids.get(task_run_id, task_run_id) for task_run_id in to_restart}
+        for task_run in target["taskRunList"]:
+            if task_run["id"] in restarted_ids:
                 transition(task_run["state"], "RESTARTED")
-        execution.pop("outputs", None)
-        transition(execution["state"], "RESTARTED")
-        if {"key": "system.restarted", "value": "true"} not in execution["labels"]:
-            execution["labels"].append({"key": "system.restarted", "value": "true"})
-        execution["metadata"]["attemptNumber"] = execution["metadata"].get("attemptNumber", 1) + 1
-        self.engine.changed(execution)
-        self.engine.launch(execution["id"])
-        return execution
+        transition(target["state"], "RESTARTED")
+        if {"key": "system.restarted", "value": "true"} not in target["labels"]:
+            target["labels"].append({"key": "system.restarted", "value": "true"})
+        target["metadata"]["attemptNumber"] = target["metadata"].get("attemptNumber", 1) + 1
+        if revision is None:
+            self.engine.changed(target)
+            self.engine.launch(target["id"])
+        else:
+            self.register(target)
+        return target
+
+    @staticmethod
+    def _child_execution(execution: dict[str, Any], revision: int) -> tuple[dict[str, Any], dict[str, str]]:
+        """``Execution#childExecution`` with a new id (``parentId`` the old one) on ``revision``: task runs
+        copied under new ids (``mapTaskRunId``). Returns the child and the old -> new task run ids."""
+        child = copy.deepcopy(execution)
+        child_id = new_kestra_id()
+        new_ids = {tr["id"]: new_kestra_id() for tr in execution.get("taskRunList", [])}
+        for task_run in child.get("taskRunList", []):
+            task_run["id"] = new_ids[task_run["id"]]
+            task_run["executionId"] = child_id
+            if task_run.get("parentTaskRunId"):
+                task_run["parentTaskRunId"] = new_ids.get(task_run["parentTaskRunId"])
+        child.update(id=child_id, parentId=execution["id"], flowRevision=revision)
+        return child, new_ids
 
     def resume(
         self, tenant: str, execution_id: str, parts: Mapping[str, str | KestraSimUploadedFile]
     ) -> dict[str, Any]:
-        """Resume a PAUSED execution; ``parts`` are the paused task's ``onResume`` inputs."""
+        """Resume a PAUSED execution (``getExecutionIfPause``); ``parts`` are the ``onResume`` inputs."""
         execution = self.find_execution(tenant, execution_id, f"Execution '{execution_id}' not found.")
         if execution["state"]["current"] != "PAUSED":
             raise KestraSimIllegalState(f"Execution '{execution_id}' is not paused, can't resume it")
@@ -360,12 +476,11 @@ class KestraSimBackend:
         )
         definitions = [{"required": True, **d} for d in definitions if isinstance(d, dict)]
         inputs = self.read_inputs(execution, definitions, parts)
-        self.engine.resume(execution, inputs)
-        return execution
+        return self._act(tenant, execution, "resume", "Resume", lambda: self.engine.resume(execution, inputs))
 
     def set_labels(self, tenant: str, execution_id: str, labels: list[dict[str, Any]]) -> dict[str, Any]:
         """Replace the non-system labels of a terminated execution (``setLabelsOnTerminatedExecution``)."""
-        execution = self.find_execution(tenant, execution_id)
+        execution = self._missing(tenant, execution_id)
         problems = []
         for index, label in enumerate(labels):
             key, value = str(label.get("key") or ""), label.get("value")
@@ -396,9 +511,43 @@ class KestraSimBackend:
         new_labels: dict[str, str] = {str(label["key"]): str(label["value"]) for label in labels}
         for label in system:
             new_labels.setdefault(label["key"], label["value"])
-        execution["labels"] = [{"key": k, "value": v} for k, v in new_labels.items()]
-        self.engine.changed(execution)
-        return execution
+
+        def apply() -> None:
+            execution["labels"] = [{"key": k, "value": v} for k, v in new_labels.items()]
+            self.engine.changed(execution)
+
+        return self._act(tenant, execution, "labels", "Set labels", apply)
+
+    # -- outputs (2.0 OutputController) -------------------------------------------------------------------
+    def flow_outputs(self, tenant: str, execution_id: str) -> dict[str, Any]:
+        """``getExecutionOutputs``: the flow-level outputs (``{}`` before they are computed)."""
+        execution = self.find_execution(tenant, execution_id)
+        return dict(execution.get("outputs") or {})
+
+    def task_outputs_information(self, tenant: str, execution_id: str) -> list[dict[str, Any]]:
+        """``getTaskOutputsInformation``: ``TaskOutputInformation(taskId, taskRunId, value, iteration,
+        inline)`` of each task run that stored outputs (``value``/``iteration`` left out when null)."""
+        execution = self.find_execution(tenant, execution_id)
+        found = []
+        for task_run in execution.get("taskRunList", []):
+            if not task_run.get("outputs"):
+                continue
+            entry: dict[str, Any] = {"taskId": task_run["taskId"], "taskRunId": task_run["id"]}
+            if task_run.get("value") is not None:
+                entry["value"] = task_run["value"]
+            if task_run.get("iteration") is not None:
+                entry["iteration"] = task_run["iteration"]
+            entry["inline"] = True
+            found.append(entry)
+        return found
+
+    def task_run_outputs(self, tenant: str, execution_id: str, task_run_id: str) -> dict[str, Any]:
+        """``getTaskRunOutputs``: one task run's outputs map; unknown task run -> ``NotFoundException``."""
+        execution = self.find_execution(tenant, execution_id)
+        for task_run in execution.get("taskRunList", []):
+            if task_run["id"] == task_run_id:
+                return dict(task_run.get("outputs") or {})
+        raise KestraSimNotFound()
 
     # -- webhooks --------------------------------------------------------------------------------------------
     def webhook_execution(
@@ -419,6 +568,8 @@ class KestraSimBackend:
         if item is None:
             raise KestraSimHttpStatus(404, "Flow not found")
         if item.flow.disabled:
+            if self.profile.conflict_refusals:
+                raise KestraSimConflict("Cannot execute flow: flow is disabled.")
             raise KestraSimIllegalState("Cannot execute a disabled flow")
         flow_context = {
             "flow": {"id": item.flow.id, "namespace": item.flow.namespace, "revision": item.revision}

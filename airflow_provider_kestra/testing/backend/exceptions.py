@@ -80,13 +80,17 @@ class KestraSimActionTimeout(KestraSimError):
 class KestraSimHttpStatus(KestraSimError):
     """Micronaut ``HttpStatusException(status, message)`` thrown by a Kestra service or controller.
 
-    ``plain``: the controller answers the message itself as the body (``HttpResponse.badRequest("...")``).
+    ``plain``: the controller answers the message itself as the body (``HttpResponse.badRequest("...")``);
+    ``bodiless``: it answers a bare status (``HttpResponse.notFound()``), without a body.
     """
 
-    def __init__(self, status: int, message: str | None = None, *, plain: bool = False) -> None:
+    def __init__(
+        self, status: int, message: str | None = None, *, plain: bool = False, bodiless: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.plain = plain
+        self.bodiless = bodiless
 
 
 def constraint_violation(path: str, message: str) -> KestraSimConstraintViolation:

@@ -1,4 +1,9 @@
-"""``ExecutionController`` routes: create, get, search, delete, kill, pause, restart, resume, labels."""
+"""``ExecutionController`` routes: create, get, search, delete, kill, pause, restart, resume, labels.
+
+Read: ``webserver/.../controllers/api/ExecutionController.java`` of Kestra 1.3.25 (binhth-vuejx/kestra-1.3.25
+@2a102a6a, a verbatim upload of the release) and of the 2.0 development line (kestra-io/kestra, the
+``awaitBlockingAction`` version, code index file 54490078967).
+"""
 
 from __future__ import annotations
 
@@ -128,8 +133,11 @@ async def pause_execution(ctx: KestraSimContext, request: Request, tenant: str) 
 
 
 async def restart_execution(ctx: KestraSimContext, request: Request, tenant: str) -> Response:
-    """``POST /executions/{id}/restart``: failed task runs run again, same id, ``system.restarted``."""
-    execution = ctx.backend.restart(tenant, request.path_params["executionId"])
+    """``POST /executions/{id}/restart[?revision=]``: failed task runs run again (same id, or a new
+    execution on that revision), ``system.restarted``."""
+    execution = ctx.backend.restart(
+        tenant, request.path_params["executionId"], query_int(request, "revision", None)
+    )
     return json_response(execution_json(ctx, execution))
 
 
@@ -150,24 +158,3 @@ async def set_labels(ctx: KestraSimContext, request: Request, tenant: str) -> Re
         raise KestraSimulatorHttpError(422, "Invalid json mapping", reason="Invalid json mapping")
     execution = ctx.backend.set_labels(tenant, execution_id, body)
     return json_response(execution_json(ctx, execution))
-
-
-async def list_outputs(ctx: KestraSimContext, request: Request, tenant: str) -> Response:
-    """2.0 ``GET /outputs/{executionId}``: which task runs have outputs."""
-    execution = ctx.backend.find_execution(tenant, request.path_params["executionId"])
-    result = [
-        {"taskId": tr["taskId"], "taskRunId": tr["id"], "inline": True}
-        for tr in execution.get("taskRunList", [])
-        if tr.get("outputs")
-    ]
-    return json_response(result)
-
-
-async def task_run_outputs(ctx: KestraSimContext, request: Request, tenant: str) -> Response:
-    """2.0 ``GET /outputs/{executionId}/{taskRunId}``: the outputs map of one task run."""
-    execution = ctx.backend.find_execution(tenant, request.path_params["executionId"])
-    task_run_id = request.path_params["taskRunId"]
-    for task_run in execution.get("taskRunList", []):
-        if task_run["id"] == task_run_id:
-            return json_response(task_run.get("outputs") or {})
-    raise KestraSimulatorHttpError(404, f"Task run '{task_run_id}' not found", reason="Not Found")

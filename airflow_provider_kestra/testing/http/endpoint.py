@@ -12,12 +12,14 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from airflow_provider_kestra.testing.backend.exceptions import (
+    KestraSimActionTimeout,
     KestraSimError,
     KestraSimIllegalArgument,
     KestraSimNotFound,
 )
 from airflow_provider_kestra.testing.backend.inputs import KestraSimUploadedFile
 from airflow_provider_kestra.testing.http.errors import KestraSimulatorHttpError, bad_request, http_error
+from airflow_provider_kestra.testing.journal import FAULTS_SCOPE_KEY
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -27,20 +29,46 @@ if TYPE_CHECKING:
 KestraSimHandler = Callable[["KestraSimContext", "Request", str], Awaitable[Response]]
 
 
+def error_headers(
+    ctx: KestraSimContext, error: KestraSimulatorHttpError, *, route_matched: bool
+) -> dict[str, str]:
+    """The error's headers, plus (2.0 ``NotFoundHeadersFilter``) on a 404 the edition and whether a route
+    matched: ``X-Kestra-Route-Matched: false`` means "no such route on this server", ``true`` "no such
+    entity" (kestra-io/kestra ``webserver/.../filter/NotFoundHeadersFilter.java`` @fc858e03)."""
+    headers = dict(error.headers)
+    if error.status == 404 and ctx.profile.not_found_headers:
+        headers.setdefault("X-Kestra-Edition", ctx.edition)
+        headers.setdefault("X-Kestra-Route-Matched", "true" if route_matched else "false")
+    return headers
+
+
 def error_response(ctx: KestraSimContext, error: KestraSimulatorHttpError, request: Request) -> Response:
-    """Render an error in the profile's body format."""
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    body, media_type = error.render(ctx.profile, target)
-    return Response(body, status_code=error.status, media_type=media_type, headers=error.headers)
+    """Render an error raised by a matched route in the profile's body format."""
+    body, media_type = error.render(ctx.profile, request.url.path, request.url.query)
+    headers = error_headers(ctx, error, route_matched=True)
+    return Response(body, status_code=error.status, media_type=media_type, headers=headers)
 
 
 def unauthorized(ctx: KestraSimContext, request: Request) -> Response:
-    """401 with an empty body and ``WWW-Authenticate: Basic`` (left out when Referer ends in /login)."""
+    """401 with ``WWW-Authenticate: Basic`` (left out when Referer ends in /login): an empty body in 1.x,
+    the ``unauthenticated`` problem in 2.0 (``ProblemResponseFilter`` fills the filter's bodiless 401)."""
     headers: dict[str, str] = {}
     if not request.headers.get("referer", "").endswith("/login"):
         realm = ctx.profile.basic_realm
         headers["WWW-Authenticate"] = f'Basic realm="{realm}"' if realm else "Basic"
-    return Response(b"", status_code=401, headers=headers)
+    if not ctx.profile.problem_json:
+        return Response(b"", status_code=401, headers=headers)
+    error = KestraSimulatorHttpError(401, empty=True, headers=headers)
+    return error_response(ctx, error, request)
+
+
+def csrf_refusal(ctx: KestraSimContext, request: Request) -> Response:
+    """403 for a cookie-authenticated write without ``X-CSRF-TOKEN`` (a text/plain refusal, which
+    ``ProblemResponseFilter`` turns into the ``forbidden`` problem)."""
+    error = KestraSimulatorHttpError(403, "CSRF token missing or invalid", plain=True)
+    if not ctx.profile.problem_json:
+        return Response(b"CSRF token missing or invalid", status_code=403, media_type="text/plain")
+    return error_response(ctx, error, request)
 
 
 def is_authenticated(ctx: KestraSimContext, request: Request) -> bool:
@@ -90,7 +118,7 @@ def endpoint(
         if not public and not is_authenticated(ctx, request):
             return unauthorized(ctx, request)
         if not public and _csrf_refused(ctx, request):
-            return Response(b"CSRF token missing or invalid", status_code=403, media_type="text/plain")
+            return csrf_refusal(ctx, request)
         try:
             tenant = request.path_params.get("tenant", "main")
             if ctx.profile.tenant_in_path:
@@ -99,6 +127,9 @@ def endpoint(
         except KestraSimulatorHttpError as error:
             return error_response(ctx, error, request)
         except KestraSimError as error:
+            if isinstance(error, KestraSimActionTimeout):
+                # An injected executor timeout: the request journal lists it with the faults that fired.
+                request.scope.setdefault(FAULTS_SCOPE_KEY, []).append("action_timeout")
             return error_response(ctx, http_error(error, ctx.profile), request)
 
     return run

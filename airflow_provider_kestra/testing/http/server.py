@@ -14,6 +14,7 @@ from airflow_provider_kestra.testing.http import api_executions as E
 from airflow_provider_kestra.testing.http import api_files as FI
 from airflow_provider_kestra.testing.http import api_flows as FL
 from airflow_provider_kestra.testing.http import api_logs as L
+from airflow_provider_kestra.testing.http import api_outputs as O
 from airflow_provider_kestra.testing.http import api_streams as S
 from airflow_provider_kestra.testing.http import api_webhooks as W
 from airflow_provider_kestra.testing.http.endpoint import (
@@ -128,10 +129,11 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         route("/logs/{executionId}", L.list_logs, ["GET"]),
         route("/logs/{executionId}", L.delete_logs, ["DELETE"]),
     ]
-    if not profile.task_run_outputs:
+    if profile.output_routes == "split":
         routes += [
-            route("/outputs/{executionId}", E.list_outputs, ["GET"]),
-            route("/outputs/{executionId}/{taskRunId}", E.task_run_outputs, ["GET"]),
+            route("/outputs/executions/{executionId}", O.execution_outputs, ["GET"]),
+            route("/outputs/tasks/{executionId}", O.task_outputs_information, ["GET"]),
+            route("/outputs/tasks/{executionId}/{taskRunId}", O.task_run_outputs, ["GET"]),
         ]
     routes += _admin_routes(ctx, restart)
 
