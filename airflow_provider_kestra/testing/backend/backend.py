@@ -280,7 +280,13 @@ class KestraSimBackend:
             self.store.files[(execution["tenantId"], uri)] = upload.content
             return uri
 
-        return read_execution_inputs(definitions, parts, store_file)
+        flow = {
+            "id": execution["flowId"],
+            "namespace": execution["namespace"],
+            "revision": execution["flowRevision"],
+        }
+        context = {"flow": flow, "execution": {"id": execution["id"]}}
+        return read_execution_inputs(definitions, parts, store_file, context)
 
     def register(self, execution: dict[str, Any]) -> None:
         """Store a new execution, tell followers it exists, and start running it."""

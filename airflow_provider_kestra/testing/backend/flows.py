@@ -19,6 +19,7 @@ from airflow_provider_kestra.testing.backend.exceptions import (
     KestraSimConstraintViolation,
     KestraSimViolation,
 )
+from airflow_provider_kestra.testing.backend.inputs import java_text
 
 if TYPE_CHECKING:
     from collections.abc import Container, Iterator
@@ -67,11 +68,34 @@ FLOW_PROPERTIES = {
     "variables", "tasks", "errors", "finally", "listeners", "afterExecution", "triggers", "pluginDefaults",
     "taskDefaults", "concurrency", "retry", "sla", "checks", "workerGroup", "tenantId", "updated",
 }  # fmt: skip
-INPUT_TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "JSON", "ARRAY", "SELECT", "FILE")
+INPUT_TYPES = (
+    "STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "DATE", "TIME", "DURATION", "JSON", "YAML",
+    "ARRAY", "SELECT", "MULTISELECT", "ENUM", "EMAIL", "URI", "SECRET", "FILE",
+)  # fmt: skip
+_INPUT_CLASSES = {
+    "STRING": "StringInput", "INT": "IntInput", "FLOAT": "FloatInput", "BOOLEAN": "BooleanInput",
+    "BOOL": "BoolInput", "DATETIME": "DateTimeInput", "DATE": "DateInput", "TIME": "TimeInput",
+    "DURATION": "DurationInput", "JSON": "JsonInput", "YAML": "YamlInput", "ARRAY": "ArrayInput",
+    "SELECT": "SelectInput", "MULTISELECT": "MultiselectInput", "ENUM": "EnumInput", "EMAIL": "EmailInput",
+    "URI": "URIInput", "SECRET": "SecretInput", "FILE": "FileInput",
+}  # fmt: skip
+#: ``Property<T>`` fields of the known plugins (Kestra 1.3.25 ``core/.../plugin/core/**``) and of inputs
+#: (``Input.defaults``/``prefill``): ``PropertySerializer`` writes them as their expression string.
+PROPERTY_FIELDS: dict[str, frozenset[str]] = {
+    LOG: frozenset({"level"}),
+    RETURN: frozenset({"format"}),
+    OUTPUT_VALUES: frozenset({"values"}),
+    SLEEP: frozenset({"duration"}),
+    PAUSE: frozenset({"delay", "pauseDuration", "behavior"}),
+    FAIL: frozenset({"condition", "errorMessage"}),
+    WRITE: frozenset({"content", "extension"}),
+    WEBHOOK: frozenset({"responseCode"}),
+    "input": frozenset({"defaults", "prefill"}),
+}
 _INPUT_PROPERTIES = {
     "id", "name", "type", "description", "dependsOn", "required", "defaults", "prefill", "displayName",
     "validator", "min", "max", "values", "allowCustomValue", "expression", "itemType", "isRadio",
-    "autoSelectFirst", "extension", "allowedFileExtensions",
+    "autoSelectFirst", "extension", "allowedFileExtensions", "after", "before", "options",
 }  # fmt: skip
 RESERVED_FLOW_IDS = (
     "pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable",
@@ -236,7 +260,8 @@ def _parse_inputs(raw: Any, violations: list[KestraSimViolation]) -> list[dict[s
     for path, item, type_name in _typed_items(raw, "inputs", INPUT_TYPES):
         for name in item:
             if name not in _INPUT_PROPERTIES:
-                raise _unrecognized(str(name), f"io.kestra.core.models.flows.input.{type_name}Input", path)
+                input_class = f"io.kestra.core.models.flows.input.{_INPUT_CLASSES[type_name]}"
+                raise _unrecognized(str(name), input_class, path)
         data = dict(item)
         if "id" not in data and "name" in data:
             data["id"] = data.pop("name")
@@ -352,6 +377,33 @@ def parse_flow(source: str) -> KestraSimFlow:
         labels=labels,
         disabled=bool(document.get("disabled", False)),
     )
+
+
+def _with_properties_as_strings(item: Any, kind: str) -> Any:
+    """``item`` with its ``Property`` fields (for ``kind``) written as ``PropertySerializer`` writes them."""
+    if not isinstance(item, dict):
+        return item
+    out = dict(item)
+    for name in PROPERTY_FIELDS.get(kind, frozenset()):
+        if out.get(name) is not None:
+            out[name] = java_text(out[name])
+    for key in ("tasks", "errors", "finally"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                _with_properties_as_strings(t, str(t.get("type"))) for t in out[key] if isinstance(t, dict)
+            ]
+    return out
+
+
+def property_view(document: dict[str, Any], inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The flow's ``inputs``, ``tasks``, ``errors``, ``finally`` and ``triggers`` as Kestra 1.x+ serializes
+    them: every ``Property<T>`` value is its expression string (``defaults: 2`` -> ``"2"``, a list or map
+    its compact JSON) (``core/.../models/property/Property.java`` ``PropertySerializer``)."""
+    view: dict[str, Any] = {"inputs": [_with_properties_as_strings(i, "input") for i in inputs]}
+    for key in ("tasks", "errors", "finally", "triggers"):
+        if isinstance(document.get(key), list):
+            view[key] = [_with_properties_as_strings(t, str(t.get("type"))) for t in document[key]]
+    return view
 
 
 def flow_sources_equal(left: str, right: str) -> bool:

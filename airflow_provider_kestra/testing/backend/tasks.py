@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_kestra.testing.backend import flows as F
 from airflow_provider_kestra.testing.backend.clock import new_kestra_id, parse_iso_duration
+from airflow_provider_kestra.testing.backend.inputs import decrypt_secret, is_encrypted
 from airflow_provider_kestra.testing.backend.pebble import render, render_value
 
 if TYPE_CHECKING:
@@ -57,7 +58,11 @@ def task_context(
             "originalId": execution.get("originalId", execution["id"]),
             "state": execution["state"]["current"],
         },
-        "inputs": execution.get("inputs", {}),
+        # SECRET inputs are stored encrypted and rendered decrypted, as Kestra's run context does.
+        "inputs": {
+            key: decrypt_secret(value) if is_encrypted(value) else value
+            for key, value in execution.get("inputs", {}).items()
+        },
         "outputs": {
             tr["taskId"]: tr["outputs"] for tr in execution.get("taskRunList", []) if tr.get("outputs")
         },
