@@ -7,8 +7,9 @@ InputOutputValidationException.java``.
 
 * A part named after an input is its value; an absent (or empty) part takes the input's ``defaults``
   (a ``Property``: its expression string is rendered, then converted).
-* No value and no default: ``Missing required input:<id>`` when required; an optional input is left out
-  of ``execution.inputs`` (the resolved map holds null, which Jackson's non-null inclusion drops).
+* No value and no default: ``Missing required input:<id>`` when required; an optional input is in
+  ``execution.inputs`` with a null value (``resolveWithValue(null)``; Jackson writes null map values, as
+  ``ExecutionControllerRunnerTest#triggerExecution`` asserts: ``containsKey("bool")`` and ``isNull()``).
 * Conversion failures that are ``IllegalArgumentException``s (numbers, URIs, array elements) and
   ``validate`` refusals read ``Invalid value for input `<id>`. Cause: <message>``; other parse failures
   (dates, times, durations, JSON, YAML) read `` errors:\\n```\\n<message>\\n```\\n`` without the prefix.
@@ -373,6 +374,7 @@ def read_execution_inputs(
             if raw is None:
                 if definition.get("required", True):
                     raise _InputProblem(f"Missing required input:{input_id}", scoped=False)
+                values[input_id] = None
                 continue
             values[input_id] = _typed(definition, raw, store_file)
         except _InputProblem as problem:
