@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 import uuid
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kestra.testing.backend import flows as F
@@ -182,8 +183,12 @@ class KestraSimEngine:
         for task_run in execution.get("taskRunList", []):
             if task_run["state"]["current"] == "PAUSED":
                 transition(task_run["state"], "RUNNING")
-                if inputs:
-                    task_run["outputs"] = {"onResume": inputs}
+                # Pause.Output: onResume inputs and Resumed(by, on: LocalDateTime, to) (by is null).
+                on = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
+                task_run["outputs"] = {
+                    **({"onResume": inputs} if inputs else {}),
+                    "resumed": {"on": on, "to": "SUCCESS"},
+                }
         transition(execution["state"], "RUNNING")
         self.changed(execution)
         event = self._resume.get(execution["id"])

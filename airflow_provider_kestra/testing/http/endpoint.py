@@ -14,6 +14,7 @@ from starlette.responses import Response
 from airflow_provider_kestra.testing.backend.exceptions import (
     KestraSimActionTimeout,
     KestraSimError,
+    KestraSimHttpStatus,
     KestraSimIllegalArgument,
     KestraSimNotFound,
 )
@@ -198,14 +199,25 @@ async def read_multipart(request: Request) -> dict[str, str | KestraSimUploadedF
 
 
 def parse_label_params(values: list[str], *, allow_system: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """``key:value`` query values (split on the first ``:``) as Labels, with Kestra's refusals."""
+    """``key:value`` query values as Labels: ``RequestUtils.toMap`` (split on the first ``:``, trimmed; its
+    refusals are ``HttpStatusException(422)``, 1.3.25 ``webserver/.../utils/RequestUtils.java`` @2a102a6a),
+    then ``parseLabels``'s system-label refusal (an IllegalArgumentException)."""
     labels: dict[str, str] = {}
     for raw in values:
-        if ":" not in raw:
-            raise KestraSimIllegalArgument("Can't split the queryString parameter by ':'")
-        key, _, value = raw.partition(":")
+        key, colon, value = raw.partition(":")
+        if not colon or not key:
+            raise KestraSimHttpStatus(422, "Can't split the queryString parameter by ':'")
+        key, value = key.strip(), value.strip()
         if not key or not value:
-            raise KestraSimIllegalArgument("Can't have an empty part of queryString")
+            raise KestraSimHttpStatus(422, "Can't have an empty part of queryString")
+        if any(character.isspace() for character in key):
+            raise KestraSimHttpStatus(422, "Key of queryString can't contain a whitespace character")
+        if key in labels:
+            raise KestraSimHttpStatus(
+                422,
+                "The queryString parameter keys contains duplicities: "
+                f"Duplicate key {key} (attempted merging values {labels[key]} and {value})",
+            )
         labels[key] = value
     for key, value in labels.items():
         if key.startswith("system.") and key not in allow_system:
