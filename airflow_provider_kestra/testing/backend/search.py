@@ -82,6 +82,12 @@ def _compare(op: str, actual: Any, value: str) -> bool:
     return False
 
 
+def _full_text(op: str, text: str, value: str) -> bool:
+    """``q``: a full-text condition (``EQUALS`` contains the words, ``NOT_EQUALS`` does not)."""
+    found = value in text
+    return not found if op == "NOT_EQUALS" else found
+
+
 def _compare_dates(op: str, actual: str | None, value: str) -> bool:
     if actual is None:
         return False
@@ -133,11 +139,14 @@ class KestraSimFilters:
                 since = parse_instant(now) - timedelta(seconds=parse_iso_duration(c.value))
                 if parse_instant(execution["state"]["startDate"]) < since:
                     return False
-            if (
-                c.field == "q"
-                and c.value not in f"{execution['id']} {execution['namespace']} {execution['flowId']}"
+            if c.field == "q" and not _full_text(
+                c.op, f"{execution['id']} {execution['namespace']} {execution['flowId']}", c.value
             ):
                 return False
+            if c.field == "triggerExecutionId":
+                parent = (execution.get("trigger") or {}).get("variables", {}).get("executionId")
+                if not _compare(c.op, parent, c.value):
+                    return False
         return True
 
     def match_flow(self, item: KestraSimFlowRevision) -> bool:
@@ -149,7 +158,7 @@ class KestraSimFilters:
                 return False
             if c.field == "labels" and not self._labels(item.flow.labels, c):
                 return False
-            if c.field == "q" and c.value not in f"{item.flow.namespace} {item.flow.id}":
+            if c.field == "q" and not _full_text(c.op, f"{item.flow.namespace} {item.flow.id}", c.value):
                 return False
         return True
 
@@ -189,7 +198,7 @@ def parse_filters(params: Sequence[tuple[str, str]], resource: str) -> KestraSim
             filters.items.append(KestraSimFilter(field_name, op, value, key))
         elif name == "namespace":
             filters.items.append(KestraSimFilter("namespace", "PREFIX", value))
-        elif name in ("flowId", "q", "triggerId", "executionId") and name in supported:
+        elif name in ("flowId", "q", "triggerId", "executionId", "triggerExecutionId") and name in supported:
             filters.items.append(KestraSimFilter(name, "EQUALS" if name != "q" else "CONTAINS", value))
         elif name == "state":
             filters.items.append(
@@ -209,8 +218,14 @@ def parse_filters(params: Sequence[tuple[str, str]], resource: str) -> KestraSim
         if item not in unique:
             unique.append(item)
     filters.items = unique
-    starts = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("GREATER")]
-    ends = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("LESS")]
+    # DateUtils.validateTimeline: the start (a startDate filter, or the legacy startDate) after the end
+    # (an endDate filter, or the legacy endDate) is refused.
+    starts = [c.value for c in filters.items if c.field == "startDate" and not c.op.startswith("LESS")]
+    ends = [
+        c.value
+        for c in filters.items
+        if c.field == "endDate" or (c.field == "startDate" and c.op.startswith("LESS"))
+    ]
     if starts and ends and parse_instant(starts[0]) > parse_instant(ends[0]):
         raise KestraSimIllegalArgument("Start date must be before End Date")
     return filters
