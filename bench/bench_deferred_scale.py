@@ -14,8 +14,8 @@ Phases, all measured with ``time.process_time`` (user+system CPU of this process
    and RSS growth per trigger are read here;
 5. completion: until every event has arrived.
 
-HTTP requests are counted at ``httpx.AsyncClient.send`` (see ``bench_http_counter.py``). Prints one JSON
-line.
+HTTP requests are counted by the simulator's request journal (see ``bench_http_counter.py``). Prints one
+JSON line.
 
 The same run with ``MODE`` ``hook-follow`` waits through ``KestraAsyncHook.wait_for_execution`` (the
 hook's SSE follow path) instead of the trigger: a reference for what the trigger would cost on that path.
@@ -176,7 +176,7 @@ def main(argv: list[str]) -> int:
     """Run the phases described in the module docstring and print the JSON report."""
     mode, url, username, password, conn_id, count, sleep, settle = argv
     auth = (username, password)
-    counter = HttpRequestCounter().install()
+    counter = HttpRequestCounter(url).start()
     warm_up = _create_executions(url, auth, 1, 0.2)
     asyncio.run(_consume(_make_waiter(mode, conn_id, warm_up[0])))
     created_at = time.time()
@@ -259,7 +259,7 @@ def scale_rows(report: dict[str, Any], variant: str, judged: bool) -> list[Bench
             f"{made['total'] / count:.1f}",
             note=(
                 f"{made['startup'] / count:.1f} during start-up, {waiting_rate} "
-                "(counted at httpx.AsyncClient.send: the simulator exposes no request counter)"
+                "(counted by the simulator's request journal)"
             ),
         ),
     ]

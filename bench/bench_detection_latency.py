@@ -157,22 +157,19 @@ def run_detection_latency(server: BenchServer, conn_id: str, count: int) -> list
 
     server.deploy_flow(FLOW_SOURCE, FLOW_ID)
     default_interval = KestraExecutionTrigger(kestra_conn_id=conn_id, execution_id="x").poll_interval
-    counter = HttpRequestCounter().install()
+    counter = HttpRequestCounter(server.url, server.session).start()
+    latencies, problems = measure_latencies(server, make_trigger, count, base_sleep=2.0, spread=1.5)
+    follows = counter.follows
+    reference, reference_problems = measure_latencies(
+        server, make_reference, count, base_sleep=2.0, spread=1.5
+    )
+    server.add_fault(kind="error", status=404, path="/follow$")
     try:
-        latencies, problems = measure_latencies(server, make_trigger, count, base_sleep=2.0, spread=1.5)
-        follows = counter.follows
-        reference, reference_problems = measure_latencies(
-            server, make_reference, count, base_sleep=2.0, spread=1.5
+        fallback, fallback_problems = measure_latencies(
+            server, make_trigger, count, base_sleep=2.0, spread=1.5
         )
-        server.add_fault(kind="error", status=404, path="/follow$")
-        try:
-            fallback, fallback_problems = measure_latencies(
-                server, make_trigger, count, base_sleep=2.0, spread=1.5
-            )
-        finally:
-            server.clear_faults()
     finally:
-        counter.uninstall()
+        server.clear_faults()
     variant = "SSE follow (trigger defaults)"
     if follows == 0:
         variant = "trigger defaults: NO SSE follow request was made (the trigger only polls)"

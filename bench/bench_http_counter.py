@@ -1,41 +1,63 @@
-"""Counts the HTTP requests the provider's async hook sends, by wrapping ``httpx.AsyncClient.send``.
+"""Counts the HTTP requests the simulator answered, from its request journal (``GET /_simulator/requests``).
 
-The simulator exposes no request counter, so the client side is counted instead: every request any
-``httpx.AsyncClient`` in the process sends (retries and SSE streams included) passes through ``send``.
+The simulator records every request it answers (``airflow_provider_kestra.testing.journal``); this reads
+that journal over HTTP, since the benchmarks run the simulator in its own process. Counting at the server
+replaces wrapping ``httpx.AsyncClient.send`` in the measured process: nothing is patched in the client,
+and retries, SSE streams and fault-injected answers are counted as the server saw them. A count covers
+every client of the simulator, so read it only around phases where the measured code is the one talking.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import requests
+
+EXECUTION_PATHS = r"/executions/"
+FOLLOW_PATHS = r"/follow$"
 
 
 class HttpRequestCounter:
-    """Totals of requests sent while installed: all of them, execution reads, and SSE follows."""
+    """Requests the simulator answered since :meth:`start`: all of them, execution reads, SSE follows."""
 
-    def __init__(self) -> None:
-        self.total = 0
-        self.execution_reads = 0
-        self.follows = 0
-        self._original = httpx.AsyncClient.send
+    def __init__(self, url: str, session: requests.Session | None = None) -> None:
+        self.url = url.rstrip("/") + "/_simulator/requests"
+        self.session = session or requests.Session()
+        self._since = 0
+        self._dropped = 0
 
-    def install(self) -> HttpRequestCounter:
-        """Start counting (idempotent per instance); returns self."""
-        original = self._original
+    def _journal(self, path: str | None = None) -> dict[str, Any]:
+        params = {"since": self._since, "limit": 0, **({"path": path} if path else {})}
+        response = self.session.get(self.url, params=params, timeout=30)
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        if answer["dropped"] > self._dropped:
+            raise RuntimeError(
+                "the simulator's request journal forgot requests during the measure: "
+                "start kestra-sim with a larger --journal-size"
+            )
+        return answer
 
-        async def counting_send(client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
-            path = request.url.path
-            self.total += 1
-            if "/executions/" in path:
-                self.execution_reads += 1
-            if path.endswith("/follow"):
-                self.follows += 1
-            return await original(client, request, **kwargs)
-
-        httpx.AsyncClient.send = counting_send  # type: ignore[method-assign,assignment]
+    def start(self) -> HttpRequestCounter:
+        """Count from now on; returns self."""
+        answer = self._journal()
+        self._since, self._dropped = int(answer["total"]), int(answer["dropped"])
         return self
 
-    def uninstall(self) -> None:
-        """Put the original ``send`` back."""
-        httpx.AsyncClient.send = self._original  # type: ignore[method-assign]
+    def _count(self, path: str | None = None) -> int:
+        return int(self._journal(path)["count"])
+
+    @property
+    def total(self) -> int:
+        """Every request answered since :meth:`start`."""
+        return self._count()
+
+    @property
+    def execution_reads(self) -> int:
+        """Requests on ``/executions/...`` paths since :meth:`start` (reads, follows, actions)."""
+        return self._count(EXECUTION_PATHS)
+
+    @property
+    def follows(self) -> int:
+        """SSE follow requests since :meth:`start`."""
+        return self._count(FOLLOW_PATHS)

@@ -30,6 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--http", default="auto", choices=("auto", "h11", "httptools"), help="uvicorn HTTP parser"
     )
+    parser.add_argument(
+        "--action-routes",
+        default=None,
+        choices=("actions", "plain"),
+        help="2.x execution action layout: /executions/{id}/actions/kill (actions, the 2.0 default) or "
+        "/executions/{id}/kill (plain)",
+    )
+    parser.add_argument(
+        "--journal-size",
+        type=int,
+        default=100_000,
+        help="requests kept in the journal read by GET /_simulator/requests (default 100000)",
+    )
     parser.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"), help="event loop")
     return parser
 
@@ -59,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             http=args.http,
             loop=args.loop,
+            journal_size=args.journal_size,
+            action_routes=args.action_routes,
         )
     except ValueError as exc:
         print(f"kestra-sim: {exc}", file=sys.stderr)

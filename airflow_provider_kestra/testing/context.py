@@ -1,4 +1,4 @@
-"""The state shared by every route of one simulator: profile, settings, store, engine, faults."""
+"""The state shared by every route of one simulator: profile, settings, backend, engine, faults."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_provider_kestra.testing.engine import KestraSimEngine, KestraSimHub
+    from airflow_provider_kestra.testing.backend.backend import KestraSimBackend
+    from airflow_provider_kestra.testing.backend.engine import KestraSimEngine, KestraSimHub
+    from airflow_provider_kestra.testing.backend.store import KestraSimStore
     from airflow_provider_kestra.testing.faults import KestraSimulatorFaults
+    from airflow_provider_kestra.testing.journal import KestraSimJournal
     from airflow_provider_kestra.testing.profiles import KestraSimulatorProfile
-    from airflow_provider_kestra.testing.store import KestraSimStore
 
 
 @dataclass
@@ -25,9 +27,11 @@ class KestraSimContext:
     tokens: tuple[str, ...]
     tenants: tuple[str, ...]
     store: KestraSimStore
+    backend: KestraSimBackend
     engine: KestraSimEngine
     hub: KestraSimHub
     faults: KestraSimulatorFaults
+    journal: KestraSimJournal
     #: ``kestra.url`` used for the ``url`` field of created executions (the simulator's own URL).
     base_url: str = ""
     #: How long a follow request waits for an unknown execution before dropping (Kestra: 10 s).

@@ -5,6 +5,10 @@ Rules are switchable per instance (``sim.faults.fail(503, count=2)``) and over H
 searched in the path, fires with probability ``rate`` (drawn from a seeded RNG, so runs are repeatable),
 and stops after ``count`` firings: ``count=N, rate=1`` means exactly "the next N matching requests".
 Admin endpoints under ``/_simulator/`` are never affected.
+
+``action_timeout`` rules are not HTTP faults: they make the 2.0 line's awaited execution actions (kill,
+restart, resume, pause, labels) time out in the executor, which Kestra answers 504 (``awaitBlockingAction``).
+They match the action, not the request, and are decided by the backend (:meth:`decide_action`).
 """
 
 from __future__ import annotations
@@ -18,15 +22,25 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kestra.testing.journal import (
+    FAULTS_SCOPE_KEY,
+    TRANSPORT_SCOPE_KEY,
+    connection_transport,
+)
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FAULT_KINDS = ("latency", "error", "throttle", "drop", "drop_after_response", "cut_stream")
+FAULT_KINDS = ("latency", "error", "throttle", "drop", "drop_after_response", "cut_stream", "action_timeout")
+#: The awaited actions an ``action_timeout`` rule can name.
+ACTIONS = ("kill", "restart", "resume", "pause", "labels")
 
 
 @dataclass
 class KestraSimFaultRule:
-    """One fault. ``kind``: latency | error | throttle | drop | drop_after_response | cut_stream."""
+    """One fault. ``kind``: latency | error | throttle | drop | drop_after_response | cut_stream |
+    action_timeout (``action``: one of :data:`ACTIONS` or None for all; ``applied``: the command still takes
+    effect, as a command the executor processes after the webserver gave up waiting)."""
 
     kind: str
     method: str | None = None
@@ -37,6 +51,8 @@ class KestraSimFaultRule:
     latency: float = 0.0
     retry_after: int = 1
     after_events: int = 1
+    action: str | None = None
+    applied: bool = True
     fired: int = 0
     id: int = 0
 
@@ -71,6 +87,8 @@ class KestraSimulatorFaults:
             raise ValueError(f"Unknown fault kind {rule.kind!r}; choose one of {FAULT_KINDS}")
         if rule.path:
             re.compile(rule.path)
+        if rule.action is not None and rule.action not in ACTIONS:
+            raise ValueError(f"Unknown action {rule.action!r}; choose one of {ACTIONS}")
         with self._lock:
             rule.id = self._next_id
             self._next_id += 1
@@ -97,6 +115,29 @@ class KestraSimulatorFaults:
         """Cut SSE streams after ``after_events`` events (no ``end`` event, connection closed)."""
         return self.add(KestraSimFaultRule("cut_stream", after_events=after_events, **match))
 
+    def action_timeout(
+        self, action: str | None = None, *, applied: bool = True, **match: Any
+    ) -> KestraSimFaultRule:
+        """Make the next awaited ``action`` (2.0: kill, restart, resume, pause, labels; None: any) answer 504
+        ``timeout``; ``applied`` says whether the action still happens. Takes ``rate=`` and ``count=``."""
+        return self.add(KestraSimFaultRule("action_timeout", action=action, applied=applied, **match))
+
+    def decide_action(self, action: str) -> KestraSimFaultRule | None:
+        """The ``action_timeout`` rule that fires for ``action`` (consuming its count), if any."""
+        if not self.rules:
+            return None
+        with self._lock:
+            for rule in list(self.rules):
+                if rule.kind != "action_timeout" or rule.action not in (None, action):
+                    continue
+                if rule.rate < 1.0 and self._random.random() >= rule.rate:
+                    continue
+                rule.fired += 1
+                if rule.count is not None and rule.fired >= rule.count:
+                    self.rules.remove(rule)
+                return rule
+        return None
+
     def clear(self) -> None:
         """Remove every rule."""
         with self._lock:
@@ -109,7 +150,7 @@ class KestraSimulatorFaults:
         fired: list[KestraSimFaultRule] = []
         with self._lock:
             for rule in list(self.rules):
-                if not rule.matches(method, path):
+                if rule.kind == "action_timeout" or not rule.matches(method, path):
                     continue
                 if rule.rate < 1.0 and self._random.random() >= rule.rate:
                     continue
@@ -132,12 +173,6 @@ class KestraSimDropLogFilter(logging.Filter):
         return "returned without starting response" not in record.getMessage()
 
 
-def _transport_of(send: Send) -> Any:
-    """The asyncio transport behind uvicorn's ``send`` (to drop a connection like a crashed server)."""
-    cycle = getattr(send, "__self__", None)
-    return getattr(cycle, "transport", None)
-
-
 class KestraSimFaultMiddleware:
     """Outermost ASGI layer: applies fault rules (costs one dict lookup when there are none)."""
 
@@ -154,7 +189,8 @@ class KestraSimFaultMiddleware:
         if not rules:
             await self.app(scope, receive, send)
             return
-        transport = _transport_of(send)
+        scope[FAULTS_SCOPE_KEY] = [rule.kind for rule in rules]
+        transport = scope.get(TRANSPORT_SCOPE_KEY) or connection_transport(send)
         marked_send = send
         for rule in rules:
             if rule.kind == "latency":

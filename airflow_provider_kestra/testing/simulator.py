@@ -20,11 +20,13 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from airflow_provider_kestra.testing.backend.backend import KestraSimBackend
+from airflow_provider_kestra.testing.backend.engine import KestraSimEngine, KestraSimHub
+from airflow_provider_kestra.testing.backend.store import KestraSimStore
 from airflow_provider_kestra.testing.context import KestraSimContext
-from airflow_provider_kestra.testing.engine import KestraSimEngine, KestraSimHub
 from airflow_provider_kestra.testing.faults import KestraSimDropLogFilter, KestraSimulatorFaults
+from airflow_provider_kestra.testing.journal import KestraSimJournal
 from airflow_provider_kestra.testing.profiles import kestra_simulator_profile
-from airflow_provider_kestra.testing.store import KestraSimStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,8 +68,12 @@ class KestraSimulator:
         task_delay: float = 0.005,
         http: str = "auto",
         loop: str = "auto",
+        journal_size: int = 100_000,
+        action_routes: str | None = None,
     ) -> None:
-        self.profile = kestra_simulator_profile(kestra_version)
+        self.profile = kestra_simulator_profile(kestra_version, action_routes)
+        #: 2.x execution action layout: ``actions`` (``/executions/{id}/actions/kill``) or ``plain``.
+        self.action_routes = "actions" if self.profile.actions_under_actions else "plain"
         self.kestra_version = self.profile.name
         edition = edition.upper()
         if edition not in ("OSS", "EE"):
@@ -88,6 +94,8 @@ class KestraSimulator:
         self.host = host
         self.port = port
         self.faults = KestraSimulatorFaults(seed=seed)
+        #: Every request answered (see :mod:`airflow_provider_kestra.testing.journal`); survives restarts.
+        self.requests = KestraSimJournal(journal_size)
         self.store = KestraSimStore()
         self.follow_missing_timeout = follow_missing_timeout
         self.start_delay = start_delay
@@ -156,7 +164,7 @@ class KestraSimulator:
                 return self
             import uvicorn
 
-            from airflow_provider_kestra.testing.server import build_app
+            from airflow_provider_kestra.testing.http.server import build_app
 
             sock = self._bind()
             hub = KestraSimHub()
@@ -175,9 +183,11 @@ class KestraSimulator:
                 tokens=self.tokens,
                 tenants=self.tenants,
                 store=self.store,
+                backend=KestraSimBackend(self.store, engine, self.profile, self.faults),
                 engine=engine,
                 hub=hub,
                 faults=self.faults,
+                journal=self.requests,
                 base_url=self.url,
                 follow_missing_timeout=self.follow_missing_timeout,
             )
@@ -246,7 +256,7 @@ class KestraSimulator:
             if thread is None or server is None:
                 return
             if loop is not None and context is not None and loop.is_running():
-                from airflow_provider_kestra.testing.api_streams import close_streams
+                from airflow_provider_kestra.testing.http.api_streams import close_streams
 
                 with contextlib.suppress(Exception):
                     asyncio.run_coroutine_threadsafe(close_streams(context), loop).result(5)

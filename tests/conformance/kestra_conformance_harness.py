@@ -121,6 +121,42 @@ def _object_values_open(spec: dict[str, Any]) -> None:
                 value["additionalProperties"] = True
 
 
+def _outputs_as_shipped(spec: dict[str, Any]) -> None:
+    """Replace the spec's ``/outputs/{executionId}[/{taskRunId}]`` by OutputController's three routes."""
+    paths = spec["paths"]
+    for stale in (
+        "/api/v1/{tenant}/outputs/{executionId}",
+        "/api/v1/{tenant}/outputs/{executionId}/{taskRunId}",
+    ):
+        paths.pop(stale, None)
+    tenant = {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def operation(schema: dict[str, Any], *names: str) -> dict[str, Any]:
+        parameters = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        ]
+        return {
+            "get": {
+                "parameters": [*parameters, tenant],
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
+                    "404": {"description": "NotFoundException"},
+                },
+            }
+        }
+
+    a_map = {"type": "object", "additionalProperties": True}
+    information = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/OutputController.TaskOutputInformation"},
+    }
+    paths["/api/v1/{tenant}/outputs/executions/{executionId}"] = operation(a_map, "executionId")
+    paths["/api/v1/{tenant}/outputs/tasks/{executionId}"] = operation(information, "executionId")
+    paths["/api/v1/{tenant}/outputs/tasks/{executionId}/{taskRunId}"] = operation(
+        a_map, "executionId", "taskRunId"
+    )
+
+
 def _iter_schema_nodes(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         yield node
@@ -182,6 +218,18 @@ SPEC_DEPARTURES: tuple[KestraSpecDeparture, ...] = (
             "string (core/.../models/property/Property.java)."
         ),
         patch=_properties_as_strings,
+    ),
+    KestraSpecDeparture(
+        name="outputs-controller-as-shipped",
+        specs=("ee-2.0",),
+        reason=(
+            "The EE 2.0 spec (a 2.0.0-SNAPSHOT) lists GET /outputs/{executionId} and /outputs/{executionId}/"
+            "{taskRunId}; Kestra 2.0's OutputController serves GET /outputs/executions/{executionId} (flow "
+            "outputs, a map), /outputs/tasks/{executionId} (TaskOutputInformation[]) and /outputs/tasks/"
+            "{executionId}/{taskRunId} (a map), and throws NotFoundException (404) for an unknown execution "
+            "or task run (kestra-io/kestra webserver/.../controllers/api/OutputController.java @159e1bf8)."
+        ),
+        patch=_outputs_as_shipped,
     ),
 )
 
@@ -343,18 +391,38 @@ KESTRA_JSON_ERROR_SCHEMA: dict[str, Any] = {
 
 KESTRA_PROBLEM_DETAIL_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["type", "title", "status"],
+    "required": ["type", "title", "status", "detail", "instance"],
+    "additionalProperties": False,
     "properties": {
-        "type": {"type": "string", "minLength": 1},
+        "type": {
+            "type": "string",
+            "pattern": "^https://kestra\\.io/docs/api-reference/problems/[a-z0-9]+(-[a-z0-9]+)*$",
+        },
         "title": {"type": "string", "minLength": 1},
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "traceId": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}},
+        "detail": {"type": "string", "minLength": 1},
+        "instance": {"type": "string", "pattern": "^/"},
+        "traceId": {"type": "string", "minLength": 1},
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["detail"],
+                "additionalProperties": False,
+                "properties": {
+                    "detail": {"type": "string"},
+                    "pointer": {"type": "string"},
+                    "path": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
     },
 }
-"""RFC 9457 problem+json of the 2.0 line (``webserver/.../errors/ProblemDetail.java`` on ``develop``)."""
+"""RFC 9457 problem+json of the 2.0 line: kestra-io/kestra ``webserver/.../errors/ProblemDetail.java``
+@0a46f3b4 (``NON_EMPTY``: ``detail`` and ``instance`` always present per ``ProblemFactory`` @a5a9d5d2) and its
+``errors[]`` items, ``ProblemError.java`` @2a251f35 (``detail``, ``pointer``, ``path``, ``type``)."""
 
 
 def kestra_error_shape_errors(body: Any, schema: Mapping[str, Any]) -> list[str]:

@@ -423,13 +423,13 @@ class KestraSharedConformance:
 
 
 def _task_output(api: KestraConformanceClient, execution: dict[str, Any], task_id: str) -> dict[str, Any]:
-    """Outputs of a task run: inline in 1.x task runs, from ``/outputs/{id}/{taskRunId}`` in 2.0."""
+    """Outputs of a task run: inline in 1.x task runs, from ``/outputs/tasks/{id}/{taskRunId}`` in 2.0."""
     run = next(run for run in execution["taskRunList"] if run["taskId"] == task_id)
     if "outputs" in run:
         return run["outputs"]
     response = api.send(
         "GET",
-        "/api/v1/{tenant}/outputs/{executionId}/{taskRunId}",
+        "/api/v1/{tenant}/outputs/tasks/{executionId}/{taskRunId}",
         path={"executionId": execution["id"], "taskRunId": run["id"]},
     )
     assert response.status_code == 200, response.text

@@ -51,8 +51,10 @@ class Kestra13Conformance(KestraSharedConformance):
         )
         assert "Execution is already finished, can't kill it" in response.json()["message"]
 
-    def test_kill_missing_execution_returns_404_kestra_error(self, api: KestraConformanceClient) -> None:
-        api.conform("DELETE", KILL, 404, path={"executionId": "0000000000000000000000"})
+    def test_kill_missing_execution_returns_404_without_body(self, api: KestraConformanceClient) -> None:
+        """``killExecution`` answers ``HttpResponse.notFound()``: a bare 404, no JsonError (1.3.25
+        ``ExecutionController.java`` @2a102a6a, line 1434)."""
+        api.conform("DELETE", KILL, 404, path={"executionId": "0000000000000000000000"}, error_body="empty")
 
     def test_pause_running_execution_returns_200_empty_like_kestra_code_where_oss_spec_says_204(
         self, api: KestraConformanceClient, namespace: str

@@ -27,7 +27,8 @@ class TestConformance20(KestraSharedConformance):
     def test_configs_need_credentials_401_undocumented_in_spec_and_answer_200_with_them(
         self, api: KestraConformanceClient
     ) -> None:
-        api.conform("GET", "/api/v1/configs", 401, auth=None, error_body="empty")
+        problem = api.conform("GET", "/api/v1/configs", 401, auth=None).json()
+        assert problem["type"].endswith("/unauthenticated") and problem["title"] == "Authentication required"
         assert api.conform("GET", "/api/v1/configs", 200).json()["version"].startswith("2.0")
 
     def test_login_configs_answer_200_without_credentials(self, api: KestraConformanceClient) -> None:
@@ -59,20 +60,36 @@ class TestConformance20(KestraSharedConformance):
         assert page["total"] == 1
         assert "taskRunList" not in page["results"][0]
 
-    def test_outputs_list_and_task_run_outputs_return_200(
+    def test_outputs_routes_of_output_controller_return_200_like_kestra_code_not_the_ee_spec(
         self, api: KestraConformanceClient, namespace: str
     ) -> None:
+        """Departure ``outputs-controller-as-shipped``: OutputController.java @159e1bf8."""
         execution = run_to_end(api, "hello", namespace)
         path = {"executionId": execution["id"]}
-        listed = api.conform("GET", "/api/v1/{tenant}/outputs/{executionId}", 200, path=path).json()
+        flow_outputs = api.conform("GET", "/api/v1/{tenant}/outputs/executions/{executionId}", 200, path=path)
+        assert flow_outputs.json() == execution["outputs"]
+        listed = api.conform("GET", "/api/v1/{tenant}/outputs/tasks/{executionId}", 200, path=path).json()
         result_run = next(item for item in listed if item["taskId"] == "result")
+        assert result_run["inline"] is True
         outputs = api.conform(
             "GET",
-            "/api/v1/{tenant}/outputs/{executionId}/{taskRunId}",
+            "/api/v1/{tenant}/outputs/tasks/{executionId}/{taskRunId}",
             200,
             path={**path, "taskRunId": result_run["taskRunId"]},
         ).json()
         assert outputs == {"value": "world"}
+
+    def test_outputs_of_unknown_task_run_return_404_not_found_problem_like_kestra_code(
+        self, api: KestraConformanceClient, namespace: str
+    ) -> None:
+        execution = run_to_end(api, "hello", namespace)
+        problem = api.conform(
+            "GET",
+            "/api/v1/{tenant}/outputs/tasks/{executionId}/{taskRunId}",
+            404,
+            path={"executionId": execution["id"], "taskRunId": "0000000000000000000000"},
+        ).json()
+        assert problem["type"].endswith("/not-found") and problem["detail"] == "Resource not found"
 
     def test_kill_action_returns_200_execution_then_killed(
         self, api: KestraConformanceClient, namespace: str
@@ -105,7 +122,9 @@ class TestConformance20(KestraSharedConformance):
         response = api.conform(
             "POST", ACTIONS + "/resume", 500, path={"executionId": execution_id}, spec_status=409
         )
-        assert "is not paused, can't resume it" in response.json()["detail"]
+        problem = response.json()
+        assert problem["type"].endswith("/internal-error") and problem["traceId"]
+        assert problem["detail"] == "An unexpected error occurred. Quote the traceId when contacting support."
 
     def test_restart_action_returns_200_restarted_execution(
         self, api: KestraConformanceClient, namespace: str

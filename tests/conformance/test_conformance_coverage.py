@@ -31,7 +31,7 @@ def simulator_routes(simulator: KestraSimulator) -> set[tuple[str, str]]:
     Built with the simulator's own ``build_app`` from the running simulator's context, then read from the
     router: its route objects carry a template (``template`` or Starlette's ``path``) and ``methods``.
     """
-    from airflow_provider_kestra.testing.server import build_app
+    from airflow_provider_kestra.testing.http.server import build_app
 
     app = build_app(simulator._context)  # type: ignore[arg-type]
     routes: set[tuple[str, str]] = set()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from airflow_provider_kestra.testing.clock import (
+from airflow_provider_kestra.testing.backend.clock import (
     format_instant_ns,
     iso_duration,
     new_kestra_id,

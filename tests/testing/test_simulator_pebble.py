@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_kestra.testing.pebble import KestraPebbleError, render, render_value
+from airflow_provider_kestra.testing.backend.pebble import KestraPebbleError, render, render_value
 
 CONTEXT = {
     "inputs": {"name": "bob", "n": 5, "flag": True, "dash-key": "d"},

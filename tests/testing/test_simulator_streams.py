@@ -155,8 +155,12 @@ def test_2_0_execution_has_no_task_run_outputs_but_outputs_endpoints() -> None:
         client.deploy(flow_source(flow_id, return_task()))
         done = client.wait(client.run("company.team", flow_id)["id"])
         assert "outputs" not in done["taskRunList"][0] and "deleted" not in done
-        (info,) = client.request("GET", f"/outputs/{done['id']}").json()
-        assert client.request("GET", f"/outputs/{done['id']}/{info['taskRunId']}").json() == {"value": "ok"}
+        (info,) = client.request("GET", f"/outputs/tasks/{done['id']}").json()
+        assert info == {"taskId": "ret", "taskRunId": done["taskRunList"][0]["id"], "inline": True}
+        task_outputs = client.request("GET", f"/outputs/tasks/{done['id']}/{info['taskRunId']}").json()
+        assert task_outputs == {"value": "ok"}
+        assert client.request("GET", f"/outputs/executions/{done['id']}").json() == {}
+        assert client.request("GET", f"/outputs/{done['id']}").status_code == 404
         kill = client.request("DELETE", f"/executions/{done['id']}/actions/kill")
         assert kill.status_code == 200 and kill.json()["id"] == done["id"]
         problem = client.request("GET", "/executions/ghost")

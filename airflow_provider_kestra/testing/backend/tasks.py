@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_kestra.testing import flows as F
-from airflow_provider_kestra.testing.clock import new_kestra_id, parse_iso_duration
-from airflow_provider_kestra.testing.pebble import render, render_value
+from airflow_provider_kestra.testing.backend import flows as F
+from airflow_provider_kestra.testing.backend.clock import new_kestra_id, parse_iso_duration
+from airflow_provider_kestra.testing.backend.inputs import decrypt_secret, is_encrypted
+from airflow_provider_kestra.testing.backend.pebble import render, render_value
 
 if TYPE_CHECKING:
-    from airflow_provider_kestra.testing.engine import KestraSimEngine
-    from airflow_provider_kestra.testing.flows import KestraSimFlow, KestraSimTask
+    from airflow_provider_kestra.testing.backend.flows import KestraSimFlow, KestraSimTask
+    from airflow_provider_kestra.testing.backend.store import KestraSimStore
 
 WORKER_TYPES = (F.LOG, F.RETURN, F.OUTPUT_VALUES, F.SLEEP, F.FAIL, F.WRITE)
+
+
+class KestraSimWorker(Protocol):
+    """What a running task needs from the engine: the store (for files) and the log writer.
+
+    A Protocol rather than the engine class, so this module does not depend on the engine that calls it.
+    """
+
+    store: KestraSimStore
+
+    def log(
+        self, execution: dict[str, Any], task_run: dict[str, Any] | None, level: str, message: str
+    ) -> None:
+        """Store a LogEntry of ``task_run``."""
+        ...
 
 
 class KestraSimTaskFailure(Exception):
@@ -42,7 +58,11 @@ def task_context(
             "originalId": execution.get("originalId", execution["id"]),
             "state": execution["state"]["current"],
         },
-        "inputs": execution.get("inputs", {}),
+        # SECRET inputs are stored encrypted and rendered decrypted, as Kestra's run context does.
+        "inputs": {
+            key: decrypt_secret(value) if is_encrypted(value) else value
+            for key, value in execution.get("inputs", {}).items()
+        },
         "outputs": {
             tr["taskId"]: tr["outputs"] for tr in execution.get("taskRunList", []) if tr.get("outputs")
         },
@@ -61,7 +81,7 @@ def task_context(
 
 
 async def run_worker_task(
-    engine: KestraSimEngine,
+    engine: KestraSimWorker,
     execution: dict[str, Any],
     flow: KestraSimFlow,
     task: KestraSimTask,

@@ -1,4 +1,4 @@
-"""Request plumbing shared by the API modules: auth, tenant checks, error rendering, body parsing."""
+"""Request plumbing shared by the API modules: auth, tenant checks, error rendering, parameter parsing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from airflow_provider_kestra.testing.errors import KestraSimulatorHttpError, illegal_argument, not_found
-from airflow_provider_kestra.testing.inputs import KestraSimUploadedFile
+from airflow_provider_kestra.testing.backend.exceptions import (
+    KestraSimActionTimeout,
+    KestraSimError,
+    KestraSimHttpStatus,
+    KestraSimIllegalArgument,
+    KestraSimNotFound,
+)
+from airflow_provider_kestra.testing.backend.inputs import KestraSimUploadedFile
+from airflow_provider_kestra.testing.http.errors import KestraSimulatorHttpError, bad_request, http_error
+from airflow_provider_kestra.testing.journal import FAULTS_SCOPE_KEY
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -22,19 +30,46 @@ if TYPE_CHECKING:
 KestraSimHandler = Callable[["KestraSimContext", "Request", str], Awaitable[Response]]
 
 
+def error_headers(
+    ctx: KestraSimContext, error: KestraSimulatorHttpError, *, route_matched: bool
+) -> dict[str, str]:
+    """The error's headers, plus (2.0 ``NotFoundHeadersFilter``) on a 404 the edition and whether a route
+    matched: ``X-Kestra-Route-Matched: false`` means "no such route on this server", ``true`` "no such
+    entity" (kestra-io/kestra ``webserver/.../filter/NotFoundHeadersFilter.java`` @fc858e03)."""
+    headers = dict(error.headers)
+    if error.status == 404 and ctx.profile.not_found_headers:
+        headers.setdefault("X-Kestra-Edition", ctx.edition)
+        headers.setdefault("X-Kestra-Route-Matched", "true" if route_matched else "false")
+    return headers
+
+
 def error_response(ctx: KestraSimContext, error: KestraSimulatorHttpError, request: Request) -> Response:
-    """Render an error in the profile's body format."""
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    body, media_type = error.render(ctx.profile, target)
-    return Response(body, status_code=error.status, media_type=media_type, headers=error.headers)
+    """Render an error raised by a matched route in the profile's body format."""
+    body, media_type = error.render(ctx.profile, request.url.path, request.url.query)
+    headers = error_headers(ctx, error, route_matched=True)
+    return Response(body, status_code=error.status, media_type=media_type, headers=headers)
 
 
 def unauthorized(ctx: KestraSimContext, request: Request) -> Response:
-    """401 with an empty body and ``WWW-Authenticate: Basic`` (left out when Referer ends in /login)."""
+    """401 with ``WWW-Authenticate: Basic`` (left out when Referer ends in /login): an empty body in 1.x,
+    the ``unauthenticated`` problem in 2.0 (``ProblemResponseFilter`` fills the filter's bodiless 401)."""
     headers: dict[str, str] = {}
     if not request.headers.get("referer", "").endswith("/login"):
-        headers["WWW-Authenticate"] = 'Basic realm="Kestra"' if ctx.profile.name == "0.22" else "Basic"
-    return Response(b"", status_code=401, headers=headers)
+        realm = ctx.profile.basic_realm
+        headers["WWW-Authenticate"] = f'Basic realm="{realm}"' if realm else "Basic"
+    if not ctx.profile.problem_json:
+        return Response(b"", status_code=401, headers=headers)
+    error = KestraSimulatorHttpError(401, empty=True, headers=headers)
+    return error_response(ctx, error, request)
+
+
+def csrf_refusal(ctx: KestraSimContext, request: Request) -> Response:
+    """403 for a cookie-authenticated write without ``X-CSRF-TOKEN`` (a text/plain refusal, which
+    ``ProblemResponseFilter`` turns into the ``forbidden`` problem)."""
+    error = KestraSimulatorHttpError(403, "CSRF token missing or invalid", plain=True)
+    if not ctx.profile.problem_json:
+        return Response(b"CSRF token missing or invalid", status_code=403, media_type="text/plain")
+    return error_response(ctx, error, request)
 
 
 def is_authenticated(ctx: KestraSimContext, request: Request) -> bool:
@@ -60,15 +95,15 @@ def check_tenant(ctx: KestraSimContext, tenant: str) -> None:
     """OSS: only ``main`` (400); EE: one of the configured tenants."""
     if ctx.edition == "OSS":
         if tenant != "main":
-            raise KestraSimulatorHttpError(400, "Tenant must be 'main' for OSS version", reason="Bad Request")
+            raise bad_request("Tenant must be 'main' for OSS version")
     elif tenant not in ctx.tenants:
-        raise not_found(f"Tenant '{tenant}' not found")
+        raise KestraSimNotFound(f"Tenant '{tenant}' not found")
 
 
 def _csrf_refused(ctx: KestraSimContext, request: Request) -> bool:
     """2.0 line: cookie-authenticated non-GET requests need ``X-CSRF-TOKEN`` (header auth is exempt)."""
     return (
-        ctx.profile.name == "2.0"
+        ctx.profile.csrf_for_cookie_auth
         and request.method not in ("GET", "HEAD", "OPTIONS")
         and "authorization" not in request.headers
         and "x-csrf-token" not in request.headers
@@ -84,7 +119,7 @@ def endpoint(
         if not public and not is_authenticated(ctx, request):
             return unauthorized(ctx, request)
         if not public and _csrf_refused(ctx, request):
-            return Response(b"CSRF token missing or invalid", status_code=403, media_type="text/plain")
+            return csrf_refusal(ctx, request)
         try:
             tenant = request.path_params.get("tenant", "main")
             if ctx.profile.tenant_in_path:
@@ -92,6 +127,11 @@ def endpoint(
             return await handler(ctx, request, tenant)
         except KestraSimulatorHttpError as error:
             return error_response(ctx, error, request)
+        except KestraSimError as error:
+            if isinstance(error, KestraSimActionTimeout):
+                # An injected executor timeout: the request journal lists it with the faults that fired.
+                request.scope.setdefault(FAULTS_SCOPE_KEY, []).append("action_timeout")
+            return error_response(ctx, http_error(error, ctx.profile), request)
 
     return run
 
@@ -103,9 +143,7 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
         return default
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    raise KestraSimulatorHttpError(
-        400, f"Failed to convert argument [{name}] for value [{raw}]", reason="Bad Request"
-    )
+    raise bad_request(f"Failed to convert argument [{name}] for value [{raw}]")
 
 
 def query_int(request: Request, name: str, default: int | None) -> int | None:
@@ -116,9 +154,17 @@ def query_int(request: Request, name: str, default: int | None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise KestraSimulatorHttpError(
-            400, f"Failed to convert argument [{name}] for value [{raw}]", reason="Bad Request"
-        ) from None
+        raise bad_request(f"Failed to convert argument [{name}] for value [{raw}]") from None
+
+
+def query_items(request: Request) -> list[tuple[str, str]]:
+    """The query parameters as (name, value) pairs, in order (what the backend's filter parser reads)."""
+    return list(request.query_params.multi_items())
+
+
+def page_params(request: Request) -> tuple[int, int]:
+    """``page`` (1-based, default 1) and ``size`` (default 10) of a paged search."""
+    return query_int(request, "page", 1) or 0, query_int(request, "size", 10) or 0
 
 
 async def read_text(request: Request) -> str:
@@ -153,18 +199,29 @@ async def read_multipart(request: Request) -> dict[str, str | KestraSimUploadedF
 
 
 def parse_label_params(values: list[str], *, allow_system: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """``key:value`` query values (split on the first ``:``) as Labels, with Kestra's refusals."""
+    """``key:value`` query values as Labels: ``RequestUtils.toMap`` (split on the first ``:``, trimmed; its
+    refusals are ``HttpStatusException(422)``, 1.3.25 ``webserver/.../utils/RequestUtils.java`` @2a102a6a),
+    then ``parseLabels``'s system-label refusal (an IllegalArgumentException)."""
     labels: dict[str, str] = {}
     for raw in values:
-        if ":" not in raw:
-            raise illegal_argument("Can't split the queryString parameter by ':'")
-        key, _, value = raw.partition(":")
+        key, colon, value = raw.partition(":")
+        if not colon or not key:
+            raise KestraSimHttpStatus(422, "Can't split the queryString parameter by ':'")
+        key, value = key.strip(), value.strip()
         if not key or not value:
-            raise illegal_argument("Can't have an empty part of queryString")
+            raise KestraSimHttpStatus(422, "Can't have an empty part of queryString")
+        if any(character.isspace() for character in key):
+            raise KestraSimHttpStatus(422, "Key of queryString can't contain a whitespace character")
+        if key in labels:
+            raise KestraSimHttpStatus(
+                422,
+                "The queryString parameter keys contains duplicities: "
+                f"Duplicate key {key} (attempted merging values {labels[key]} and {value})",
+            )
         labels[key] = value
     for key, value in labels.items():
         if key.startswith("system.") and key not in allow_system:
-            raise illegal_argument(
+            raise KestraSimIllegalArgument(
                 f"System labels can only be set by Kestra itself, offending label: {key}={value}"
             )
     return [{"key": k, "value": v} for k, v in labels.items()]

@@ -17,19 +17,25 @@ import sys
 import time
 import traceback
 import uuid
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.testing import flows as F
-from airflow_provider_kestra.testing.clock import (
+from airflow_provider_kestra.testing.backend import flows as F
+from airflow_provider_kestra.testing.backend.clock import (
     new_kestra_id,
     now_instant,
     parse_instant,
     parse_iso_duration,
 )
-from airflow_provider_kestra.testing.inputs import parse_typed_value
-from airflow_provider_kestra.testing.pebble import KestraPebbleError, render, render_value
-from airflow_provider_kestra.testing.store import TERMINAL_STATES, KestraSimStore, new_state, transition
-from airflow_provider_kestra.testing.tasks import (
+from airflow_provider_kestra.testing.backend.inputs import parse_typed_value
+from airflow_provider_kestra.testing.backend.pebble import KestraPebbleError, render, render_value
+from airflow_provider_kestra.testing.backend.store import (
+    TERMINAL_STATES,
+    KestraSimStore,
+    new_state,
+    transition,
+)
+from airflow_provider_kestra.testing.backend.tasks import (
     WORKER_TYPES,
     KestraSimTaskFailure,
     run_worker_task,
@@ -37,7 +43,7 @@ from airflow_provider_kestra.testing.tasks import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_kestra.testing.flows import KestraSimFlow, KestraSimTask
+    from airflow_provider_kestra.testing.backend.flows import KestraSimFlow, KestraSimTask
 
 _SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 _RANK = {"SUCCESS": 0, "SKIPPED": 0, "WARNING": 1, "FAILED": 2, "KILLED": 3}
@@ -177,8 +183,12 @@ class KestraSimEngine:
         for task_run in execution.get("taskRunList", []):
             if task_run["state"]["current"] == "PAUSED":
                 transition(task_run["state"], "RUNNING")
-                if inputs:
-                    task_run["outputs"] = {"onResume": inputs}
+                # Pause.Output: onResume inputs and Resumed(by, on: LocalDateTime, to) (by is null).
+                on = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
+                task_run["outputs"] = {
+                    **({"onResume": inputs} if inputs else {}),
+                    "resumed": {"on": on, "to": "SUCCESS"},
+                }
         transition(execution["state"], "RUNNING")
         self.changed(execution)
         event = self._resume.get(execution["id"])

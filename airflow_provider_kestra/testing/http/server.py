@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from airflow_provider_kestra.testing import api_executions as E
-from airflow_provider_kestra.testing import api_files as FI
-from airflow_provider_kestra.testing import api_flows as FL
-from airflow_provider_kestra.testing import api_logs as L
-from airflow_provider_kestra.testing import api_streams as S
 from airflow_provider_kestra.testing.faults import KestraSimFaultMiddleware, KestraSimFaultRule
-from airflow_provider_kestra.testing.http import KestraSimHandler, endpoint, is_authenticated, unauthorized
-from airflow_provider_kestra.testing.router import KestraSimRoute, KestraSimRouter
-from airflow_provider_kestra.testing.views import json_response
+from airflow_provider_kestra.testing.http import api_executions as E
+from airflow_provider_kestra.testing.http import api_files as FI
+from airflow_provider_kestra.testing.http import api_flows as FL
+from airflow_provider_kestra.testing.http import api_logs as L
+from airflow_provider_kestra.testing.http import api_outputs as O
+from airflow_provider_kestra.testing.http import api_streams as S
+from airflow_provider_kestra.testing.http import api_webhooks as W
+from airflow_provider_kestra.testing.http.endpoint import (
+    KestraSimHandler,
+    endpoint,
+    is_authenticated,
+    unauthorized,
+)
+from airflow_provider_kestra.testing.http.router import KestraSimRoute, KestraSimRouter
+from airflow_provider_kestra.testing.http.views import json_response
+from airflow_provider_kestra.testing.journal import KestraSimJournalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -76,7 +85,7 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         return json_response({"isBasicAuthInitialized": True})
 
     routes = [KestraSimRoute("/api/v1/configs", frozenset({"GET"}), configs)]
-    if profile.name == "2.0":
+    if profile.configs_login_route:
         routes.append(KestraSimRoute("/api/v1/configs/login", frozenset({"GET"}), configs_login))
     routes += [
         # flows: literal segments before {namespace}
@@ -97,10 +106,10 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         route("/executions/{executionId}", E.get_execution, ["GET"]),
         route("/executions/{executionId}", E.delete_execution, ["DELETE"]),
         route("/executions", E.search_executions, ["GET"]),
-        route("/executions/webhook/{namespace}/{id}/{key}", FI.webhook, ["GET", "POST", "PUT"], public=True),
+        route("/executions/webhook/{namespace}/{id}/{key}", W.webhook, ["GET", "POST", "PUT"], public=True),
         route(
             "/executions/webhook/{namespace}/{id}/{key}/{path:path}",
-            FI.webhook,
+            W.webhook,
             ["GET", "POST", "PUT"],
             public=True,
         ),
@@ -120,10 +129,11 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         route("/logs/{executionId}", L.list_logs, ["GET"]),
         route("/logs/{executionId}", L.delete_logs, ["DELETE"]),
     ]
-    if not profile.task_run_outputs:
+    if profile.output_routes == "split":
         routes += [
-            route("/outputs/{executionId}", E.list_outputs, ["GET"]),
-            route("/outputs/{executionId}/{taskRunId}", E.task_run_outputs, ["GET"]),
+            route("/outputs/executions/{executionId}", O.execution_outputs, ["GET"]),
+            route("/outputs/tasks/{executionId}", O.task_outputs_information, ["GET"]),
+            route("/outputs/tasks/{executionId}/{taskRunId}", O.task_run_outputs, ["GET"]),
         ]
     routes += _admin_routes(ctx, restart)
 
@@ -135,9 +145,9 @@ def build_app(ctx: KestraSimContext, restart: Callable[[float], None] | None = N
         await S.close_streams(ctx)
         await ctx.engine.shutdown()
 
-    alias = profile.name == "1.3" and ctx.edition == "OSS"
+    alias = profile.tenant_alias and ctx.edition == "OSS"
     router = KestraSimRouter(ctx, 3 if profile.tenant_in_path else 2, routes, alias, startup, shutdown)
-    return KestraSimFaultMiddleware(router, ctx.faults)
+    return KestraSimJournalMiddleware(KestraSimFaultMiddleware(router, ctx.faults), ctx.journal)
 
 
 def _admin_routes(ctx: KestraSimContext, restart: Callable[[float], None] | None) -> list[KestraSimRoute]:
@@ -183,9 +193,37 @@ def _admin_routes(ctx: KestraSimContext, restart: Callable[[float], None] | None
         threading.Thread(target=restart, args=(downtime,), daemon=True, name="kestra-sim-restart").start()
         return json_response({"restarting": True, "downtime": downtime}, 202)
 
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            ctx.journal.clear()
+            return Response(b"", status_code=204)
+        params = request.query_params
+        try:
+            status = int(params["status"]) if params.get("status") else None
+            since = int(params.get("since") or 0)
+            limit = int(params.get("limit") or 1000)
+            entries = ctx.journal.filter(
+                params.get("method") or None,
+                params.get("path") or None,
+                status=status,
+                fault=params.get("fault") or None,
+                since=since,
+            )
+        except (ValueError, re.error) as exc:
+            return json_response({"message": f"Invalid journal query: {exc}"}, 400)
+        return json_response(
+            {
+                "total": ctx.journal.total,
+                "dropped": ctx.journal.dropped,
+                "count": len(entries),
+                "requests": ctx.journal.to_json(entries[-limit:] if limit > 0 else []),
+            }
+        )
+
     handlers: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
         ("/_simulator/info", info, ["GET"]),
         ("/_simulator/faults", faults, ["GET", "POST", "DELETE"]),
         ("/_simulator/restart", do_restart, ["POST"]),
+        ("/_simulator/requests", requests, ["GET", "DELETE"]),
     ]
     return [KestraSimRoute(path, frozenset(methods), handler) for path, handler, methods in handlers]

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from airflow_provider_kestra.testing.errors import (
-    KestraSimulatorFieldError,
-    KestraSimulatorHttpError,
-    constraint_violation,
+from airflow_provider_kestra.testing.backend.exceptions import (
+    KestraSimConstraintViolation,
+    KestraSimViolation,
 )
+from airflow_provider_kestra.testing.backend.inputs import java_text
 
 if TYPE_CHECKING:
     from collections.abc import Container, Iterator
@@ -68,11 +68,34 @@ FLOW_PROPERTIES = {
     "variables", "tasks", "errors", "finally", "listeners", "afterExecution", "triggers", "pluginDefaults",
     "taskDefaults", "concurrency", "retry", "sla", "checks", "workerGroup", "tenantId", "updated",
 }  # fmt: skip
-INPUT_TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "JSON", "ARRAY", "SELECT", "FILE")
+INPUT_TYPES = (
+    "STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "DATE", "TIME", "DURATION", "JSON", "YAML",
+    "ARRAY", "SELECT", "MULTISELECT", "ENUM", "EMAIL", "URI", "SECRET", "FILE",
+)  # fmt: skip
+_INPUT_CLASSES = {
+    "STRING": "StringInput", "INT": "IntInput", "FLOAT": "FloatInput", "BOOLEAN": "BooleanInput",
+    "BOOL": "BoolInput", "DATETIME": "DateTimeInput", "DATE": "DateInput", "TIME": "TimeInput",
+    "DURATION": "DurationInput", "JSON": "JsonInput", "YAML": "YamlInput", "ARRAY": "ArrayInput",
+    "SELECT": "SelectInput", "MULTISELECT": "MultiselectInput", "ENUM": "EnumInput", "EMAIL": "EmailInput",
+    "URI": "URIInput", "SECRET": "SecretInput", "FILE": "FileInput",
+}  # fmt: skip
+#: ``Property<T>`` fields of the known plugins (Kestra 1.3.25 ``core/.../plugin/core/**``) and of inputs
+#: (``Input.defaults``/``prefill``): ``PropertySerializer`` writes them as their expression string.
+PROPERTY_FIELDS: dict[str, frozenset[str]] = {
+    LOG: frozenset({"level"}),
+    RETURN: frozenset({"format"}),
+    OUTPUT_VALUES: frozenset({"values"}),
+    SLEEP: frozenset({"duration"}),
+    PAUSE: frozenset({"delay", "pauseDuration", "behavior"}),
+    FAIL: frozenset({"condition", "errorMessage"}),
+    WRITE: frozenset({"content", "extension"}),
+    WEBHOOK: frozenset({"responseCode"}),
+    "input": frozenset({"defaults", "prefill"}),
+}
 _INPUT_PROPERTIES = {
     "id", "name", "type", "description", "dependsOn", "required", "defaults", "prefill", "displayName",
     "validator", "min", "max", "values", "allowCustomValue", "expression", "itemType", "isRadio",
-    "autoSelectFirst", "extension", "allowedFileExtensions",
+    "autoSelectFirst", "extension", "allowedFileExtensions", "after", "before", "options",
 }  # fmt: skip
 RESERVED_FLOW_IDS = (
     "pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable",
@@ -141,17 +164,17 @@ def split_flow_sources(body: str) -> list[str]:
     return [part for part in re.split(r"\n+---\n*?", body) if part.strip()]
 
 
-def _unrecognized(name: str, cls: str, path: str) -> KestraSimulatorHttpError:
+def _unrecognized(name: str, cls: str, path: str) -> KestraSimConstraintViolation:
     message = f'Unrecognized field "{name}" (class {cls}), not marked as ignorable'
-    return constraint_violation([KestraSimulatorFieldError(f'{path}["{name}"]', message)], message)
+    return KestraSimConstraintViolation([KestraSimViolation(f'{path}["{name}"]', message)], message)
 
 
-def _invalid_type(type_name: Any, path: str) -> KestraSimulatorHttpError:
+def _invalid_type(type_name: Any, path: str) -> KestraSimConstraintViolation:
     message = f"Invalid type: {type_name}"
-    return constraint_violation(
+    return KestraSimConstraintViolation(
         [
-            KestraSimulatorFieldError(path, message),
-            KestraSimulatorFieldError(
+            KestraSimViolation(path, message),
+            KestraSimViolation(
                 path,
                 f"Could not resolve type id '{type_name}' as a subtype of "
                 "`io.kestra.core.models.tasks.Task`: known type ids = " + str(sorted(TASK_PROPERTIES)),
@@ -161,10 +184,10 @@ def _invalid_type(type_name: Any, path: str) -> KestraSimulatorHttpError:
     )
 
 
-def _parse_task(raw: Any, path: str, violations: list[KestraSimulatorFieldError]) -> KestraSimTask:
+def _parse_task(raw: Any, path: str, violations: list[KestraSimViolation]) -> KestraSimTask:
     if not isinstance(raw, dict):
-        raise constraint_violation(
-            [KestraSimulatorFieldError(path, "Invalid json mapping")], "Invalid json mapping"
+        raise KestraSimConstraintViolation(
+            [KestraSimViolation(path, "Invalid json mapping")], "Invalid json mapping"
         )
     type_name = raw.get("type")
     if type_name not in TASK_PROPERTIES:
@@ -175,29 +198,29 @@ def _parse_task(raw: Any, path: str, violations: list[KestraSimulatorFieldError]
             raise _unrecognized(str(name), str(type_name), path)
     task_id = raw.get("id")
     if task_id is None:
-        violations.append(KestraSimulatorFieldError(f"{path}.id", "must not be null"))
+        violations.append(KestraSimViolation(f"{path}.id", "must not be null"))
     elif not re.match(TASK_ID_PATTERN + "$", str(task_id)):
-        violations.append(KestraSimulatorFieldError(f"{path}.id", f'must match "{TASK_ID_PATTERN}"'))
+        violations.append(KestraSimViolation(f"{path}.id", f'must match "{TASK_ID_PATTERN}"'))
     for name, required in known.items():
         if required and raw.get(name) is None:
-            violations.append(KestraSimulatorFieldError(f"{path}.{name}", "must not be null"))
+            violations.append(KestraSimViolation(f"{path}.{name}", "must not be null"))
     children: list[KestraSimTask] = []
     if type_name in FLOWABLE_TYPES:
         subtasks = raw.get("tasks")
         if isinstance(subtasks, list):
             if not subtasks:
-                violations.append(KestraSimulatorFieldError(f"{path}.tasks", "must not be empty"))
+                violations.append(KestraSimViolation(f"{path}.tasks", "must not be empty"))
             children = [_parse_task(t, f"{path}.tasks[{i}]", violations) for i, t in enumerate(subtasks)]
     props = {k: v for k, v in raw.items() if k not in ("id", "type")}
     return KestraSimTask(id=str(task_id or ""), type=str(type_name), properties=props, children=children)
 
 
-def _parse_tasks(raw: Any, key: str, violations: list[KestraSimulatorFieldError]) -> list[KestraSimTask]:
+def _parse_tasks(raw: Any, key: str, violations: list[KestraSimViolation]) -> list[KestraSimTask]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise constraint_violation(
-            [KestraSimulatorFieldError(key, "Invalid json mapping")], f"Invalid json mapping for {key}"
+        raise KestraSimConstraintViolation(
+            [KestraSimViolation(key, "Invalid json mapping")], f"Invalid json mapping for {key}"
         )
     return [_parse_task(t, f"{key}[{i}]", violations) for i, t in enumerate(raw)]
 
@@ -224,32 +247,33 @@ def _typed_items(
     for index, item in enumerate(raw or []):
         path = f"{field_name}[{index}]"
         if not isinstance(item, dict):
-            raise constraint_violation([KestraSimulatorFieldError(path, "Invalid json mapping")])
+            raise KestraSimConstraintViolation([KestraSimViolation(path, "Invalid json mapping")])
         type_name = item.get("type")
         if type_name not in types:
             message = f"Invalid type: {type_name}"
-            raise constraint_violation([KestraSimulatorFieldError(path, message)], message)
+            raise KestraSimConstraintViolation([KestraSimViolation(path, message)], message)
         yield path, item, type_name
 
 
-def _parse_inputs(raw: Any, violations: list[KestraSimulatorFieldError]) -> list[dict[str, Any]]:
+def _parse_inputs(raw: Any, violations: list[KestraSimViolation]) -> list[dict[str, Any]]:
     inputs: list[dict[str, Any]] = []
     for path, item, type_name in _typed_items(raw, "inputs", INPUT_TYPES):
         for name in item:
             if name not in _INPUT_PROPERTIES:
-                raise _unrecognized(str(name), f"io.kestra.core.models.flows.input.{type_name}Input", path)
+                input_class = f"io.kestra.core.models.flows.input.{_INPUT_CLASSES[type_name]}"
+                raise _unrecognized(str(name), input_class, path)
         data = dict(item)
         if "id" not in data and "name" in data:
             data["id"] = data.pop("name")
         input_id = data.get("id")
         if input_id is None:
-            violations.append(KestraSimulatorFieldError(f"{path}.id", "must not be null"))
+            violations.append(KestraSimViolation(f"{path}.id", "must not be null"))
         elif not re.match(INPUT_ID_PATTERN + "$", str(input_id)):
-            violations.append(KestraSimulatorFieldError(f"{path}.id", f'must match "{INPUT_ID_PATTERN}"'))
+            violations.append(KestraSimViolation(f"{path}.id", f'must match "{INPUT_ID_PATTERN}"'))
         if type_name == "SELECT" and not data.get("values") and not data.get("expression"):
-            violations.append(KestraSimulatorFieldError(f"{path}.values", "must not be null"))
+            violations.append(KestraSimViolation(f"{path}.values", "must not be null"))
         if type_name == "ARRAY" and not data.get("itemType"):
-            violations.append(KestraSimulatorFieldError(f"{path}.itemType", "must not be null"))
+            violations.append(KestraSimViolation(f"{path}.itemType", "must not be null"))
         data.setdefault("required", True)
         inputs.append(data)
     return inputs
@@ -276,7 +300,7 @@ def _duplicates(values: list[str]) -> list[str]:
 
 
 def parse_flow(source: str) -> KestraSimFlow:
-    """Parse and validate one flow source; raise a 422 :class:`KestraSimulatorHttpError` like Kestra."""
+    """Parse and validate one flow source; raise :class:`KestraSimConstraintViolation` like Kestra."""
     try:
         document = yaml.safe_load(source)
     except yaml.YAMLError as exc:
@@ -284,14 +308,14 @@ def parse_flow(source: str) -> KestraSimFlow:
         line = f" (at line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         message = f"Illegal flow source: YAML parsing error: {problem}{line}"
-        raise constraint_violation([KestraSimulatorFieldError("yaml", message)], message) from None
+        raise KestraSimConstraintViolation([KestraSimViolation("yaml", message)], message) from None
     if not isinstance(document, dict):
         message = "Illegal flow source: YAML parsing error: the source is not a YAML mapping"
-        raise constraint_violation([KestraSimulatorFieldError("yaml", message)], message)
+        raise KestraSimConstraintViolation([KestraSimViolation("yaml", message)], message)
     for name in document:
         if name not in FLOW_PROPERTIES:
             raise _unrecognized(str(name), _FLOW_CLASS, _FLOW_CLASS)
-    violations: list[KestraSimulatorFieldError] = []
+    violations: list[KestraSimViolation] = []
     tasks = _parse_tasks(document.get("tasks"), "tasks", violations)
     errors = _parse_tasks(document.get("errors"), "errors", violations)
     finally_tasks = _parse_tasks(document.get("finally"), "finally", violations)
@@ -303,15 +327,15 @@ def parse_flow(source: str) -> KestraSimFlow:
         ("namespace", namespace, NAMESPACE_PATTERN),
     ):
         if value is None or str(value) == "":
-            violations.append(KestraSimulatorFieldError(name, "must not be null"))
+            violations.append(KestraSimViolation(name, "must not be null"))
         elif not re.match(pattern + "$", str(value)):
-            violations.append(KestraSimulatorFieldError(name, f'must match "{pattern}"'))
+            violations.append(KestraSimViolation(name, f'must match "{pattern}"'))
         elif len(str(value)) > (100 if name == "id" else 150):
             violations.append(
-                KestraSimulatorFieldError(name, f"size must be between 1 and {100 if name == 'id' else 150}")
+                KestraSimViolation(name, f"size must be between 1 and {100 if name == 'id' else 150}")
             )
     if not tasks:
-        violations.append(KestraSimulatorFieldError("tasks", "must not be empty"))
+        violations.append(KestraSimViolation("tasks", "must not be empty"))
     flow_problems: list[str] = []
     if flow_id in RESERVED_FLOW_IDS:
         flow_problems.append(
@@ -336,9 +360,9 @@ def parse_flow(source: str) -> KestraSimFlow:
                 f"{label['key']}={label['value']}"
             )
     if flow_problems:
-        violations.append(KestraSimulatorFieldError("", "Invalid Flow: " + ", ".join(flow_problems)))
+        violations.append(KestraSimViolation("", "Invalid Flow: " + ", ".join(flow_problems)))
     if violations:
-        raise constraint_violation(violations)
+        raise KestraSimConstraintViolation(violations)
     return KestraSimFlow(
         id=str(flow_id),
         namespace=str(namespace),
@@ -353,6 +377,33 @@ def parse_flow(source: str) -> KestraSimFlow:
         labels=labels,
         disabled=bool(document.get("disabled", False)),
     )
+
+
+def _with_properties_as_strings(item: Any, kind: str) -> Any:
+    """``item`` with its ``Property`` fields (for ``kind``) written as ``PropertySerializer`` writes them."""
+    if not isinstance(item, dict):
+        return item
+    out = dict(item)
+    for name in PROPERTY_FIELDS.get(kind, frozenset()):
+        if out.get(name) is not None:
+            out[name] = java_text(out[name])
+    for key in ("tasks", "errors", "finally"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                _with_properties_as_strings(t, str(t.get("type"))) for t in out[key] if isinstance(t, dict)
+            ]
+    return out
+
+
+def property_view(document: dict[str, Any], inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The flow's ``inputs``, ``tasks``, ``errors``, ``finally`` and ``triggers`` as Kestra 1.x+ serializes
+    them: every ``Property<T>`` value is its expression string (``defaults: 2`` -> ``"2"``, a list or map
+    its compact JSON) (``core/.../models/property/Property.java`` ``PropertySerializer``)."""
+    view: dict[str, Any] = {"inputs": [_with_properties_as_strings(i, "input") for i in inputs]}
+    for key in ("tasks", "errors", "finally", "triggers"):
+        if isinstance(document.get(key), list):
+            view[key] = [_with_properties_as_strings(t, str(t.get("type"))) for t in document[key]]
+    return view
 
 
 def flow_sources_equal(left: str, right: str) -> bool:

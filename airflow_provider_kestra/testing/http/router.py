@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_provider_kestra.testing.errors import KestraSimulatorHttpError
+from airflow_provider_kestra.testing.http.endpoint import error_headers
+from airflow_provider_kestra.testing.http.errors import KestraSimulatorHttpError
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -97,10 +98,19 @@ class KestraSimRouter:
             and await self._dispatch(aliased, scope, receive, send)
         ):
             return
-        allowed = self._path_exists(path)
-        status = 405 if allowed else 404
-        error = KestraSimulatorHttpError(status, reason="Method Not Allowed" if allowed else "Not Found")
-        await self._answer(error, scope, receive, send)
+        allowed = self._allowed_methods(path)
+        if allowed:
+            # Micronaut's 405 (2.0: problem ``method-not-allowed``), with the methods the path does serve.
+            detail = (
+                f"Method [{scope['method']}] not allowed for URI [{path}]. "
+                f"Allowed methods: [{', '.join(allowed)}]"
+            )
+            error = KestraSimulatorHttpError(405, detail, headers={"Allow": ", ".join(allowed)})
+        else:
+            # No route: 1.x ErrorController ``notFound`` ("Not Found"), 2.0 the ``not-found`` problem with
+            # ``X-Kestra-Route-Matched: false`` (see :func:`~.endpoint.error_headers`).
+            error = KestraSimulatorHttpError(404, reason="Not Found", empty=self.ctx.profile.problem_json)
+        await self._answer(error, scope, receive, send, route_matched=False)
 
     def _candidates(self, path: str) -> list[KestraSimRoute]:
         candidates = self.exact.get(path)
@@ -109,8 +119,10 @@ class KestraSimRouter:
             candidates = self.buckets.get(key, []) if key is not None else []
         return candidates
 
-    def _path_exists(self, path: str) -> bool:
-        return any(route.regex.match(path) for route in self._candidates(path))
+    def _allowed_methods(self, path: str) -> list[str]:
+        """The methods of the routes whose template matches ``path`` (empty: no route at all)."""
+        methods = {m for route in self._candidates(path) if route.regex.match(path) for m in route.methods}
+        return sorted(methods)
 
     async def _dispatch(self, path: str, scope: Scope, receive: Receive, send: Send) -> bool:
         candidates = self._candidates(path)
@@ -130,10 +142,11 @@ class KestraSimRouter:
         except KestraSimulatorHttpError as known:
             await self._answer(known, scope, receive, send)
             return
-        except Exception as exc:  # a simulator bug must be loud: 500 with the cause, traceback on stderr
+        except Exception as exc:  # a simulator bug must be loud: 500, the cause in a header and on stderr
             traceback.print_exc(file=sys.stderr)
+            cause = f"{type(exc).__name__}: {exc}"
             error = KestraSimulatorHttpError(
-                500, f"{type(exc).__name__}: {exc}", reason="Internal server error"
+                500, cause, reason="Internal server error", headers={"X-Kestra-Simulator-Error": cause[:500]}
             )
             await self._answer(error, scope, receive, send)
             return
@@ -141,11 +154,18 @@ class KestraSimRouter:
         await response(scope, receive, send)
 
     async def _answer(
-        self, error: KestraSimulatorHttpError, scope: Scope, receive: Receive, send: Send
+        self,
+        error: KestraSimulatorHttpError,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        route_matched: bool = True,
     ) -> None:
         query = scope.get("query_string", b"").decode("latin-1")
-        body, media_type = error.render(self.ctx.profile, scope["path"] + (f"?{query}" if query else ""))
-        response = Response(body, status_code=error.status, media_type=media_type, headers=error.headers)
+        body, media_type = error.render(self.ctx.profile, scope["path"], query)
+        headers = error_headers(self.ctx, error, route_matched=route_matched)
+        response = Response(body, status_code=error.status, media_type=media_type, headers=headers)
         response.raw_headers.append(_SIMULATOR_HEADER)
         await response(scope, receive, send)
 

@@ -7,18 +7,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.testing.clock import parse_instant, parse_iso_duration
-from airflow_provider_kestra.testing.errors import (
-    KestraSimulatorFieldError,
-    KestraSimulatorHttpError,
-    constraint_violation,
+from airflow_provider_kestra.testing.backend.clock import parse_instant, parse_iso_duration
+from airflow_provider_kestra.testing.backend.exceptions import (
+    KestraSimConstraintViolation,
+    KestraSimIllegalArgument,
+    KestraSimInvalidQueryFilters,
+    KestraSimViolation,
 )
-from airflow_provider_kestra.testing.http import query_int
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
+    from collections.abc import Sequence
 
-    from airflow_provider_kestra.testing.store import KestraSimFlowRevision
+    from airflow_provider_kestra.testing.backend.store import KestraSimFlowRevision
 
 OPS = (
     "EQUALS", "NOT_EQUALS", "GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL_TO", "LESS_THAN_OR_EQUAL_TO",
@@ -27,16 +27,19 @@ OPS = (
 _FIELD_ENUM = {
     "q": "QUERY", "scope": "SCOPE", "namespace": "NAMESPACE", "flowId": "FLOW_ID", "startDate": "START_DATE",
     "endDate": "END_DATE", "state": "STATE", "labels": "LABELS", "triggerExecutionId": "TRIGGER_EXECUTION_ID",
-    "childFilter": "CHILD_FILTER", "kind": "EXECUTION_KIND", "timeRange": "TIME_RANGE",
+    "childFilter": "CHILD_FILTER", "kind": "KIND", "timeRange": "TIME_RANGE",
     "triggerId": "TRIGGER_ID", "level": "MIN_LEVEL", "executionId": "EXECUTION_ID",
 }  # fmt: skip
+#: ``QueryFilter.Resource#supportedField`` in Kestra's order (the order its refusal message lists them;
+#: 1.3.25 ``core/.../models/QueryFilter.java`` @2a102a6a). ``timeRange`` is accepted besides (it becomes a
+#: ``startDate`` filter before validation) but never listed.
 SUPPORTED = {
-    "EXECUTION": ("q", "scope", "namespace", "flowId", "startDate", "endDate", "state", "labels",
-                  "triggerExecutionId", "childFilter", "kind", "timeRange"),
-    "FLOW": ("q", "scope", "namespace", "labels", "flowId"),
-    "LOG": ("q", "scope", "namespace", "startDate", "endDate", "flowId", "triggerId", "level", "executionId",
-            "timeRange"),
+    "EXECUTION": ("q", "scope", "flowId", "startDate", "endDate", "state", "labels", "triggerExecutionId",
+                  "childFilter", "namespace", "kind"),
+    "FLOW": ("labels", "namespace", "q", "scope", "flowId"),
+    "LOG": ("q", "scope", "namespace", "startDate", "endDate", "flowId", "triggerId", "level", "executionId"),
 }  # fmt: skip
+_ALSO_ACCEPTED = {"EXECUTION": ("timeRange",), "LOG": ("timeRange",), "FLOW": ()}
 _KEY = re.compile(r"^filters\[([^\]]+)\]\[([^\]]+)\](?:\[([^\]]*)\])?$")
 _SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 EXECUTION_SORT_FIELDS = (
@@ -77,6 +80,12 @@ def _compare(op: str, actual: Any, value: str) -> bool:
     if op == "PREFIX":
         return text == value or text.startswith(value + ".")
     return False
+
+
+def _full_text(op: str, text: str, value: str) -> bool:
+    """``q``: a full-text condition (``EQUALS`` contains the words, ``NOT_EQUALS`` does not)."""
+    found = value in text
+    return not found if op == "NOT_EQUALS" else found
 
 
 def _compare_dates(op: str, actual: str | None, value: str) -> bool:
@@ -130,11 +139,14 @@ class KestraSimFilters:
                 since = parse_instant(now) - timedelta(seconds=parse_iso_duration(c.value))
                 if parse_instant(execution["state"]["startDate"]) < since:
                     return False
-            if (
-                c.field == "q"
-                and c.value not in f"{execution['id']} {execution['namespace']} {execution['flowId']}"
+            if c.field == "q" and not _full_text(
+                c.op, f"{execution['id']} {execution['namespace']} {execution['flowId']}", c.value
             ):
                 return False
+            if c.field == "triggerExecutionId":
+                parent = (execution.get("trigger") or {}).get("variables", {}).get("executionId")
+                if not _compare(c.op, parent, c.value):
+                    return False
         return True
 
     def match_flow(self, item: KestraSimFlowRevision) -> bool:
@@ -146,7 +158,7 @@ class KestraSimFilters:
                 return False
             if c.field == "labels" and not self._labels(item.flow.labels, c):
                 return False
-            if c.field == "q" and c.value not in f"{item.flow.namespace} {item.flow.id}":
+            if c.field == "q" and not _full_text(c.op, f"{item.flow.namespace} {item.flow.id}", c.value):
                 return False
         return True
 
@@ -164,36 +176,33 @@ class KestraSimFilters:
         return True
 
 
-def parse_filters(request: Request, resource: str) -> KestraSimFilters:
-    """Read ``filters[...]`` and the deprecated flat parameters; 400 for unsupported fields."""
+def parse_filters(params: Sequence[tuple[str, str]], resource: str) -> KestraSimFilters:
+    """Read ``filters[...]`` and the deprecated flat parameters from the query ``params`` (name, value
+    pairs in order); an unsupported field is Kestra's ``InvalidQueryFiltersException``."""
     filters = KestraSimFilters(resource)
     supported = SUPPORTED[resource]
-    for name, value in request.query_params.multi_items():
+    for name, value in params:
         match = _KEY.match(name)
         if match:
             field_name, op, key = match.groups()
-            if field_name not in supported:
+            if field_name not in supported and field_name not in _ALSO_ACCEPTED[resource]:
                 enum = _FIELD_ENUM.get(field_name, field_name.upper())
-                raise KestraSimulatorHttpError(
-                    400,
+                raise KestraSimInvalidQueryFilters(
                     f"Provided query filters are invalid: Field {enum} is not supported for resource "
-                    f"{resource}. Supported fields are {', '.join(_FIELD_ENUM.get(f, f) for f in supported)}",
-                    reason="Invalid query filters",
+                    f"{resource}. Supported fields are {', '.join(_FIELD_ENUM.get(f, f) for f in supported)}"
                 )
             if op not in OPS:
-                raise KestraSimulatorHttpError(
-                    400,
-                    f"Provided query filters are invalid: Unknown operation {op}",
-                    reason="Invalid query filters",
+                raise KestraSimInvalidQueryFilters(
+                    f"Provided query filters are invalid: Unknown operation {op}"
                 )
             filters.items.append(KestraSimFilter(field_name, op, value, key))
         elif name == "namespace":
             filters.items.append(KestraSimFilter("namespace", "PREFIX", value))
-        elif name in ("flowId", "q", "triggerId", "executionId") and name in supported:
+        elif name in ("flowId", "q", "triggerId", "executionId", "triggerExecutionId") and name in supported:
             filters.items.append(KestraSimFilter(name, "EQUALS" if name != "q" else "CONTAINS", value))
         elif name == "state":
             filters.items.append(
-                KestraSimFilter("state", "IN", ",".join(request.query_params.getlist("state")))
+                KestraSimFilter("state", "IN", ",".join(v for n, v in params if n == "state"))
             )
         elif name == "labels":
             filters.items.append(KestraSimFilter("labels", "EQUALS", value))
@@ -209,23 +218,30 @@ def parse_filters(request: Request, resource: str) -> KestraSimFilters:
         if item not in unique:
             unique.append(item)
     filters.items = unique
-    starts = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("GREATER")]
-    ends = [c.value for c in filters.items if c.field == "startDate" and c.op.startswith("LESS")]
+    # DateUtils.validateTimeline: the start (a startDate filter, or the legacy startDate) after the end
+    # (an endDate filter, or the legacy endDate) is refused.
+    starts = [c.value for c in filters.items if c.field == "startDate" and not c.op.startswith("LESS")]
+    ends = [
+        c.value
+        for c in filters.items
+        if c.field == "endDate" or (c.field == "startDate" and c.op.startswith("LESS"))
+    ]
     if starts and ends and parse_instant(starts[0]) > parse_instant(ends[0]):
-        raise KestraSimulatorHttpError(422, "Start date must be before End Date", reason="Illegal argument")
+        raise KestraSimIllegalArgument("Start date must be before End Date")
     return filters
 
 
-def sort_executions(request: Request, executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply ``sort=field:asc|desc`` (default newest first); 422 for malformed values or unknown fields."""
-    sorts = request.query_params.getlist("sort") or ["state.startDate:desc"]
+def sort_executions(sorts: Sequence[str], executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply ``sort=field:asc|desc`` values (default newest first); IllegalArgument for malformed values
+    or unknown fields, as ``PageableUtils`` throws."""
+    sorts = list(sorts) or ["state.startDate:desc"]
     ordered = list(executions)
     for spec in reversed(sorts):
         name, _, direction = spec.partition(":")
         if direction.lower() not in ("asc", "desc", ""):
-            raise KestraSimulatorHttpError(422, "Invalid sort parameter", reason="Illegal argument")
+            raise KestraSimIllegalArgument("Invalid sort parameter")
         if name not in EXECUTION_SORT_FIELDS:
-            raise KestraSimulatorHttpError(422, f"Invalid sort field: {name}", reason="Illegal argument")
+            raise KestraSimIllegalArgument(f"Invalid sort field: {name}")
 
         def key(execution: dict[str, Any], name: str = name) -> str:
             if name.startswith("state."):
@@ -236,16 +252,14 @@ def sort_executions(request: Request, executions: list[dict[str, Any]]) -> list[
     return ordered
 
 
-def paginate(request: Request, items: list[Any], operation: str) -> dict[str, Any]:
-    """``PagedResults``: 1-based ``page`` (0 -> 422), ``size`` default 10, ``total`` always present."""
-    page = query_int(request, "page", 1) or 0
-    size = query_int(request, "size", 10) or 0
+def paginate(page: int, size: int, items: list[Any], operation: str) -> dict[str, Any]:
+    """``PagedResults``: 1-based ``page`` (below 1 is a constraint violation), ``total`` always present."""
     problems = []
     if page < 1:
-        problems.append(KestraSimulatorFieldError(f"{operation}.page", "must be greater than or equal to 1"))
+        problems.append(KestraSimViolation(f"{operation}.page", "must be greater than or equal to 1"))
     if size < 1:
-        problems.append(KestraSimulatorFieldError(f"{operation}.size", "must be greater than or equal to 1"))
+        problems.append(KestraSimViolation(f"{operation}.size", "must be greater than or equal to 1"))
     if problems:
-        raise constraint_violation(problems)
+        raise KestraSimConstraintViolation(problems)
     start = (page - 1) * size
     return {"results": items[start : start + size], "total": len(items)}

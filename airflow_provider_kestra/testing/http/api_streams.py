@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import StreamingResponse
 
-from airflow_provider_kestra.testing.clock import now_instant
-from airflow_provider_kestra.testing.engine import is_stop_follow, level_at_least
-from airflow_provider_kestra.testing.views import execution_bytes
+from airflow_provider_kestra.testing.backend.clock import now_instant
+from airflow_provider_kestra.testing.backend.engine import is_stop_follow, level_at_least
+from airflow_provider_kestra.testing.http.views import execution_bytes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -65,17 +65,17 @@ async def follow_execution(ctx: KestraSimContext, request: Request, tenant: str)
             stub["metadata"] = {"attemptNumber": 1, "originalCreatedDate": now_instant()}
             yield sse_frame("start", stub)
         deadline = time.monotonic() + ctx.follow_missing_timeout
-        execution = ctx.store.execution(tenant, execution_id)
+        execution = ctx.backend.store.execution(tenant, execution_id)
         while execution is None:
             event = ctx.hub.event(execution_id)
-            execution = ctx.store.execution(tenant, execution_id)
+            execution = ctx.backend.store.execution(tenant, execution_id)
             if execution is not None:
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0 or ctx.closing:
                 return
             await _wait(ctx, event, min(remaining, 0.5))
-            execution = ctx.store.execution(tenant, execution_id)
+            execution = ctx.backend.store.execution(tenant, execution_id)
         if is_stop_follow(execution):
             yield execution_frame(ctx, "end", execution)
             return
@@ -97,15 +97,13 @@ async def follow_logs(ctx: KestraSimContext, request: Request, tenant: str) -> R
 
     async def frames() -> AsyncIterator[bytes]:
         if ctx.profile.log_follow_start_event:
-            # 1.x: an empty LogEntry (attemptNumber is @JsonInclude ALWAYS); 2.0: empty FollowLogEvent {}.
-            yield sse_frame("start", {} if ctx.profile.name == "2.0" else {"attemptNumber": None})
+            # 1.x: an empty LogEntry (attemptNumber is @JsonInclude ALWAYS); 2.0: an empty FollowLogEvent.
+            yield b"id: start\ndata: " + ctx.profile.log_follow_start_payload.encode() + b"\n\n"
         sent = 0
         key = "logs:" + execution_id
         while not ctx.closing:
             event = ctx.hub.event(key)
-            execution = ctx.store.executions.get(execution_id)
-            visible = execution is not None and execution["tenantId"] == tenant
-            entries = ctx.store.logs.get(execution_id, []) if visible else []
+            entries = ctx.backend.stored_logs(tenant, execution_id)
             for entry in entries[sent:]:
                 if level_at_least(entry["level"], min_level):
                     yield sse_frame("progress", entry)

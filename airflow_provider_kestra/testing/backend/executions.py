@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.testing.clock import new_kestra_id, now_instant
-from airflow_provider_kestra.testing.store import new_state
+from airflow_provider_kestra.testing.backend.clock import new_kestra_id, now_instant
+from airflow_provider_kestra.testing.backend.store import new_state
 
 if TYPE_CHECKING:
-    from airflow_provider_kestra.testing.context import KestraSimContext
-    from airflow_provider_kestra.testing.store import KestraSimFlowRevision
+    from airflow_provider_kestra.testing.backend.store import KestraSimFlowRevision
 
 CORRELATION_ID = "system.correlationId"
 
 
 def new_execution(
-    ctx: KestraSimContext,
     item: KestraSimFlowRevision,
     labels: list[dict[str, str]],
     *,
@@ -54,10 +52,3 @@ def new_execution(
     if kind is not None:
         execution["kind"] = kind
     return execution
-
-
-def register_execution(ctx: KestraSimContext, execution: dict[str, Any]) -> None:
-    """Store a new execution, tell followers it exists, and start running it."""
-    ctx.store.executions[execution["id"]] = execution
-    ctx.engine.changed(execution)
-    ctx.engine.launch(execution["id"])

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.testing.clock import iso_duration, now_instant, parse_instant
+from airflow_provider_kestra.testing.backend.clock import iso_duration, now_instant, parse_instant
 
 if TYPE_CHECKING:
-    from airflow_provider_kestra.testing.flows import KestraSimFlow
+    from airflow_provider_kestra.testing.backend.flows import KestraSimFlow
 
 TERMINAL_STATES = frozenset(
     {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"}
