@@ -348,7 +348,7 @@ def test_oversized_logs_keep_memory_bounded(
     kestra_side: KestraTestSide, ledger: KestraExecutionLedger, reliability: KestraReliabilityRecorder
 ) -> None:
     """A 32 MB execution log is streamed into the task log without the worker holding it at once."""
-    from airflow_provider_kestra.testing.clock import now_instant
+    from airflow_provider_kestra.testing.backend.clock import now_instant
 
     flow_id = kestra_side.deploy(
         "chatty", "  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT2S\n"
