@@ -11,6 +11,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from kestra_log_helpers import new_log_entries
 from kestra_operator_doubles import API, FakeTaskStateStore, execution, make_ti, pushed, use_hook
 
 from airflow_provider_kestra.exceptions import (
@@ -31,7 +32,6 @@ from airflow_provider_kestra.operators.kestra import (
     KestraTriggerExecutionOperator,
 )
 from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
-from airflow_provider_kestra.utils.logs import new_log_entries
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if AIRFLOW_V_3_0_PLUS:

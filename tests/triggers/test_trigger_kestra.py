@@ -223,7 +223,7 @@ async def test_log_cursor_from_the_operator_is_honoured(
 ) -> None:
     kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("SUCCESS")))
     line = {"taskId": "t", "level": "INFO", "message": "already shown", "timestamp": "2026-11-22T10:00:01Z"}
-    from airflow_provider_kestra.utils.logs import new_log_entries
+    from kestra_log_helpers import new_log_entries
 
     _, cursor = new_log_entries([line], None)
     fresh = {**line, "message": "new line", "timestamp": "2026-11-22T10:00:02Z"}
