@@ -23,15 +23,13 @@ from airflow_provider_kestra.exceptions import (
 )
 from airflow_provider_kestra.links.kestra import KestraExecutionLink
 from airflow_provider_kestra.operators.kestra import (
-    FIRST_TRY_LABEL,
-    STATE_STORE_KEY,
-    TRY_ID_LABEL,
     KestraDeployFlowOperator,
     KestraKillExecutionOperator,
     KestraResumeExecutionOperator,
     KestraTriggerExecutionOperator,
 )
 from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+from airflow_provider_kestra.utils.reattach import FIRST_TRY_LABEL, STATE_STORE_KEY, TRY_ID_LABEL
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if AIRFLOW_V_3_0_PLUS:
