@@ -82,8 +82,29 @@ def test_dag_parse_imports_stay_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     added = json.loads(result.stdout.strip().splitlines()[-1])
-    heavy = ("requests", "httpx", "yaml", "airflow_provider_kestra.hooks", "airflow_provider_kestra.testing")
+    heavy = (
+        "requests",
+        "httpx",
+        "yaml",
+        "airflow_provider_kestra.hooks",
+        "airflow_provider_kestra.testing",
+        # The trigger (and Airflow's trigger base) load only when a task defers.
+        "airflow_provider_kestra.triggers",
+        "airflow.triggers",
+    )
     assert [m for m in added if m.split(".")[0] in heavy or m.startswith(heavy)] == []
+
+
+def test_the_sensor_module_does_not_import_the_operators_module() -> None:
+    """Operator and sensor share airflow_provider_kestra.bases, not each other's modules."""
+    probe = (
+        "import sys, json; import airflow_provider_kestra.sensors.kestra;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('airflow_provider_kestra.'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "airflow_provider_kestra.bases" in loaded
+    assert "airflow_provider_kestra.operators.kestra" not in loaded
 
 
 def _kestra_form_as_airflow_loads_it() -> tuple[dict[str, tuple[str, str, bool, Any]], dict[str, Any]]:
