@@ -285,14 +285,9 @@ class KestraLogRelay:
     ) -> None:
         """Relay the new lines of ``execution_id`` that ``read(execution_id, selection)`` yields."""
         selection = self._selection()
-        if selection is None:
-            return
-        try:
-            log_kestra_entries(self.logger, read(execution_id, selection))
-        except Exception as err:
-            self._could_not_read(execution_id, err)
-        finally:
-            self.cursor = selection.cursor
+        if selection is not None:
+            with self._reading(execution_id, selection):
+                log_kestra_entries(self.logger, read(execution_id, selection))
 
     async def arelay(
         self,
@@ -301,16 +296,11 @@ class KestraLogRelay:
     ) -> None:
         """:meth:`relay` for an async reader (the triggerer's hook); the reader is closed on every exit."""
         selection = self._selection()
-        if selection is None:
-            return
-        try:
-            async with contextlib.aclosing(read(execution_id, selection)) as entries:
-                async for entry in entries:
-                    log_kestra_entries(self.logger, [entry])
-        except Exception as err:
-            self._could_not_read(execution_id, err)
-        finally:
-            self.cursor = selection.cursor
+        if selection is not None:
+            with self._reading(execution_id, selection):
+                async with contextlib.aclosing(read(execution_id, selection)) as entries:
+                    async for entry in entries:
+                        log_kestra_entries(self.logger, [entry])
 
     def _selection(self) -> KestraLogSelection | None:
         try:
@@ -318,6 +308,17 @@ class KestraLogRelay:
         except (AttributeError, TypeError, ValueError) as err:
             self.logger.warning("Not reading Kestra logs: unusable log cursor %r: %s", self.cursor, err)
             return None
+
+    @contextlib.contextmanager
+    def _reading(self, execution_id: str, selection: KestraLogSelection) -> Iterator[None]:
+        """Around one read: an error becomes a warning, and the cursor moves on however the read ended
+        (also on cancellation), since it covers exactly the lines printed."""
+        try:
+            yield
+        except Exception as err:
+            self._could_not_read(execution_id, err)
+        finally:
+            self.cursor = selection.cursor
 
     def _could_not_read(self, execution_id: str, err: Exception) -> None:
         self.logger.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)
