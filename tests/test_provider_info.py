@@ -8,8 +8,17 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import airflow_provider_kestra
+from airflow_provider_kestra.connection_form import (
+    KESTRA_CONN_FIELDS,
+    KESTRA_HIDDEN_FIELDS,
+    KESTRA_RELABELING,
+    KESTRA_STANDARD_PLACEHOLDERS,
+)
 from airflow_provider_kestra.get_provider_info import get_provider_info
 
 
@@ -73,5 +82,94 @@ def test_dag_parse_imports_stay_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     added = json.loads(result.stdout.strip().splitlines()[-1])
-    heavy = ("requests", "httpx", "yaml", "airflow_provider_kestra.hooks", "airflow_provider_kestra.testing")
+    heavy = (
+        "requests",
+        "httpx",
+        "yaml",
+        "airflow_provider_kestra.hooks",
+        "airflow_provider_kestra.testing",
+        # The trigger (and Airflow's trigger base) load only when a task defers.
+        "airflow_provider_kestra.triggers",
+        "airflow.triggers",
+    )
     assert [m for m in added if m.split(".")[0] in heavy or m.startswith(heavy)] == []
+
+
+def test_the_sensor_module_does_not_import_the_operators_module() -> None:
+    """Operator and sensor share airflow_provider_kestra.bases, not each other's modules."""
+    probe = (
+        "import sys, json; import airflow_provider_kestra.sensors.kestra;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('airflow_provider_kestra.'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "airflow_provider_kestra.bases" in loaded
+    assert "airflow_provider_kestra.operators.kestra" not in loaded
+
+
+def _kestra_form_as_airflow_loads_it() -> tuple[dict[str, tuple[str, str, bool, Any]], dict[str, Any]]:
+    """The ``kestra`` form as this Airflow line's providers manager loads it: per extra field (label, help
+    text, secret, default), and the field behaviour. Airflow 3 reads the provider info's conn-fields;
+    Airflow 2 calls KestraHook.get_connection_form_widgets / get_ui_field_behaviour."""
+    import warnings
+
+    from airflow.providers_manager import ProvidersManager
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        manager = ProvidersManager()
+        widgets = manager.connection_form_widgets
+        behaviour = manager.field_behaviours["kestra"]
+    fields = {}
+    for key, widget in widgets.items():
+        if not key.startswith("extra__kestra__"):
+            continue
+        field = widget.field
+        if isinstance(field, dict):  # Airflow 3: JSON schema, with the label as its title
+            label, help_text, default = field["schema"]["title"], field["description"], field["value"]
+        else:  # Airflow 2: a wtforms field
+            label, help_text = str(field.args[0]), str(field.kwargs.get("description"))
+            default = field.kwargs.get("default")
+        fields[widget.field_name] = (label, help_text, widget.is_sensitive, default)
+    return fields, behaviour
+
+
+def test_airflow_shows_the_connection_form_of_the_one_table() -> None:
+    """Every extra has a label and help text and no default (a saved default such as "main" makes
+    Airflow warn about masking a too-short secret in every task log); placeholders show the defaults."""
+    fields, behaviour = _kestra_form_as_airflow_loads_it()
+    assert fields == {f.name: (f.label, f.description, f.secret, None) for f in KESTRA_CONN_FIELDS}
+    assert all(f.label and f.description and f.placeholder for f in KESTRA_CONN_FIELDS)
+    assert behaviour == {
+        "hidden_fields": list(KESTRA_HIDDEN_FIELDS),
+        "relabeling": KESTRA_RELABELING,
+        "placeholders": {
+            **KESTRA_STANDARD_PLACEHOLDERS,
+            **{f"extra__kestra__{f.name}": f.placeholder for f in KESTRA_CONN_FIELDS},
+        },
+    }
+
+
+def test_both_airflow_forms_list_the_same_fields_labels_and_help_text() -> None:
+    """The Airflow 3 provider info and the Airflow 2 hook widgets, compared with each other directly."""
+    pytest.importorskip("flask_appbuilder", reason="Airflow 2 widgets need Flask-AppBuilder (Airflow 2.x)")
+    from wtforms import PasswordField
+
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+
+    def is_password(field: Any) -> bool:
+        return bool(field.field_class is PasswordField)
+
+    [connection_type] = get_provider_info()["connection-types"]
+    airflow3 = {
+        name: (field["label"], field["description"], field["schema"].get("format") == "password")
+        for name, field in connection_type["conn-fields"].items()
+    }
+    airflow2 = {
+        name: (str(field.args[0]), str(field.kwargs["description"]), is_password(field))
+        for name, field in KestraHook.get_connection_form_widgets().items()
+    }
+    assert list(airflow2) == list(airflow3)
+    assert airflow2 == airflow3
+    behaviour3 = connection_type["ui-field-behaviour"]
+    assert KestraHook.get_ui_field_behaviour() == {key.replace("-", "_"): v for key, v in behaviour3.items()}

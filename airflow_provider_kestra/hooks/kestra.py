@@ -118,46 +118,33 @@ class KestraHook(KestraHookBase):
     _sleep: Callable[[float], None] = staticmethod(time.sleep)
     """How the hook pauses between retries and polls (tests replace it on the instance)."""
 
-    # Connection form for Airflow 2.11 (Airflow 3 reads conn-fields / ui-field-behaviour from provider info).
+    # Connection form for Airflow 2.11 (Airflow 3 reads conn-fields / ui-field-behaviour from provider info);
+    # both are rendered from airflow_provider_kestra.connection_form.
     # Defined on KestraHook itself: Airflow only reads these from the hook class's own __dict__.
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (Airflow 2.x UI)."""
+        """Extra fields of the connection form (Airflow 2.x UI), without defaults (see connection_form)."""
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import PasswordField, StringField
 
+        from airflow_provider_kestra.connection_form import KESTRA_CONN_FIELDS
+
         return {
-            "token": PasswordField(lazy_gettext("API token (EE / Cloud)"), widget=BS3PasswordFieldWidget()),
-            "tenant": StringField(lazy_gettext("Tenant"), widget=BS3TextFieldWidget(), default="main"),
-            "verify": StringField(
-                lazy_gettext("Verify TLS (true/false or CA bundle path)"), widget=BS3TextFieldWidget()
-            ),
-            "timeout": StringField(lazy_gettext("Request timeout (seconds)"), widget=BS3TextFieldWidget()),
-            "ui_url": StringField(lazy_gettext("Public UI URL"), widget=BS3TextFieldWidget()),
-            "api_version": StringField(
-                lazy_gettext("API version (auto, 0.22, 1, 2)"), widget=BS3TextFieldWidget(), default="auto"
-            ),
+            field.name: (PasswordField if field.secret else StringField)(
+                lazy_gettext(field.label),
+                description=lazy_gettext(field.description),
+                widget=BS3PasswordFieldWidget() if field.secret else BS3TextFieldWidget(),
+            )
+            for field in KESTRA_CONN_FIELDS
         }
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hidden fields, labels and placeholders of the connection form (Airflow 2.x UI)."""
-        return {
-            "hidden_fields": ["schema", "extra"],
-            "relabeling": {"host": "Kestra URL", "login": "Username (basic auth)", "password": "Password"},
-            "placeholders": {
-                "host": "https://kestra.example.com or http://localhost:8080",
-                "port": "8080 (when not in the URL)",
-                "login": "admin@kestra.io (leave empty with an API token)",
-                "token": "API token; leave login/password empty when set",
-                "tenant": "main",
-                "verify": "true",
-                "timeout": "30",
-                "ui_url": "https://kestra.example.com (when the UI URL differs from the API URL)",
-                "api_version": "auto",
-            },
-        }
+        from airflow_provider_kestra.connection_form import ui_field_behaviour
+
+        return ui_field_behaviour()
 
     def __enter__(self) -> KestraHook:
         return self

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -17,16 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 
-from airflow_provider_kestra.links.kestra import KestraExecutionLink, push_execution_link
-from airflow_provider_kestra.triggers.kestra import (
-    EVENT_STATUSES,
-    KILL_TIMEOUT_SECONDS,
-    KestraExecutionTrigger,
-    log_kestra_entries,
-)
+from airflow_provider_kestra.bases import KestraHookMixin
+from airflow_provider_kestra.links.kestra import KestraExecutionLink
 from airflow_provider_kestra.utils.encoding import validate_labels
-from airflow_provider_kestra.utils.logs import LOG_LEVELS
-from airflow_provider_kestra.utils.state import TERMINAL_STATES, is_failed, is_terminal, state_of
+from airflow_provider_kestra.utils.logs import LOG_LEVELS, KestraLogRelay
+from airflow_provider_kestra.utils.models import EVENT_STATUSES, KILL_TIMEOUT_SECONDS
+from airflow_provider_kestra.utils.reattach import TRY_ID_LABEL, KestraTryMemory
+from airflow_provider_kestra.utils.state import KestraOutcome, failed_task_ids, is_terminal, state_of
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
 
 if TYPE_CHECKING:
@@ -35,22 +31,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kestra.exceptions import KestraExecutionError
-    from airflow_provider_kestra.hooks.kestra import KestraExecution, KestraHook
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 FLOW_FILE_SUFFIXES = (".yml", ".yaml")
-LABEL_PREFIX = "airflow."
-TRY_ID_LABEL = "airflow.try_id"
-"""Unique per try: the hook's idempotency key when the outcome of the create POST is unknown."""
-TRY_NUMBER_LABEL = "airflow.try_number"
-FIRST_TRY_LABEL = "airflow.first_try_number"
-"""First try number since the task was last cleared: tells a retry (reattach) from a clear (start anew)."""
-STATE_STORE_KEY = "kestra_execution"
-"""``task_state_store`` key (Airflow 3.3+) remembering the execution of this task instance.
-
-The store is used directly rather than through ``ResumableJobMixin``: the mixin has no deferrable path,
-resubmits failed jobs (no restart), and leaves open the gap between submitting and persisting the id,
-which the execution labels close (they are set atomically with the execution). The labels are also the
-only memory on Airflow < 3.3."""
 LOG_FOLLOWER_JOIN_SECONDS = 10.0
 """How long the end of a wait may wait for the log-following thread's current request."""
 ERROR_LINES_IN_FAILURE = 5
@@ -66,53 +50,6 @@ def _seconds(value: float | timedelta | None, name: str) -> float | None:
     if seconds <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return seconds
-
-
-def _upper_states(states: Sequence[str], name: str, *, allowed: frozenset[str]) -> tuple[str, ...]:
-    if isinstance(states, str):
-        states = (states,)
-    result = tuple(str(s).upper() for s in states)
-    unknown = sorted(set(result) - allowed)
-    if not result or unknown:
-        raise ValueError(
-            f"{name} must be non-empty terminal Kestra states from {sorted(allowed)}, got {states!r}"
-        )
-    return result
-
-
-def failed_task_ids(execution: KestraExecution) -> list[str]:
-    """Ids of the Kestra tasks whose runs ended in a failure state (each once, in run order)."""
-    found: list[str] = []
-    for task_run in execution.get("taskRunList") or []:
-        task_id = task_run.get("taskId")
-        if task_id and task_id not in found and is_failed(state_of(task_run)):
-            found.append(task_id)
-    return found
-
-
-class KestraHookMixin:
-    """Builds the :class:`KestraHook` lazily, so DAG parsing never imports HTTP libraries."""
-
-    kestra_conn_id: str
-    hook_params: dict[str, Any]
-
-    @cached_property
-    def hook(self) -> KestraHook:
-        """The sync Kestra client of this task (one HTTP session)."""
-        return self._new_hook()
-
-    def _new_hook(self) -> KestraHook:
-        from airflow_provider_kestra.hooks.kestra import KestraHook
-
-        return KestraHook(self.kestra_conn_id, **self.hook_params)
-
-    def _push_execution_link(self, context: Context, execution: KestraExecution | str) -> str:
-        """Push the execution's id and UI URL to XCom (the "Kestra execution" button); returns the URL."""
-        from airflow_provider_kestra.hooks.kestra_base import execution_id_of
-
-        url = self.hook.execution_ui_url(execution)
-        push_execution_link(context, execution_id_of(execution), url)
-        return url
 
 
 class KestraDeployFlowOperator(KestraHookMixin, BaseOperator):
@@ -302,7 +239,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         self.poll_interval = _seconds(poll_interval, "poll_interval") or 5.0
         self.timeout = _seconds(timeout, "timeout")
         self.deferrable = deferrable
-        self.success_states = _upper_states(success_states, "success_states", allowed=TERMINAL_STATES)
+        self.outcome = KestraOutcome.of(success_states, terminal_only=True)
         self.include_task_outputs = include_task_outputs
         self.output_files_dir = output_files_dir
         self.stream_logs = stream_logs
@@ -313,18 +250,24 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         self.kestra_conn_id = kestra_conn_id
         self.hook_params = dict(hook_params or {})
         self._execution_id: str | None = None
-        self._log_cursor: Any = None
+        self._logs: KestraLogRelay | None = None
 
     # -- start or reattach ------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
         """Start (or reattach to) the execution, publish its id and URL, then wait, defer or return."""
-        labels = self._execution_labels(context)
+        memory = KestraTryMemory(
+            context,
+            hook=self.hook,
+            logger=self.log,
+            namespace=self.namespace,
+            flow_id=self.flow_id,
+            retries=self.retries,
+        )
+        labels = memory.execution_labels(validate_labels(self.labels))
         revision = self._revision()
         inputs = self._all_inputs()
-        execution = self._previous_execution(context)
-        if execution is not None:
-            execution = self._reuse(execution)
+        execution = memory.earlier_execution(self.outcome, restart=self.restart_on_retry)
         if execution is None:
             execution = self.hook.create_execution(
                 self.namespace,
@@ -338,7 +281,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             self.log.info(
                 "Started Kestra execution %s of flow %s.%s", execution["id"], self.namespace, self.flow_id
             )
-        self._publish(context, execution)
+        self._publish(context, execution, memory)
         if not self.wait_for_completion:
             return execution["id"]
         if is_terminal(state_of(execution)):
@@ -368,98 +311,12 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         except (TypeError, ValueError):
             raise ValueError(f"{self.task_id}: revision must be an integer, got {self.revision!r}") from None
 
-    def _task_instance_labels(self, context: Context) -> dict[str, str]:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", None)
-        return {
-            "airflow.dag_id": ti.dag_id,
-            "airflow.run_id": ti.run_id,
-            "airflow.task_id": ti.task_id,
-            "airflow.map_index": str(-1 if map_index is None else map_index),
-            FIRST_TRY_LABEL: str(self._first_try_number(context)),
-        }
-
-    def _first_try_number(self, context: Context) -> int:
-        """The try that opened the current run of this task: tries since then may share an execution."""
-        ti = context["ti"]
-        first = int(getattr(ti, "max_tries", 0) or 0) - int(self.retries or 0) + 1
-        return max(1, min(first, int(ti.try_number)))
-
-    def _execution_labels(self, context: Context) -> dict[str, str]:
-        user_labels = validate_labels(self.labels)
-        reserved = sorted(key for key in user_labels if key.startswith(LABEL_PREFIX))
-        if reserved:
-            raise ValueError(
-                f"{self.task_id}: label keys {reserved} are reserved (the operator sets airflow.*)"
-            )
-        return {
-            **user_labels,
-            **self._task_instance_labels(context),
-            TRY_NUMBER_LABEL: str(context["ti"].try_number),
-            TRY_ID_LABEL: uuid.uuid4().hex,
-        }
-
-    def _previous_execution(self, context: Context) -> KestraExecution | None:
-        """The execution an earlier try of this run of the task created, if any."""
-        first_try = self._first_try_number(context)
-        if int(context["ti"].try_number) <= first_try:
-            return None
-        saved = self._state_store_get(context)
-        if saved is not None and saved.get(FIRST_TRY_LABEL) == first_try:
-            from airflow_provider_kestra.exceptions import KestraNotFoundError
-
-            try:
-                return self.hook.get_execution(str(saved["execution_id"]))
-            except KestraNotFoundError:
-                self.log.warning("Remembered Kestra execution %s no longer exists", saved["execution_id"])
-        found = self.hook.search_executions(
-            namespace=self.namespace, flow_id=self.flow_id, labels=self._task_instance_labels(context), size=1
-        )
-        return found[0] if found else None
-
-    def _reuse(self, execution: KestraExecution) -> KestraExecution | None:
-        """What an earlier try's execution is worth: wait for it, take its result, restart it, or nothing."""
-        execution_id, state = execution["id"], state_of(execution)
-        if state in self.success_states:
-            self.log.info(
-                "Kestra execution %s of an earlier try already ended in %s; using it", execution_id, state
-            )
-            return execution
-        if not is_terminal(state) and state != "KILLING":
-            self.log.info("Reattaching to Kestra execution %s of an earlier try (%s)", execution_id, state)
-            return execution
-        if self.restart_on_retry and state not in ("KILLED", "KILLING"):
-            from airflow_provider_kestra.exceptions import KestraApiError
-
-            try:
-                restarted = self.hook.restart_execution(execution_id)
-            except KestraApiError as err:
-                self.log.warning(
-                    "Kestra refused to restart execution %s (%s); starting a new one", execution_id, err
-                )
-                return None
-            self.log.info("Restarted Kestra execution %s of an earlier try (it was %s)", execution_id, state)
-            return restarted
-        self.log.info(
-            "Kestra execution %s of an earlier try ended in %s; starting a new one", execution_id, state
-        )
-        return None
-
-    def _publish(self, context: Context, execution: KestraExecution) -> None:
+    def _publish(self, context: Context, execution: KestraExecution, memory: KestraTryMemory) -> None:
+        """Make the execution known before any wait: XCom id and URL (the link), task log, state store."""
         self._execution_id = execution["id"]
         url = self._push_execution_link(context, execution)
         self.log.info("Kestra execution: %s", url)
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(
-                STATE_STORE_KEY,
-                {"execution_id": execution["id"], FIRST_TRY_LABEL: self._first_try_number(context)},
-            )
-
-    def _state_store_get(self, context: Context) -> dict[str, Any] | None:
-        store = context.get("task_state_store")
-        saved = store.get(STATE_STORE_KEY) if store is not None else None
-        return saved if isinstance(saved, dict) and saved.get("execution_id") else None
+        memory.remember(execution["id"])
 
     # -- wait -------------------------------------------------------------------------------------
 
@@ -519,17 +376,20 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         if is_terminal(state_of(current)):
             self._relay_logs(execution_id)
             return self._finish(context, current)
+        # Imported here, not at the top: DAG parsing never needs the trigger (nor airflow.triggers.base).
+        from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+
         self.defer(
             trigger=KestraExecutionTrigger(
                 kestra_conn_id=self.kestra_conn_id,
                 execution_id=execution_id,
-                success_states=self.success_states,
+                success_states=sorted(self.outcome.success),
                 poll_interval=self.poll_interval,
                 deadline=self._deadline(context),
                 hook_params=self.hook_params,
                 stream_logs=self.stream_logs,
                 log_level=self.log_level,
-                log_cursor=self._log_cursor,
+                log_cursor=self._logs.cursor if self._logs is not None else None,
                 cancel_on_kill=True,
             ),
             method_name="execute_complete",
@@ -560,7 +420,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         if status not in EVENT_STATUSES or not execution_id:
             raise KestraError(f"{self.task_id}: unexpected event from the Kestra trigger: {event!r}")
         self._execution_id = str(execution_id)
-        self._log_cursor = event.get("log_cursor")
+        self._logs = KestraLogRelay(self.log, self.log_level, event.get("log_cursor"))
         self._relay_logs(self._execution_id)
         if status in ("success", "failed"):
             return self._finish(context, self.hook.get_execution(self._execution_id))
@@ -582,7 +442,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         state = state_of(execution)
         ti = context["ti"]
         ti.xcom_push(key="execution_state", value=state)
-        if state not in self.success_states:
+        if self.outcome.classify(state) != "success":
             raise self._failure(execution)
         self.log.info("Kestra execution %s ended in %s", execution["id"], state)
         outputs = self.hook.get_outputs(execution, include_task_outputs=self.include_task_outputs)
@@ -598,7 +458,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         execution_id, state = execution["id"], state_of(execution)
         lines = [
             f"Kestra execution {execution_id} of flow {execution.get('namespace')}.{execution.get('flowId')} "
-            f"ended in {state} (success states: {', '.join(self.success_states)})."
+            f"ended in {state} (success states: {', '.join(sorted(self.outcome.success))})."
         ]
         failed_tasks = failed_task_ids(execution)
         if failed_tasks:
@@ -625,23 +485,12 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
     # -- logs and kill ----------------------------------------------------------------------------
 
     def _relay_logs(self, execution_id: str) -> None:
-        """Copy the Kestra log lines not shown yet into the task log (best effort)."""
+        """Copy the Kestra log lines not shown yet into the task log (best effort, each line once)."""
         if not self.stream_logs:
             return
-        from airflow_provider_kestra.utils.logs import KestraLogSelection
-
-        # Line by line as Kestra sends them: the whole log may be far bigger than the worker should hold.
-        try:
-            selection = KestraLogSelection(self.log_level, self._log_cursor)
-        except (AttributeError, TypeError, ValueError) as err:
-            self.log.warning("Not reading Kestra logs: unusable log cursor %r: %s", self._log_cursor, err)
-            return
-        try:
-            log_kestra_entries(self.log, self._log_hook.iter_logs(execution_id, selection))
-        except Exception as err:
-            self.log.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)
-        finally:
-            self._log_cursor = selection.cursor  # also after an error: it covers the lines printed
+        if self._logs is None:
+            self._logs = KestraLogRelay(self.log, self.log_level)
+        self._logs.relay(execution_id, self._log_hook.iter_logs)
 
     @cached_property
     def _log_hook(self) -> KestraHook:

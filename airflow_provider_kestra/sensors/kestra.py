@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 
+from airflow_provider_kestra.bases import KestraHookMixin
 from airflow_provider_kestra.links.kestra import KestraExecutionLink
-from airflow_provider_kestra.operators.kestra import KestraHookMixin
-from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger, failure_states_for
 from airflow_provider_kestra.utils.encoding import format_instant, validate_labels
-from airflow_provider_kestra.utils.state import KestraExecutionState, state_of
+from airflow_provider_kestra.utils.state import KestraOutcome, state_of
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseSensorOperator
 
 if AIRFLOW_V_3_0_PLUS:
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_kestra.hooks.kestra import KestraExecution
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 
 class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
@@ -88,17 +87,7 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
         self.flow_id = flow_id
         self.labels = labels
         self.started_after = started_after
-        self.success_states = tuple(s.upper() for s in success_states)
-        self.failure_states = failure_states_for(self.success_states, failure_states)
-        known = {state.value for state in KestraExecutionState}
-        if not self.success_states or set(self.success_states) & self.failure_states:
-            raise ValueError(
-                f"{self.task_id}: success_states must be non-empty and not overlap failure_states"
-            )
-        if not set(self.success_states) <= known:
-            raise ValueError(
-                f"{self.task_id}: unknown success state(s) {sorted(set(self.success_states) - known)}"
-            )
+        self.outcome = KestraOutcome.of(success_states, failure_states, terminal_only=False)
         self.deferrable = deferrable
         self.kestra_conn_id = kestra_conn_id
         self.hook_params = dict(hook_params or {})
@@ -111,6 +100,8 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
         result = self.poke(context)
         if result:
             return result.xcom_value if isinstance(result, PokeReturnValue) else None
+        from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+
         search = self._search_arguments(context)
         self.defer(
             trigger=KestraExecutionTrigger(
@@ -120,8 +111,8 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
                 flow_id=search.get("flow_id"),
                 labels=search.get("labels"),
                 started_after=search.get("started_after"),
-                success_states=self.success_states,
-                failure_states=sorted(self.failure_states),
+                success_states=sorted(self.outcome.success),
+                failure_states=sorted(self.outcome.failure),
                 poll_interval=self.poke_interval,
                 deadline=time.time() + self.timeout,
                 hook_params=self.hook_params,
@@ -138,10 +129,11 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
             return False
         execution_id, state = execution["id"], state_of(execution)
         self._publish(context, execution)
-        if state in self.success_states:
+        outcome = self.outcome.classify(state)
+        if outcome == "success":
             self.log.info("Kestra execution %s is %s: done waiting", execution_id, state)
             return PokeReturnValue(is_done=True, xcom_value=execution_id)
-        if state in self.failure_states:
+        if outcome == "failed":
             raise self._failure(f"Kestra execution {execution_id} ended in {state}")
         self.log.info("Kestra execution %s is %s", execution_id, state)
         return False

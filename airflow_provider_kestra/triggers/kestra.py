@@ -4,58 +4,36 @@ The execution is followed through Kestra's event stream, with polling as the fal
 ``wait_for_execution``, shared with the sync path and the sensor).
 
 The trigger watches one execution (by id), or the newest execution of a flow matching labels and a start
-time (the sensor's cross-orchestrator dependency). It fires exactly one :class:`TriggerEvent` per outcome::
-
-    {"status": "success" | "failed" | "timeout" | "error",
-     "execution_id": str | None, "state": str | None, "message": str, "log_cursor": <JSON> | None}
-
-The operator and the sensor map every status explicitly and fail on any other value.
+time (the sensor's cross-orchestrator dependency). It fires exactly one :class:`TriggerEvent` per outcome,
+a :class:`~airflow_provider_kestra.utils.models.KestraTriggerEvent`; the operator and the sensor map every
+status explicitly and fail on any other value. Which states end the wait, and how, is decided by
+:class:`~airflow_provider_kestra.utils.state.KestraOutcome`, the same policy the operator and the sensor use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kestra.exceptions import KestraWaitTimeout
-from airflow_provider_kestra.utils.state import TERMINAL_STATES, state_of
+from airflow_provider_kestra.utils.logs import KestraLogRelay
+from airflow_provider_kestra.utils.models import KILL_TIMEOUT_SECONDS
+from airflow_provider_kestra.utils.state import KestraOutcome, state_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Sequence
+    from collections.abc import AsyncIterator, Sequence
 
-    from airflow_provider_kestra.hooks.kestra import KestraAsyncHook, KestraExecution, KestraLogEntry
-
-KILL_TIMEOUT_SECONDS = 20.0
-"""How long an ``on_kill`` (the trigger's, or the operator's) may spend asking Kestra to kill the execution
-before letting the task die anyway."""
-
-EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
-"""Every ``status`` a :class:`KestraExecutionTrigger` event can carry."""
-
-_LOG_LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "WARNING": logging.WARNING}
-
-
-def failure_states_for(success_states: Iterable[str], failure_states: Iterable[str] | None) -> frozenset[str]:
-    """The states that end the wait as a failure: by default every terminal state that is not a success."""
-    if failure_states is not None:
-        return frozenset(s.upper() for s in failure_states)
-    return TERMINAL_STATES - {s.upper() for s in success_states}
-
-
-def log_kestra_entries(logger: logging.Logger | Any, entries: Iterable[KestraLogEntry]) -> None:
-    """Write Kestra log lines into an Airflow log, each tagged with the Kestra task id that produced it.
-
-    ERROR and WARN keep their level; every other line logs at INFO so a DEBUG/TRACE selection is visible.
-    """
-    for entry in entries:
-        task_id = entry.get("taskId") or entry.get("triggerId") or "execution"
-        level = _LOG_LEVELS.get(str(entry.get("level", "")).upper(), logging.INFO)
-        logger.log(level, "[kestra:%s] %s", task_id, entry.get("message", ""))
+    from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
+    from airflow_provider_kestra.utils.models import (
+        KestraExecution,
+        KestraLogCursor,
+        KestraTriggerEvent,
+        KestraTriggerStatus,
+    )
 
 
 class KestraExecutionTrigger(BaseTrigger):
@@ -98,7 +76,7 @@ class KestraExecutionTrigger(BaseTrigger):
         hook_params: dict[str, Any] | None = None,
         stream_logs: bool = False,
         log_level: str = "INFO",
-        log_cursor: Any = None,
+        log_cursor: KestraLogCursor | None = None,
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
@@ -110,16 +88,20 @@ class KestraExecutionTrigger(BaseTrigger):
         self.flow_id = flow_id
         self.labels = dict(labels or {})
         self.started_after = started_after
-        self.success_states = [s.upper() for s in success_states]
-        self.failure_states = None if failure_states is None else [s.upper() for s in failure_states]
+        self.outcome = KestraOutcome.of(success_states, failure_states, terminal_only=False)
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.hook_params = dict(hook_params or {})
         self.stream_logs = stream_logs
         self.log_level = log_level
-        self.log_cursor = log_cursor
+        self._logs = KestraLogRelay(self.log, log_level, log_cursor)
         self.cancel_on_kill = cancel_on_kill
         self._hook: KestraAsyncHook | None = None
+
+    @property
+    def log_cursor(self) -> KestraLogCursor | None:
+        """Where log streaming resumes; it moves on as lines are relayed and travels in the event."""
+        return self._logs.cursor
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and the JSON-safe arguments that rebuild this trigger in the triggerer."""
@@ -132,8 +114,7 @@ class KestraExecutionTrigger(BaseTrigger):
                 "flow_id": self.flow_id,
                 "labels": self.labels,
                 "started_after": self.started_after,
-                "success_states": list(self.success_states),
-                "failure_states": None if self.failure_states is None else list(self.failure_states),
+                **self.outcome.to_json(),
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "hook_params": self.hook_params,
@@ -147,7 +128,7 @@ class KestraExecutionTrigger(BaseTrigger):
     def _get_hook(self) -> KestraAsyncHook:
         """The trigger's one async client, opened on first use and closed by :meth:`cleanup`."""
         if self._hook is None:
-            from airflow_provider_kestra.hooks.kestra import KestraAsyncHook
+            from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 
             self._hook = KestraAsyncHook(self.kestra_conn_id, **self.hook_params)
         return self._hook
@@ -160,7 +141,7 @@ class KestraExecutionTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until an outcome is known, then yield its single event."""
         try:
-            event = await self._watch()
+            event: KestraTriggerEvent = await self._watch()
         except asyncio.CancelledError:
             raise  # the client stays open for on_kill(); cleanup() closes it
         except Exception as err:
@@ -169,9 +150,7 @@ class KestraExecutionTrigger(BaseTrigger):
         await self._close_hook()
         yield TriggerEvent(event)
 
-    async def _watch(self) -> dict[str, Any]:
-        failure = failure_states_for(self.success_states, self.failure_states)
-        ends = failure | set(self.success_states)
+    async def _watch(self) -> KestraTriggerEvent:
         if self.namespace is None:
             execution_id = str(self.execution_id)
         else:
@@ -179,17 +158,17 @@ class KestraExecutionTrigger(BaseTrigger):
             if found is None:
                 return self._event("timeout", None, self._timeout_message(None))
             execution_id = found["id"]
-            if state_of(found) in ends:
-                return await self._outcome(found, failure)
+            if self.outcome.classify(state_of(found)) is not None:
+                return await self._outcome(found)
         seen: list[KestraExecution] = []
         try:
-            execution = await self._follow(execution_id, ends, seen)
+            execution = await self._follow(execution_id, seen)
         except KestraWaitTimeout:
             last = seen[-1] if seen else None
             if last is not None and self.stream_logs:
                 await self._relay_logs(execution_id)
             return self._event("timeout", last, self._timeout_message(last, execution_id))
-        return await self._outcome(execution, failure)
+        return await self._outcome(execution)
 
     async def _search_until_found(self) -> KestraExecution | None:
         """Search mode: the newest matching execution, polling until one exists (None past the deadline)."""
@@ -207,10 +186,8 @@ class KestraExecutionTrigger(BaseTrigger):
                 return None
             await asyncio.sleep(self._sleep_seconds())
 
-    async def _follow(
-        self, execution_id: str, ends: frozenset[str], seen: list[KestraExecution]
-    ) -> KestraExecution:
-        """Wait (event stream, polling as fallback) until the state is in ``ends``, relaying logs meanwhile.
+    async def _follow(self, execution_id: str, seen: list[KestraExecution]) -> KestraExecution:
+        """Wait (event stream, polling as fallback) until the outcome is known, relaying logs meanwhile.
 
         Each new state is appended to ``seen``; raises :class:`KestraWaitTimeout` past the deadline.
         """
@@ -225,7 +202,7 @@ class KestraExecutionTrigger(BaseTrigger):
                 deadline=self.deadline,
                 poll_interval=self.poll_interval,
                 on_update=seen.append,
-                until=lambda execution: state_of(execution) in ends,
+                until=lambda execution: self.outcome.classify(state_of(execution)) is not None,
             )
         finally:
             if relay is not None:
@@ -233,12 +210,12 @@ class KestraExecutionTrigger(BaseTrigger):
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay
 
-    async def _outcome(self, execution: KestraExecution, failure: frozenset[str]) -> dict[str, Any]:
+    async def _outcome(self, execution: KestraExecution) -> KestraTriggerEvent:
         """The success or failure event of an execution whose state ended the wait, after a last log relay."""
         execution_id, state = execution["id"], state_of(execution)
         if self.stream_logs:
             await self._relay_logs(execution_id)
-        if state in failure:
+        if self.outcome.classify(state) == "failed":
             return self._event("failed", execution, f"Kestra execution {execution_id} ended in {state}")
         return self._event("success", execution, f"Kestra execution {execution_id} is {state}")
 
@@ -249,22 +226,7 @@ class KestraExecutionTrigger(BaseTrigger):
 
     async def _relay_logs(self, execution_id: str) -> None:
         """Copy new Kestra log lines into the task log; a failure here never ends the wait."""
-        from airflow_provider_kestra.utils.logs import KestraLogSelection
-
-        # Line by line as Kestra sends them: the whole log may be far bigger than the triggerer should hold.
-        try:
-            selection = KestraLogSelection(self.log_level, self.log_cursor)
-        except (AttributeError, TypeError, ValueError) as err:
-            self.log.warning("Not reading Kestra logs: unusable log cursor %r: %s", self.log_cursor, err)
-            return
-        try:
-            async with contextlib.aclosing(self._get_hook().iter_logs(execution_id, selection)) as entries:
-                async for entry in entries:
-                    log_kestra_entries(self.log, [entry])
-        except Exception as err:
-            self.log.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)
-        finally:
-            self.log_cursor = selection.cursor  # also after an error: it covers the lines printed
+        await self._logs.arelay(execution_id, self._get_hook().iter_logs)
 
     def _sleep_seconds(self) -> float:
         if self.deadline is None:
@@ -278,7 +240,9 @@ class KestraExecutionTrigger(BaseTrigger):
             return f"Kestra execution {execution_id} did not finish before the deadline"
         return "No matching Kestra execution finished before the deadline"
 
-    def _event(self, status: str, execution: KestraExecution | None, message: str) -> dict[str, Any]:
+    def _event(
+        self, status: KestraTriggerStatus, execution: KestraExecution | None, message: str
+    ) -> KestraTriggerEvent:
         return {
             "status": status,
             "execution_id": execution["id"] if execution is not None else self.execution_id,

@@ -8,24 +8,32 @@ while the fingerprint list stays bounded (:data:`LOG_CURSOR_MAX_SEEN`).
 
 Kestra's answer can be tens of megabytes, so it is read as it arrives: :class:`KestraJsonArrayReader`
 decodes the JSON array one entry at a time and :class:`KestraLogSelection` decides per entry whether to
-show it, holding only the cursor's bounded bookkeeping.
+show it, holding only the cursor's bounded bookkeeping. :class:`KestraLogRelay` puts the two to work for
+an Airflow task log, the same way in a worker thread and in the triggerer.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import heapq
 import json
+import logging
 import re
 from collections import Counter
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kestra.exceptions import KestraError
 
+# KestraLogCursor lives in utils.models (plain data shapes); it stays importable from here for the hooks.
+from airflow_provider_kestra.utils.models import KestraLogCursor  # noqa: TC001
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+
+    from airflow_provider_kestra.utils.models import KestraLogEntry
 
 LOG_LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
 LOG_CURSOR_WINDOW_SECONDS = 5
@@ -34,13 +42,6 @@ MAX_JSON_ENTRY_CHARS = 16 * 1024 * 1024
 """The largest single array entry :class:`KestraJsonArrayReader` buffers before giving up."""
 
 _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
-
-
-class KestraLogCursor(TypedDict):
-    """Where a log reader stopped: ``since`` (ISO instant or None) and fingerprints of lines seen after it."""
-
-    since: str | None
-    seen: list[str]
 
 
 def empty_log_cursor() -> KestraLogCursor:
@@ -55,16 +56,6 @@ def normalise_level(level: str) -> str:
     if text not in LOG_LEVELS:
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}")
     return text
-
-
-def at_least(entries: Iterable[dict[str, Any]], min_level: str) -> list[dict[str, Any]]:
-    """The entries at ``min_level`` or more severe (unknown levels are kept).
-
-    Applied after the server's own ``minLevel`` filtering, because the 2.x log endpoint documents
-    ``filters`` instead of ``minLevel`` and may ignore it.
-    """
-    selection = KestraLogSelection(min_level)
-    return [e for e in entries if selection.has_level(e)]
 
 
 def instant_key(value: str | None) -> tuple[int, int]:
@@ -158,15 +149,6 @@ class KestraLogSelection:
         return {"since": _format_key(new_since), "seen": [fp for _, fp in window]}
 
 
-def new_log_entries(
-    entries: Iterable[dict[str, Any]], cursor: KestraLogCursor | None
-) -> tuple[list[dict[str, Any]], KestraLogCursor]:
-    """The entries not returned before (in server order) and the cursor to pass next time."""
-    selection = KestraLogSelection(None, cursor)
-    fresh = [entry for entry in entries if selection.accepts(entry)]
-    return fresh, selection.cursor
-
-
 class KestraJsonArrayReader:
     """Decodes a JSON array that arrives in byte chunks, one element at a time.
 
@@ -258,3 +240,85 @@ def _skip_space(text: str, pos: int) -> int:
 def _format_key(key: tuple[int, int]) -> str:
     moment = datetime.fromtimestamp(key[0], tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{moment}.{key[1]:09d}Z"
+
+
+_AIRFLOW_LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "WARNING": logging.WARNING}
+
+
+def log_kestra_entries(logger: logging.Logger | Any, entries: Iterable[KestraLogEntry]) -> None:
+    """Write Kestra log lines into an Airflow log, each tagged with the Kestra task id that produced it.
+
+    ERROR and WARN keep their level; every other line logs at INFO so a DEBUG/TRACE selection is visible.
+    """
+    for entry in entries:
+        task_id = entry.get("taskId") or entry.get("triggerId") or "execution"
+        level = _AIRFLOW_LEVELS.get(str(entry.get("level", "")).upper(), logging.INFO)
+        logger.log(level, "[kestra:%s] %s", task_id, entry.get("message", ""))
+
+
+class KestraLogRelay:
+    """Copies the Kestra log lines of an execution that were not shown yet into an Airflow task log.
+
+    The one relay of the package: the operator's log-following thread and the deferrable trigger both use
+    it, so each line is printed once, as ``[kestra:<task id>] message``, wherever the wait happens.
+    :attr:`cursor` is JSON-safe because it travels between them (trigger kwargs out, trigger event back).
+
+    Lines are read one by one as Kestra sends them (``read`` is the hook's ``iter_logs``): the whole log
+    may be far bigger than a worker or the triggerer should hold. Reading is best effort: a failure is
+    logged as a warning and never ends a wait, and the cursor is kept also after an error, since it covers
+    exactly the lines printed.
+
+    :param logger: Where the lines go (the task's or the trigger's ``log``).
+    :param min_level: Lowest Kestra level relayed (``ERROR``, ``WARN``, ``INFO``, ``DEBUG``, ``TRACE``).
+    :param cursor: Where an earlier relay stopped; ``None`` relays from the first line.
+    """
+
+    def __init__(
+        self, logger: logging.Logger | Any, min_level: str, cursor: KestraLogCursor | None = None
+    ) -> None:
+        self.logger = logger
+        self.min_level = min_level
+        self.cursor = cursor
+
+    def relay(
+        self, execution_id: str, read: Callable[[str, KestraLogSelection], Iterator[KestraLogEntry]]
+    ) -> None:
+        """Relay the new lines of ``execution_id`` that ``read(execution_id, selection)`` yields."""
+        selection = self._selection()
+        if selection is not None:
+            with self._reading(execution_id, selection):
+                log_kestra_entries(self.logger, read(execution_id, selection))
+
+    async def arelay(
+        self,
+        execution_id: str,
+        read: Callable[[str, KestraLogSelection], AsyncGenerator[KestraLogEntry, None]],
+    ) -> None:
+        """:meth:`relay` for an async reader (the triggerer's hook); the reader is closed on every exit."""
+        selection = self._selection()
+        if selection is not None:
+            with self._reading(execution_id, selection):
+                async with contextlib.aclosing(read(execution_id, selection)) as entries:
+                    async for entry in entries:
+                        log_kestra_entries(self.logger, [entry])
+
+    def _selection(self) -> KestraLogSelection | None:
+        try:
+            return KestraLogSelection(self.min_level, self.cursor)
+        except (AttributeError, TypeError, ValueError) as err:
+            self.logger.warning("Not reading Kestra logs: unusable log cursor %r: %s", self.cursor, err)
+            return None
+
+    @contextlib.contextmanager
+    def _reading(self, execution_id: str, selection: KestraLogSelection) -> Iterator[None]:
+        """Around one read: an error becomes a warning, and the cursor moves on however the read ended
+        (also on cancellation), since it covers exactly the lines printed."""
+        try:
+            yield
+        except Exception as err:
+            self._could_not_read(execution_id, err)
+        finally:
+            self.cursor = selection.cursor
+
+    def _could_not_read(self, execution_id: str, err: Exception) -> None:
+        self.logger.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)

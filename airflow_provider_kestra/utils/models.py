@@ -7,11 +7,11 @@ schemas of the 1.3 and 2.0 OpenAPI specs; ``taskRunList`` is absent from 2.x sea
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
-
-from airflow_provider_kestra.utils.logs import KestraLogCursor
+from typing import Any, Literal, TypedDict, get_args
 
 __all__ = [
+    "EVENT_STATUSES",
+    "KILL_TIMEOUT_SECONDS",
     "KestraDeployAction",
     "KestraExecution",
     "KestraFlow",
@@ -24,7 +24,13 @@ __all__ = [
     "KestraServerInfo",
     "KestraState",
     "KestraTaskRun",
+    "KestraTriggerEvent",
+    "KestraTriggerStatus",
 ]
+
+KILL_TIMEOUT_SECONDS = 20.0
+"""How long an ``on_kill`` (the trigger's, or the operator's) may spend asking Kestra to kill the execution
+before letting the task die anyway."""
 
 
 class KestraLabel(TypedDict):
@@ -107,6 +113,38 @@ class KestraLogEntry(TypedDict, total=False):
     level: str
     thread: str
     message: str
+
+
+class KestraLogCursor(TypedDict):
+    """Where a log reader stopped: ``since`` (ISO instant or None) and fingerprints of lines seen after it.
+
+    JSON-safe on purpose: it travels from the operator to the trigger (kwargs) and back (event).
+    """
+
+    since: str | None
+    seen: list[str]
+
+
+KestraTriggerStatus = Literal["success", "failed", "timeout", "error"]
+"""How a :class:`~airflow_provider_kestra.triggers.kestra.KestraExecutionTrigger` wait ended."""
+
+EVENT_STATUSES: frozenset[str] = frozenset(get_args(KestraTriggerStatus))
+"""Every ``status`` a trigger event can carry; the operator and the sensor fail on any other value."""
+
+
+class KestraTriggerEvent(TypedDict):
+    """The one payload a :class:`~airflow_provider_kestra.triggers.kestra.KestraExecutionTrigger` fires.
+
+    The same five keys an older trigger emitted, so a task deferred before an upgrade still completes.
+    ``execution_id`` is None only when a search found nothing; ``log_cursor`` is where the operator's log
+    relay resumes.
+    """
+
+    status: KestraTriggerStatus
+    execution_id: str | None
+    state: str | None
+    message: str
+    log_cursor: KestraLogCursor | None
 
 
 KestraDeployAction = Literal[

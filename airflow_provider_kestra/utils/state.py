@@ -1,16 +1,22 @@
-"""Kestra execution states and the sets an Airflow task needs to decide when and how a run ended.
+"""Kestra execution states, and the one policy that decides whether a wait ended well, badly or not yet.
 
 The 17 values are Kestra's ``State.Type`` enum (1.x and 2.x). Older servers send fewer, newer ones may
 send more: any string that is not known here is tolerated everywhere and treated as "not finished".
+
+:class:`KestraOutcome` is that decision for the operator, the sensor and the trigger alike, so the
+three cannot drift apart (they used to validate and compare states each in their own way).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
+
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 
 class KestraExecutionState(str, Enum):
@@ -54,6 +60,11 @@ FAILED_STATES: frozenset[str] = TERMINAL_STATES - SUCCESSFUL_TERMINAL_STATES
 PAUSED_STATES: frozenset[str] = frozenset({S.PAUSED.value, S.BREAKPOINT.value})
 """States that wait for a person (resume) rather than for the engine."""
 
+KILL_STATES: frozenset[str] = frozenset({S.KILLING.value, S.KILLED.value})
+"""Someone killed the execution (or is killing it): it is never waited for again nor restarted."""
+
+KNOWN_STATES: frozenset[str] = frozenset(s.value for s in KestraExecutionState)
+
 
 def _name(state: str | KestraExecutionState | None) -> str:
     if isinstance(state, KestraExecutionState):
@@ -85,3 +96,88 @@ def is_failed(state: str | KestraExecutionState | None) -> bool:
 def is_paused(state: str | KestraExecutionState | None) -> bool:
     """Whether the execution waits to be resumed (PAUSED, or stopped at a BREAKPOINT)."""
     return _name(state) in PAUSED_STATES
+
+
+def failed_task_ids(execution: KestraExecution) -> list[str]:
+    """Ids of the Kestra tasks whose runs ended in a failure state (each once, in run order)."""
+    found: list[str] = []
+    for task_run in execution.get("taskRunList") or []:
+        task_id = task_run.get("taskId")
+        if task_id and task_id not in found and is_failed(state_of(task_run)):
+            found.append(task_id)
+    return found
+
+
+def _upper(states: Iterable[str] | str) -> frozenset[str]:
+    return frozenset(str(s).upper() for s in ((states,) if isinstance(states, str) else states))
+
+
+@dataclass(frozen=True)
+class KestraOutcome:
+    """Which states end a wait, and how. Unknown states keep waiting; a state is never both.
+
+    The operator, the sensor and the trigger all decide with this one object, on both sides of the
+    trigger boundary (it crosses it as :meth:`to_json`).
+
+    :param success: States that end the wait successfully.
+    :param failure: States that end the wait as a failure.
+    """
+
+    success: frozenset[str]
+    failure: frozenset[str]
+
+    @classmethod
+    def of(
+        cls,
+        success_states: Iterable[str] | str,
+        failure_states: Iterable[str] | str | None = None,
+        *,
+        terminal_only: bool,
+    ) -> KestraOutcome:
+        """The outcome for these user-given states (any case), validated once for every caller.
+
+        :param success_states: One state or several; must be known Kestra states.
+        :param failure_states: ``None`` means every terminal state that is not a success.
+        :param terminal_only: The operator's rule: success states must be terminal (it starts the
+            execution and waits for its end). The sensor may also succeed on a state such as ``PAUSED``.
+        :raises ValueError: One message naming every problem.
+        """
+        success = _upper(success_states)
+        failure = TERMINAL_STATES - success if failure_states is None else _upper(failure_states)
+        allowed = TERMINAL_STATES if terminal_only else KNOWN_STATES
+        problems = []
+        if not success:
+            problems.append("none given")
+        if success - KNOWN_STATES:
+            problems.append(f"unknown success state(s) {sorted(success - KNOWN_STATES)}")
+        if (success & KNOWN_STATES) - allowed:
+            problems.append(f"success state(s) {sorted((success & KNOWN_STATES) - allowed)} are not terminal")
+        if success & failure:
+            problems.append(f"success state(s) {sorted(success & failure)} overlap failure_states")
+        if problems:
+            kind = "terminal " if terminal_only else ""
+            raise ValueError(
+                f"success_states must be one or more {kind}Kestra states from {sorted(allowed)}, none of "
+                f"them in failure_states: {'; '.join(problems)} (got success_states={success_states!r}, "
+                f"failure_states={failure_states!r})"
+            )
+        return cls(success, failure)
+
+    def classify(self, state: str) -> Literal["success", "failed"] | None:
+        """``success`` or ``failed`` when ``state`` ends the wait; ``None`` (keep waiting) otherwise,
+        which includes every state this provider does not know."""
+        name = _name(state)
+        if name in self.success:
+            return "success"
+        if name in self.failure:
+            return "failed"
+        return None
+
+    def to_json(self) -> dict[str, list[str]]:
+        """The JSON-safe form, under the keyword names the trigger and the sensor take."""
+        return {"success_states": sorted(self.success), "failure_states": sorted(self.failure)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KestraOutcome:
+        """Rebuild from :meth:`to_json` (validated again: the data may come from an older release)."""
+        return cls.of(data["success_states"], data.get("failure_states"), terminal_only=False)

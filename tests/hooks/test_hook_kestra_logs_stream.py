@@ -10,10 +10,11 @@ import httpx
 import pytest
 import respx
 from kestra_hook_payloads import BASE, log_entry
+from kestra_log_helpers import new_log_entries
 
 from airflow_provider_kestra.exceptions import KestraConnectionError, KestraError
 from airflow_provider_kestra.hooks.kestra_base import LOG_CHUNK_BYTES
-from airflow_provider_kestra.utils.logs import KestraLogSelection, new_log_entries
+from airflow_provider_kestra.utils.logs import KestraLogSelection
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

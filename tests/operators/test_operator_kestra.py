@@ -11,6 +11,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from kestra_log_helpers import new_log_entries
 from kestra_operator_doubles import API, FakeTaskStateStore, execution, make_ti, pushed, use_hook
 
 from airflow_provider_kestra.exceptions import (
@@ -22,16 +23,13 @@ from airflow_provider_kestra.exceptions import (
 )
 from airflow_provider_kestra.links.kestra import KestraExecutionLink
 from airflow_provider_kestra.operators.kestra import (
-    FIRST_TRY_LABEL,
-    STATE_STORE_KEY,
-    TRY_ID_LABEL,
     KestraDeployFlowOperator,
     KestraKillExecutionOperator,
     KestraResumeExecutionOperator,
     KestraTriggerExecutionOperator,
 )
 from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
-from airflow_provider_kestra.utils.logs import new_log_entries
+from airflow_provider_kestra.utils.reattach import FIRST_TRY_LABEL, STATE_STORE_KEY, TRY_ID_LABEL
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if AIRFLOW_V_3_0_PLUS:

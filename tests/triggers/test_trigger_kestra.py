@@ -12,6 +12,7 @@ import pytest
 import respx
 
 from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+from airflow_provider_kestra.utils.models import KestraTriggerEvent
 
 BASE = "http://kestra.test:8080"
 API = f"{BASE}/api/v1/main"
@@ -223,7 +224,7 @@ async def test_log_cursor_from_the_operator_is_honoured(
 ) -> None:
     kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("SUCCESS")))
     line = {"taskId": "t", "level": "INFO", "message": "already shown", "timestamp": "2026-11-22T10:00:01Z"}
-    from airflow_provider_kestra.utils.logs import new_log_entries
+    from kestra_log_helpers import new_log_entries
 
     _, cursor = new_log_entries([line], None)
     fresh = {**line, "message": "new line", "timestamp": "2026-11-22T10:00:02Z"}
@@ -232,6 +233,40 @@ async def test_log_cursor_from_the_operator_is_honoured(
         await events_of(make_trigger(stream_logs=True, log_cursor=cursor))
     assert "already shown" not in caplog.text
     assert "[kestra:t] new line" in caplog.text
+
+
+async def test_a_trigger_stored_by_the_previous_release_runs_and_fires_the_same_event(
+    kestra: respx.MockRouter,
+) -> None:
+    """A task deferred before an upgrade: the triggerer rebuilds the trigger from the kwargs the previous
+    release serialized (``failure_states`` None), and the worker gets the five keys it always got."""
+    stored_before_upgrade = {
+        "kestra_conn_id": "kestra_default",
+        "execution_id": "ex1",
+        "namespace": None,
+        "flow_id": None,
+        "labels": {},
+        "started_after": None,
+        "success_states": ["SUCCESS"],
+        "failure_states": None,
+        "poll_interval": 0.01,
+        "deadline": None,
+        "hook_params": {"retry_limit": 0},
+        "stream_logs": False,
+        "log_level": "INFO",
+        "log_cursor": None,
+        "cancel_on_kill": True,
+    }
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("KILLED")))
+    [event] = await events_of(KestraExecutionTrigger(**stored_before_upgrade))
+    assert event == {
+        "status": "failed",
+        "execution_id": "ex1",
+        "state": "KILLED",
+        "message": "Kestra execution ex1 ended in KILLED",
+        "log_cursor": None,
+    }
+    assert set(event) == set(KestraTriggerEvent.__annotations__)
 
 
 # ----------------------------------------------------------------------------- kill and cleanup

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pytest
+from kestra_log_helpers import at_least, new_log_entries
 
 from airflow_provider_kestra.exceptions import (
     KestraAuthenticationError,
@@ -31,13 +32,7 @@ from airflow_provider_kestra.utils.files import (
     unique_file_names,
 )
 from airflow_provider_kestra.utils.flows import KestraFlowSourceError, flow_identity, parse_flow_documents
-from airflow_provider_kestra.utils.logs import (
-    LOG_CURSOR_MAX_SEEN,
-    at_least,
-    instant_key,
-    new_log_entries,
-    normalise_level,
-)
+from airflow_provider_kestra.utils.logs import LOG_CURSOR_MAX_SEEN, instant_key, normalise_level
 from airflow_provider_kestra.utils.sse import KestraSseLineBuffer, KestraSseParser
 
 if TYPE_CHECKING:

@@ -6,14 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from kestra_log_helpers import new_log_entries
 
 from airflow_provider_kestra.exceptions import KestraError
-from airflow_provider_kestra.utils.logs import (
-    LOG_CURSOR_MAX_SEEN,
-    KestraJsonArrayReader,
-    KestraLogSelection,
-    new_log_entries,
-)
+from airflow_provider_kestra.utils.logs import LOG_CURSOR_MAX_SEEN, KestraJsonArrayReader, KestraLogSelection
 
 TRICKY = [
     {"message": 'a "quoted" ] bracket, [ and \\ backslash', "level": "INFO"},

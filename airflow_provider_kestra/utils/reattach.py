@@ -1,0 +1,166 @@
+"""The memory of earlier tries: which Kestra execution an earlier try of a task started, and what it is worth.
+
+A retry, or a new try after a worker crash, must reattach to the execution of its task instead of starting
+a duplicate. Two memories hold the execution:
+
+- its labels (``airflow.dag_id``, ``run_id``, ``task_id``, ``map_index`` and the first try number), set
+  atomically with the execution, so there is no gap between starting it and remembering it; they are the
+  only memory on Airflow < 3.3;
+- on Airflow 3.3+, ``task_state_store`` (a direct lookup instead of a search).
+
+Clearing a task starts anew: the first try number since the last clear is part of both memories, so an
+execution of an earlier run of the task is never picked up. Nothing here imports Airflow; the operator
+hands in its context, hook and logger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kestra.utils.state import KILL_STATES, is_terminal, state_of
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+    from airflow_provider_kestra.utils.models import KestraExecution
+    from airflow_provider_kestra.utils.state import KestraOutcome
+
+LABEL_PREFIX = "airflow."
+TRY_ID_LABEL = "airflow.try_id"
+"""Unique per try: the hook's idempotency key when the outcome of the create POST is unknown."""
+TRY_NUMBER_LABEL = "airflow.try_number"
+FIRST_TRY_LABEL = "airflow.first_try_number"
+"""First try number since the task was last cleared: tells a retry (reattach) from a clear (start anew)."""
+STATE_STORE_KEY = "kestra_execution"
+"""``task_state_store`` key (Airflow 3.3+) remembering the execution of this task instance.
+
+The store is used directly rather than through ``ResumableJobMixin``: the mixin has no deferrable path,
+resubmits failed jobs (no restart), and leaves open the gap between submitting and persisting the id,
+which the execution labels close (they are set atomically with the execution). The labels are also the
+only memory on Airflow < 3.3."""
+
+
+class KestraTryMemory:
+    """What earlier tries of one task instance left behind in Kestra, for the try that runs now.
+
+    :param context: The Airflow context of the running try (its ``ti``, and ``task_state_store`` if any).
+    :param hook: The client that searches, reads and restarts executions.
+    :param logger: The task log, which says what became of the earlier execution.
+    :param namespace: Namespace of the flow the task runs.
+    :param flow_id: Id of that flow.
+    :param retries: The task's ``retries`` (with ``max_tries`` it tells a retry from a cleared task).
+    """
+
+    def __init__(
+        self,
+        context: Mapping[str, Any],
+        *,
+        hook: KestraHook,
+        logger: Any,
+        namespace: str,
+        flow_id: str,
+        retries: int | None,
+    ) -> None:
+        self._ti = context["ti"]
+        self._store = context.get("task_state_store")
+        self._hook = hook
+        self._log = logger
+        self._namespace = namespace
+        self._flow_id = flow_id
+        first = int(getattr(self._ti, "max_tries", 0) or 0) - int(retries or 0) + 1
+        self.first_try = max(1, min(first, int(self._ti.try_number)))
+        """The try that opened the current run of this task: tries since then may share an execution."""
+
+    def task_instance_labels(self) -> dict[str, str]:
+        """The labels that find the executions of this run of the task (also after a worker crash)."""
+        ti = self._ti
+        map_index = getattr(ti, "map_index", None)
+        return {
+            "airflow.dag_id": ti.dag_id,
+            "airflow.run_id": ti.run_id,
+            "airflow.task_id": ti.task_id,
+            "airflow.map_index": str(-1 if map_index is None else map_index),
+            FIRST_TRY_LABEL: str(self.first_try),
+        }
+
+    def execution_labels(self, user_labels: Mapping[str, str]) -> dict[str, str]:
+        """The labels of a new execution: the user's (already validated), this task's, and a fresh try id.
+
+        :raises ValueError: a user label uses the reserved ``airflow.`` prefix.
+        """
+        reserved = sorted(key for key in user_labels if key.startswith(LABEL_PREFIX))
+        if reserved:
+            raise ValueError(
+                f"{self._ti.task_id}: label keys {reserved} are reserved (the operator sets airflow.*)"
+            )
+        return {
+            **user_labels,
+            **self.task_instance_labels(),
+            TRY_NUMBER_LABEL: str(self._ti.try_number),
+            TRY_ID_LABEL: uuid.uuid4().hex,
+        }
+
+    def remember(self, execution_id: str) -> None:
+        """Keep the execution in ``task_state_store`` (Airflow 3.3+; the labels already hold it elsewhere)."""
+        if self._store is not None:
+            self._store.set(STATE_STORE_KEY, {"execution_id": execution_id, FIRST_TRY_LABEL: self.first_try})
+
+    def earlier_execution(self, outcome: KestraOutcome, *, restart: bool) -> KestraExecution | None:
+        """The execution of an earlier try that this try should follow, or None to start a new one.
+
+        A running one is reattached to, a successful one is taken as it is, a failed one is restarted
+        (``restart``, when Kestra agrees) or replaced; a killed one is always replaced.
+        """
+        execution = self._find()
+        return self._reuse(execution, outcome, restart=restart) if execution is not None else None
+
+    def _find(self) -> KestraExecution | None:
+        if int(self._ti.try_number) <= self.first_try:
+            return None
+        saved = self._saved()
+        if saved is not None and saved.get(FIRST_TRY_LABEL) == self.first_try:
+            from airflow_provider_kestra.exceptions import KestraNotFoundError
+
+            try:
+                return self._hook.get_execution(str(saved["execution_id"]))
+            except KestraNotFoundError:
+                self._log.warning("Remembered Kestra execution %s no longer exists", saved["execution_id"])
+        found = self._hook.search_executions(
+            namespace=self._namespace, flow_id=self._flow_id, labels=self.task_instance_labels(), size=1
+        )
+        return found[0] if found else None
+
+    def _saved(self) -> dict[str, Any] | None:
+        saved = self._store.get(STATE_STORE_KEY) if self._store is not None else None
+        return saved if isinstance(saved, dict) and saved.get("execution_id") else None
+
+    def _reuse(
+        self, execution: KestraExecution, outcome: KestraOutcome, *, restart: bool
+    ) -> KestraExecution | None:
+        execution_id, state = execution["id"], state_of(execution)
+        if outcome.classify(state) == "success":
+            self._log.info(
+                "Kestra execution %s of an earlier try already ended in %s; using it", execution_id, state
+            )
+            return execution
+        if not is_terminal(state) and state not in KILL_STATES:
+            self._log.info("Reattaching to Kestra execution %s of an earlier try (%s)", execution_id, state)
+            return execution
+        if restart and state not in KILL_STATES:
+            from airflow_provider_kestra.exceptions import KestraApiError
+
+            try:
+                restarted = self._hook.restart_execution(execution_id)
+            except KestraApiError as err:
+                self._log.warning(
+                    "Kestra refused to restart execution %s (%s); starting a new one", execution_id, err
+                )
+                return None
+            self._log.info("Restarted Kestra execution %s of an earlier try (it was %s)", execution_id, state)
+            return restarted
+        self._log.info(
+            "Kestra execution %s of an earlier try ended in %s; starting a new one", execution_id, state
+        )
+        return None
