@@ -488,17 +488,23 @@ class AirflowDistributedStack:
         return {str(host): int(count) for host, count in rows}
 
     def trigger_job_hosts(self, dag_id: str, run_id: str) -> set[str]:
-        """The triggerers (role names) whose trigger log files exist for this run's tasks."""
+        """The triggerers (role names) that ran any trigger of this run."""
+        return set().union(*self.trigger_hosts_per_task(dag_id, run_id).values())
+
+    def trigger_hosts_per_task(self, dag_id: str, run_id: str) -> dict[str, set[str]]:
+        """For each try that deferred (``task_id=.../map_index=.../attempt=N``), the triggerers (role names)
+        that ran its trigger: two names mean the trigger moved from one triggerer to the other."""
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
-        job_ids = {
-            path.name.rsplit(".", 2)[-2] for path in folder.glob("task_id=*/**/attempt=*.log.trigger.*.log")
-        }
-        if not job_ids:
-            return set()
-        rows = self.query(
-            "SELECT hostname FROM job WHERE id = ANY(%s)", [int(j) for j in job_ids if j.isdigit()]
-        )
-        return {str(row[0]) for row in rows}
+        job_ids: dict[str, set[int]] = {}
+        for path in folder.glob("task_id=*/**/attempt=*.log.trigger.*.log"):
+            job_id = path.name.rsplit(".", 2)[-2]
+            attempt = path.name.split(".log.trigger.", 1)[0]
+            if job_id.isdigit():
+                job_ids.setdefault(f"{path.parent.relative_to(folder)}/{attempt}", set()).add(int(job_id))
+        every_id = sorted({job_id for ids in job_ids.values() for job_id in ids})
+        rows = self.query("SELECT id, hostname FROM job WHERE id = ANY(%s)", every_id) if every_id else []
+        host_of = {int(job_id): str(host) for job_id, host in rows}
+        return {task: {host_of.get(j, str(j)) for j in ids} for task, ids in job_ids.items()}
 
     def process_log(self, name: str) -> str:
         path = self.home / f"{name}.log"

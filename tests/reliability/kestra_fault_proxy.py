@@ -47,7 +47,13 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
-__all__ = ["KestraFaultProxy", "KestraProxyFault", "KestraProxyRequest", "KestraProxyRule"]
+__all__ = [
+    "KestraFaultProxy",
+    "KestraProxyFault",
+    "KestraProxyFaultSource",
+    "KestraProxyRequest",
+    "KestraProxyRule",
+]
 
 MAX_HEAD_BYTES = 1 << 20
 """Largest request or response head accepted (request line or status line plus headers)."""
@@ -161,6 +167,18 @@ class _Response:
 
     async def read_all(self) -> bytes:
         return b"".join([piece async for piece in self.body()])
+
+
+class KestraProxyFaultSource:
+    """The number of faults (of one kind, or all) a proxy injected so far, as ``fired``."""
+
+    def __init__(self, proxy: KestraFaultProxy, kind: str | None) -> None:
+        self._proxy = proxy
+        self._kind = kind
+
+    @property
+    def fired(self) -> int:
+        return self._proxy.count(self._kind)
 
 
 class _ClientGone(Exception):
@@ -342,6 +360,16 @@ class KestraFaultProxy:
     def count(self, kind: str | None = None) -> int:
         """How many faults (of ``kind``) were injected so far."""
         return sum(1 for fault in list(self.faults_injected) if kind is None or fault.kind == kind)
+
+    def source(self, kind: str | None = None) -> KestraProxyFaultSource:
+        """A live counter of the faults (of ``kind``) injected, with the ``fired`` attribute the reliability
+        recorder reads: ``with reliability.faults(proxy.source("outage")): ...``."""
+        return KestraProxyFaultSource(self, kind)
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now (a stream the client left must not stay open)."""
+        return len(self._clients)
 
     def html_200(
         self, path: str | None = None, body: str = HTML_LOGIN_PAGE, *, forward: bool = False, **match: Any

@@ -169,15 +169,18 @@ def test_stream_closed_by_the_client_closes_the_upstream_stream(
         )
         assert b"200 OK" in sock.recv(4096)
     deadline = time.monotonic() + 5
-    while proxy._clients and time.monotonic() < deadline:
+    while proxy.open_connections and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not proxy._clients
+    assert proxy.open_connections == 0
 
 
 # ---------------------------------------------------------------------------------------- outages
 def test_down_refuses_connections_until_up(client: httpx.Client, proxy: KestraFaultProxy) -> None:
     assert client.get("/api/v1/configs").status_code == 200
+    outages = proxy.source("outage")
+    assert outages.fired == 0
     proxy.down()
+    assert outages.fired == 1
     assert proxy.is_down
     with pytest.raises(httpx.ConnectError):
         client.get("/api/v1/configs")
