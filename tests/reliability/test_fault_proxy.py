@@ -6,6 +6,7 @@ so these tests say what a fault looks like on the wire, independently of how the
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -118,7 +119,7 @@ def test_plain_answers_pass_through_unchanged(direct: httpx.Client, client: http
 
 
 def test_keep_alive_and_request_bodies(
-    direct: httpx.Client, client: httpx.Client, proxy: KestraFaultProxy
+    sim: KestraSimulator, client: httpx.Client, proxy: KestraFaultProxy
 ) -> None:
     """Several requests share one client connection; multipart and chunked request bodies are forwarded."""
     for _ in range(5):
@@ -138,7 +139,7 @@ def test_keep_alive_and_request_bodies(
     assert answer.status_code == 200, answer.text
     assert answer.json()["inputs"] == {"name": "chunked"}
     with requests.Session() as session:
-        session.auth = ("admin@kestra.io", "Kestra-Sim-Pass1")
+        session.auth = (sim.username, sim.password)
         url = client.base_url.join("/api/v1/configs")
         assert [session.get(str(url)).status_code for _ in range(3)] == [200, 200, 200]
     assert proxy.faults_injected == []
@@ -162,10 +163,11 @@ def test_stream_closed_by_the_client_closes_the_upstream_stream(
 ) -> None:
     """A client leaving a silent stream is noticed: the proxy does not keep Kestra's stream open."""
     execution_id = start(direct)
+    credentials = base64.b64encode(f"{sim.username}:{sim.password}".encode()).decode()
     with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
         sock.sendall(
             f"GET {API}/logs/{execution_id}/follow HTTP/1.1\r\nHost: x\r\n"
-            "Authorization: Basic YWRtaW5Aa2VzdHJhLmlvOktlc3RyYS1TaW0tUGFzczE=\r\n\r\n".encode()
+            f"Authorization: Basic {credentials}\r\n\r\n".encode()
         )
         assert b"200 OK" in sock.recv(4096)
     deadline = time.monotonic() + 5
@@ -285,7 +287,7 @@ def test_html_200_without_forward_never_reaches_kestra(
 
 
 def test_truncate_keeps_content_length(
-    direct: httpx.Client, client: httpx.Client, proxy: KestraFaultProxy
+    sim: KestraSimulator, direct: httpx.Client, client: httpx.Client, proxy: KestraFaultProxy
 ) -> None:
     execution_id = start(direct)
     path = f"{API}/executions/{execution_id}"
@@ -300,7 +302,7 @@ def test_truncate_keeps_content_length(
     assert len(received) == 40
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         proxy.truncate(r"/executions/[A-Za-z0-9]+$", after_bytes=10, count=1)
-        requests.get(proxy.url + path, auth=("admin@kestra.io", "Kestra-Sim-Pass1"), timeout=5)
+        requests.get(proxy.url + path, auth=(sim.username, sim.password), timeout=5)
     assert client.get(path).json()["id"] == execution_id
     assert proxy.count("truncate") == 2
 
