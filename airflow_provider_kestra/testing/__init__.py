@@ -29,7 +29,9 @@ namespace files, replay, bulk ``by-ids``/``by-query`` actions, and persistence t
 
 Faults for resilience tests: ``sim.faults.fail(503, count=2)``, ``.throttle(retry_after=2)``,
 ``.latency(0.5)``, ``.drop(after_response=True)``, ``.cut_streams(after_events=2)``, 2.0's
-``.action_timeout("kill")`` (each with optional
+``.action_timeout("kill")``, an eventually consistent store with ``.search_lag(2.0)`` (young executions
+missing from the search) and ``.read_after_write_lag(1.0)`` (``GET /executions/{id}`` 404 at first) (each
+with optional
 ``method=``, ``path=`` regex, ``rate=``, ``count=``; ``KestraSimulator(seed=...)`` makes rates repeatable),
 or over HTTP with ``POST/GET/DELETE /_simulator/faults`` and ``POST /_simulator/restart?downtime=1``.
 
