@@ -13,9 +13,10 @@ from pytest (``pytest_plugins = ["airflow_provider_kestra.testing.pytest_plugin"
 
 What it covers: flows (create, update, get with source, delete, list, search, validate, namespace and bulk
 deploy with ``delete``, revisions) with Kestra's checks and messages; executions that really run in the
-background (Log, Return, OutputValues, Sleep, Pause, Fail, Write, Sequential, Parallel; ``errors`` and
-``finally``; typed inputs STRING/INT/FLOAT/BOOLEAN/DATETIME/DATE/TIME/DURATION/JSON/YAML/ARRAY/SELECT/
-MULTISELECT/EMAIL/URI/SECRET/FILE; flow outputs; labels; schedule date; webhook triggers), create (``wait``
+background (Log, Return, OutputValues, Sleep, Pause, Fail, Write, Sequential, Parallel, Dag, ForEach,
+Subflow; ``errors`` and ``finally``; typed inputs STRING/INT/FLOAT/BOOLEAN/DATETIME/DATE/TIME/DURATION/
+JSON/YAML/ARRAY/SELECT/MULTISELECT/EMAIL/URI/SECRET/FILE; flow outputs; labels; schedule date; webhook
+triggers), create (``wait``
 false/true), get, search with ``filters[...]``, kill, pause, resume, restart (also on another revision),
 delete, set labels, follow (SSE framed like Kestra), output file download with Kestra's prefix rules, logs
 (list, download, follow); 2.0's ``/actions/`` (or plain, ``action_routes=``) awaited actions and
@@ -24,7 +25,7 @@ problem+json error bodies.
 
 What it does not do: other plugins (any other task type is rejected at deploy, like an uninstalled plugin),
 Pebble beyond the subset in :mod:`.pebble` (an unsupported expression FAILS the execution with an ERROR log
-naming it), schedules (accepted, never fired), task retries/timeouts, subflows, ForEach, KV store,
+naming it), Schedule triggers (validated like Kestra, never fired), task retries/timeouts, KV store,
 namespace files, replay, bulk ``by-ids``/``by-query`` actions, and persistence to disk.
 
 Faults for resilience tests: ``sim.faults.fail(503, count=2)``, ``.throttle(retry_after=2)``,
