@@ -16,12 +16,11 @@ deploy with ``delete``, revisions) with Kestra's checks and messages; executions
 background (Log, Return, OutputValues, Sleep, Pause, Fail, Write, Sequential, Parallel, Dag, ForEach,
 Subflow; ``errors`` and ``finally``; typed inputs STRING/INT/FLOAT/BOOLEAN/DATETIME/DATE/TIME/DURATION/
 JSON/YAML/ARRAY/SELECT/MULTISELECT/EMAIL/URI/SECRET/FILE; flow outputs; labels; schedule date; webhook
-triggers), create (``wait``
-false/true), get, search with ``filters[...]``, kill, pause, resume, restart (also on another revision),
-delete, set labels, follow (SSE framed like Kestra), output file download with Kestra's prefix rules, logs
-(list, download, follow); 2.0's ``/actions/`` (or plain, ``action_routes=``) awaited actions and
-``OutputController`` endpoints; basic auth, EE bearer tokens and tenants; 1.x JsonError and 2.0
-problem+json error bodies.
+triggers), create (``wait`` false/true), get, search with ``filters[...]``, kill, pause, resume, restart
+(also on another revision), delete, set labels, follow (SSE framed like Kestra), output file download with
+Kestra's prefix rules, logs (list, download, follow); 2.0's ``/actions/`` (or plain, ``action_routes=``)
+awaited actions and ``OutputController`` endpoints; basic auth, EE bearer tokens and tenants; 1.x JsonError
+and 2.0 problem+json error bodies.
 
 What it does not do: other plugins (any other task type is rejected at deploy, like an uninstalled plugin),
 Pebble beyond the subset in :mod:`.pebble` (an unsupported expression FAILS the execution with an ERROR log
@@ -59,6 +58,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_provider_kestra.testing.airflow_env import prepare_airflow_env
     from airflow_provider_kestra.testing.faults import KestraSimFaultRule, KestraSimulatorFaults
     from airflow_provider_kestra.testing.journal import KestraSimJournal, KestraSimRequest
     from airflow_provider_kestra.testing.simulator import KestraSimulator
@@ -69,10 +69,16 @@ __all__ = [
     "KestraSimRequest",
     "KestraSimulator",
     "KestraSimulatorFaults",
+    "prepare_airflow_env",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    """Import the public names lazily (importing the package starts nothing and imports no Airflow)."""
+    if name == "prepare_airflow_env":
+        from airflow_provider_kestra.testing.airflow_env import prepare_airflow_env
+
+        return prepare_airflow_env
     if name == "KestraSimulator":
         from airflow_provider_kestra.testing.simulator import KestraSimulator
 
