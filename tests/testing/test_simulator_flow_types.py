@@ -249,6 +249,16 @@ def test_dag_needs_tasks_and_each_item_a_task(client: SimClient) -> None:
     assert 'Unrecognized field "after" (class io.kestra.plugin.core.flow.Dag$DagTask)' in extra["message"]
 
 
+def test_dag_depends_on_must_be_a_list(client: SimClient) -> None:
+    body = refused(
+        client, flow_source(unique(), dag_task(dag_item("a") + dag_item("b") + "        dependsOn: a\n"))
+    )
+    message = (
+        _CANNOT + "`java.util.ArrayList<java.lang.String>` from String value (token `JsonToken.VALUE_STRING`)"
+    )
+    assert errors_of(body) == [("yaml", message)]
+
+
 def test_dag_runs_tasks_after_their_dependencies(client: SimClient) -> None:
     flow_id = unique()
     items = (

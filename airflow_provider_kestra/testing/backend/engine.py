@@ -330,6 +330,7 @@ class KestraSimEngine:
     def _find_task_run(
         self, execution: dict[str, Any], task_id: str, parent: str | None, value: str | None = None
     ) -> dict[str, Any] | None:
+        task_run: dict[str, Any]
         for task_run in execution.get("taskRunList", []):
             if (
                 task_run["taskId"] == task_id

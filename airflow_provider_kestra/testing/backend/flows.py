@@ -273,9 +273,7 @@ def _parse_dag_tasks(
         for name in item:
             if name not in ("task", "dependsOn"):
                 raise _unrecognized(str(name), DAG + "$DagTask", item_path)
-        deps = item.get("dependsOn")
-        if deps is not None and not isinstance(deps, list):
-            deps = [deps]  # Jackson's ACCEPT_SINGLE_VALUE_AS_ARRAY, enabled in Kestra's mappers
+        deps = item.get("dependsOn")  # a list: check_property_types refused anything else
         if item.get("task") is None:
             violations.append(KestraSimViolation(f"{item_path}.task", "must not be null"))
             continue

@@ -52,16 +52,27 @@ _JAVA_NAMES = {
 
 
 def _shape(value: Any) -> str:
-    """Jackson's name for the JSON token a value starts with."""
+    """How Jackson names a scalar it found no creator for (``String value ('abc')``, ``Number value (5)``)."""
+    if isinstance(value, bool):
+        return f"Boolean value ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"Number value ({value})"
+    return f"String value ('{value}')"
+
+
+def _token(value: Any) -> str:
+    """Jackson's ``from <shape> value (token ...)`` wording of an unexpected token."""
     if isinstance(value, list):
         return "Array value (token `JsonToken.START_ARRAY`)"
     if isinstance(value, dict):
         return "Object value (token `JsonToken.START_OBJECT`)"
     if isinstance(value, bool):
         return f"Boolean value (token `JsonToken.VALUE_{str(value).upper()}`)"
-    if isinstance(value, (int, float)):
-        return f"Number value ({value})"
-    return f"String value ('{value}')"
+    if isinstance(value, int):
+        return "Integer value (token `JsonToken.VALUE_NUMBER_INT`)"
+    if isinstance(value, float):
+        return "Floating-point value (token `JsonToken.VALUE_NUMBER_FLOAT`)"
+    return "String value (token `JsonToken.VALUE_STRING`)"
 
 
 def _type_error(java: str, value: Any) -> str | None:
@@ -72,7 +83,7 @@ def _type_error(java: str, value: Any) -> str | None:
     name = _JAVA_NAMES[java]
     if java == _STRING:
         if isinstance(value, (list, dict)):
-            return f"Cannot deserialize value of type `{name}` from {_shape(value)}"
+            return f"Cannot deserialize value of type `{name}` from {_token(value)}"
         return None
     if java == _INTEGER:
         if isinstance(value, str):
@@ -82,7 +93,7 @@ def _type_error(java: str, value: Any) -> str | None:
                 f'Cannot deserialize value of type `{name}` from String "{value}": not a valid `{name}` value'
             )
         if isinstance(value, (bool, list, dict)):
-            return f"Cannot deserialize value of type `{name}` from {_shape(value)}"
+            return f"Cannot deserialize value of type `{name}` from {_token(value)}"
         return None
     if java == _BOOLEAN:
         if isinstance(value, str):
@@ -90,21 +101,22 @@ def _type_error(java: str, value: Any) -> str | None:
                 return None
             return f'Cannot deserialize value of type `{name}` from String "{value}": ' + _ONLY_TRUE_FALSE
         if isinstance(value, (list, dict)):
-            return f"Cannot deserialize value of type `{name}` from {_shape(value)}"
+            return f"Cannot deserialize value of type `{name}` from {_token(value)}"
         return None
     if java == _MAP:
         if isinstance(value, dict):
             return None
         if isinstance(value, list):
-            return f"Cannot deserialize value of type `{name}` from {_shape(value)}"
-        kind = "String" if isinstance(value, str) else ("boolean" if isinstance(value, bool) else "int/Int")
+            return f"Cannot deserialize value of type `{name}` from {_token(value)}"
+        kinds = {str: "String", bool: "boolean/Boolean", int: "int/Int", float: "double/Double"}
+        kind = kinds.get(type(value), "String")
         return (
             "Cannot construct instance of `java.util.LinkedHashMap` (although at least one Creator exists): "
             f"no {kind}-argument constructor/factory method to deserialize from {_shape(value)}"
         )
     if isinstance(value, list):
         return None
-    return f"Cannot deserialize value of type `{name}` from {_shape(value)}"
+    return f"Cannot deserialize value of type `{name}` from {_token(value)}"
 
 
 def check_property_types(raw: dict[str, Any], type_name: str) -> None:
