@@ -456,3 +456,24 @@ def test_foreach_and_subflow_run_on_the_other_profiles(kestra_version: str) -> N
         assert echoes == [("a", 0), ("b", 1)]
         (call,) = [tr for tr in execution["taskRunList"] if tr["taskId"] == "call"]
         assert call["state"]["current"] == "SUCCESS"
+
+
+def test_restarting_the_parent_runs_a_failed_subflow_again(client: SimClient) -> None:
+    child = unique("child")
+    client.deploy(flow_source(child, f"  - id: boom\n    type: {FAIL}\n"))
+    parent = unique("parent")
+    client.deploy(flow_source(parent, subflow_task(flow_id=child)))
+    first = run_and_wait(client, parent)
+    (call,) = first["taskRunList"]
+    assert first["state"]["current"] == "FAILED"
+    fixed = client.request(
+        "PUT", f"/flows/company.team/{child}", data=flow_source(child, return_task()), headers=YAML
+    )
+    assert fixed.status_code == 200, fixed.text
+    restarted = client.request("POST", f"/executions/{first['id']}/restart")
+    assert restarted.status_code == 200, restarted.text
+    again = client.wait(first["id"])  # RESTARTED is not terminal: this waits for the second run
+    assert again["state"]["current"] == "SUCCESS"
+    (call_again,) = again["taskRunList"]
+    assert call_again["outputs"]["executionId"] != call["outputs"]["executionId"]
+    assert call_again["outputs"]["state"] == "SUCCESS"

@@ -505,6 +505,43 @@ class KestraSimEngine:
         """Start an execution of another flow (``ExecutableUtils#subflowExecution``) and, with ``wait``
         (the default), wait for it: outputs ``executionId``, ``state`` and the child's flow ``outputs``, in
         the state ``ExecutableUtils#guessState`` gives (the child's failure with ``transmitFailed``)."""
+        props = task.properties
+        started = (task_run.get("outputs") or {}).get("executionId")
+        child = self.store.executions.get(started) if started else None
+        restarted = any(h["state"] == "RESTARTED" for h in task_run["state"]["histories"])
+        if child is None or (restarted and child["state"]["current"] in ("FAILED", "KILLED", "WARNING")):
+            # A resumed run waits for the child it started; a restarted one runs a failed child again.
+            child = self._start_subflow(execution, flow, task, task_run)
+        if not java_true(props.get("wait", True)):
+            return "SUCCESS"
+        await self.wait_until_stopped(child)
+        child_state = str(child["state"]["current"])
+        outputs: dict[str, Any] = {"executionId": child["id"], "state": child_state}
+        if child.get("outputs"):
+            outputs["outputs"] = child["outputs"]
+        task_run["outputs"] = outputs
+        final = "SUCCESS"
+        if java_true(props.get("transmitFailed", True)) and child_state in ("FAILED", "KILLED", "WARNING"):
+            final = child_state
+            if props.get("allowFailure") and child_state == "FAILED":
+                final = "WARNING"
+            if final == "WARNING" and props.get("allowWarning"):
+                final = "SUCCESS"
+        if final in ("FAILED", "KILLED"):
+            self.log(
+                execution,
+                task_run,
+                "ERROR",
+                f'Subflow execution [[link execution="{child["id"]}" flowId="{child["flowId"]}" '
+                f'namespace="{child["namespace"]}"]] ends in FAILED state',
+            )
+        return final
+
+    def _start_subflow(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, task_run: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create, store and launch the child execution of a ``Subflow`` task run (its id goes to the task
+        run's outputs at once, so a resumed run waits for the same child instead of starting another)."""
         context = task_context(execution, flow, task, task_run)
         props = task.properties
         namespace = render(str(props["namespace"]), context)
@@ -550,30 +587,7 @@ class KestraSimEngine:
         self.launch(child["id"])
         task_run["outputs"] = {"executionId": child["id"]}
         self.changed(execution)
-        if not java_true(props.get("wait", True)):
-            return "SUCCESS"
-        await self.wait_until_stopped(child)
-        child_state = str(child["state"]["current"])
-        outputs: dict[str, Any] = {"executionId": child["id"], "state": child_state}
-        if child.get("outputs"):
-            outputs["outputs"] = child["outputs"]
-        task_run["outputs"] = outputs
-        final = "SUCCESS"
-        if java_true(props.get("transmitFailed", True)) and child_state in ("FAILED", "KILLED", "WARNING"):
-            final = child_state
-            if props.get("allowFailure") and child_state == "FAILED":
-                final = "WARNING"
-            if final == "WARNING" and props.get("allowWarning"):
-                final = "SUCCESS"
-        if final in ("FAILED", "KILLED"):
-            self.log(
-                execution,
-                task_run,
-                "ERROR",
-                f'Subflow execution [[link execution="{child["id"]}" flowId="{child["flowId"]}" '
-                f'namespace="{child["namespace"]}"]] ends in FAILED state',
-            )
-        return final
+        return child
 
     @staticmethod
     def _refuse_file(input_id: str, upload: Any) -> str:
