@@ -13,23 +13,25 @@ from pytest (``pytest_plugins = ["airflow_provider_kestra.testing.pytest_plugin"
 
 What it covers: flows (create, update, get with source, delete, list, search, validate, namespace and bulk
 deploy with ``delete``, revisions) with Kestra's checks and messages; executions that really run in the
-background (Log, Return, OutputValues, Sleep, Pause, Fail, Write, Sequential, Parallel; ``errors`` and
-``finally``; typed inputs STRING/INT/FLOAT/BOOLEAN/DATETIME/DATE/TIME/DURATION/JSON/YAML/ARRAY/SELECT/
-MULTISELECT/EMAIL/URI/SECRET/FILE; flow outputs; labels; schedule date; webhook triggers), create (``wait``
-false/true), get, search with ``filters[...]``, kill, pause, resume, restart (also on another revision),
-delete, set labels, follow (SSE framed like Kestra), output file download with Kestra's prefix rules, logs
-(list, download, follow); 2.0's ``/actions/`` (or plain, ``action_routes=``) awaited actions and
-``OutputController`` endpoints; basic auth, EE bearer tokens and tenants; 1.x JsonError and 2.0
-problem+json error bodies.
+background (Log, Return, OutputValues, Sleep, Pause, Fail, Write, Sequential, Parallel, Dag, ForEach,
+Subflow; ``errors`` and ``finally``; typed inputs STRING/INT/FLOAT/BOOLEAN/DATETIME/DATE/TIME/DURATION/
+JSON/YAML/ARRAY/SELECT/MULTISELECT/EMAIL/URI/SECRET/FILE; flow outputs; labels; schedule date; webhook
+triggers), create (``wait`` false/true), get, search with ``filters[...]``, kill, pause, resume, restart
+(also on another revision), delete, set labels, follow (SSE framed like Kestra), output file download with
+Kestra's prefix rules, logs (list, download, follow); 2.0's ``/actions/`` (or plain, ``action_routes=``)
+awaited actions and ``OutputController`` endpoints; basic auth, EE bearer tokens and tenants; 1.x JsonError
+and 2.0 problem+json error bodies.
 
 What it does not do: other plugins (any other task type is rejected at deploy, like an uninstalled plugin),
 Pebble beyond the subset in :mod:`.pebble` (an unsupported expression FAILS the execution with an ERROR log
-naming it), schedules (accepted, never fired), task retries/timeouts, subflows, ForEach, KV store,
+naming it), Schedule triggers (validated like Kestra, never fired), task retries/timeouts, KV store,
 namespace files, replay, bulk ``by-ids``/``by-query`` actions, and persistence to disk.
 
 Faults for resilience tests: ``sim.faults.fail(503, count=2)``, ``.throttle(retry_after=2)``,
 ``.latency(0.5)``, ``.drop(after_response=True)``, ``.cut_streams(after_events=2)``, 2.0's
-``.action_timeout("kill")`` (each with optional
+``.action_timeout("kill")``, an eventually consistent store with ``.search_lag(2.0)`` (young executions
+missing from the search) and ``.read_after_write_lag(1.0)`` (``GET /executions/{id}`` 404 at first) (each
+with optional
 ``method=``, ``path=`` regex, ``rate=``, ``count=``; ``KestraSimulator(seed=...)`` makes rates repeatable),
 or over HTTP with ``POST/GET/DELETE /_simulator/faults`` and ``POST /_simulator/restart?downtime=1``.
 
@@ -56,6 +58,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_provider_kestra.testing.airflow_env import prepare_airflow_env
     from airflow_provider_kestra.testing.faults import KestraSimFaultRule, KestraSimulatorFaults
     from airflow_provider_kestra.testing.journal import KestraSimJournal, KestraSimRequest
     from airflow_provider_kestra.testing.simulator import KestraSimulator
@@ -66,10 +69,16 @@ __all__ = [
     "KestraSimRequest",
     "KestraSimulator",
     "KestraSimulatorFaults",
+    "prepare_airflow_env",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    """Import the public names lazily (importing the package starts nothing and imports no Airflow)."""
+    if name == "prepare_airflow_env":
+        from airflow_provider_kestra.testing.airflow_env import prepare_airflow_env
+
+        return prepare_airflow_env
     if name == "KestraSimulator":
         from airflow_provider_kestra.testing.simulator import KestraSimulator
 

@@ -9,6 +9,12 @@ Admin endpoints under ``/_simulator/`` are never affected.
 ``action_timeout`` rules are not HTTP faults: they make the 2.0 line's awaited execution actions (kill,
 restart, resume, pause, labels) time out in the executor, which Kestra answers 504 (``awaitBlockingAction``).
 They match the action, not the request, and are decided by the backend (:meth:`decide_action`).
+
+``search_lag`` and ``read_after_write_lag`` rules are not HTTP faults either: they reproduce an eventually
+consistent store (Kestra's executions reach the search index, Elasticsearch in EE, after the write). The
+backend asks :meth:`decide_lag` and hides from ``/executions/search`` the executions created less than
+``lag`` seconds ago, or answers ``GET /executions/{id}`` 404 during that time, as Kestra answers an unknown
+execution. Their ``count`` counts the answers they changed.
 """
 
 from __future__ import annotations
@@ -31,7 +37,12 @@ from airflow_provider_kestra.testing.journal import (
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FAULT_KINDS = ("latency", "error", "throttle", "drop", "drop_after_response", "cut_stream", "action_timeout")
+FAULT_KINDS = (
+    "latency", "error", "throttle", "drop", "drop_after_response", "cut_stream", "action_timeout",
+    "search_lag", "read_after_write_lag",
+)  # fmt: skip
+#: Rule kinds decided by the backend, not by the HTTP middleware.
+BACKEND_KINDS = frozenset({"action_timeout", "search_lag", "read_after_write_lag"})
 #: The awaited actions an ``action_timeout`` rule can name.
 ACTIONS = ("kill", "restart", "resume", "pause", "labels")
 
@@ -40,7 +51,8 @@ ACTIONS = ("kill", "restart", "resume", "pause", "labels")
 class KestraSimFaultRule:
     """One fault. ``kind``: latency | error | throttle | drop | drop_after_response | cut_stream |
     action_timeout (``action``: one of :data:`ACTIONS` or None for all; ``applied``: the command still takes
-    effect, as a command the executor processes after the webserver gave up waiting)."""
+    effect, as a command the executor processes after the webserver gave up waiting) | search_lag |
+    read_after_write_lag (``lag``: seconds during which a new execution is invisible)."""
 
     kind: str
     method: str | None = None
@@ -53,6 +65,7 @@ class KestraSimFaultRule:
     after_events: int = 1
     action: str | None = None
     applied: bool = True
+    lag: float = 0.0
     fired: int = 0
     id: int = 0
 
@@ -89,6 +102,8 @@ class KestraSimulatorFaults:
             re.compile(rule.path)
         if rule.action is not None and rule.action not in ACTIONS:
             raise ValueError(f"Unknown action {rule.action!r}; choose one of {ACTIONS}")
+        if rule.kind in ("search_lag", "read_after_write_lag") and not rule.lag > 0:
+            raise ValueError(f"A {rule.kind} rule needs lag > 0 (seconds), not {rule.lag!r}")
         with self._lock:
             rule.id = self._next_id
             self._next_id += 1
@@ -122,6 +137,38 @@ class KestraSimulatorFaults:
         ``timeout``; ``applied`` says whether the action still happens. Takes ``rate=`` and ``count=``."""
         return self.add(KestraSimFaultRule("action_timeout", action=action, applied=applied, **match))
 
+    def search_lag(self, seconds: float, **match: Any) -> KestraSimFaultRule:
+        """Hide from ``/executions/search`` every execution created less than ``seconds`` ago (a search index
+        that lags behind writes). Takes ``rate=`` and ``count=`` (answers changed)."""
+        return self.add(KestraSimFaultRule("search_lag", lag=seconds, **match))
+
+    def read_after_write_lag(self, seconds: float, **match: Any) -> KestraSimFaultRule:
+        """Answer ``GET /executions/{id}`` 404 (Kestra's answer for an unknown execution) until the execution
+        is ``seconds`` old (a read replica behind the writer). Takes ``rate=`` and ``count=`` (answers
+        changed)."""
+        return self.add(KestraSimFaultRule("read_after_write_lag", lag=seconds, **match))
+
+    def decide_lag(self, kind: str) -> KestraSimFaultRule | None:
+        """The ``search_lag`` or ``read_after_write_lag`` rule in force for one answer (rate drawn), if any;
+        call :meth:`lag_fired` when it changed the answer."""
+        if not self.rules:
+            return None
+        with self._lock:
+            for rule in self.rules:
+                if rule.kind != kind:
+                    continue
+                if rule.rate < 1.0 and self._random.random() >= rule.rate:
+                    continue
+                return rule
+        return None
+
+    def lag_fired(self, rule: KestraSimFaultRule) -> None:
+        """Count an answer a lag rule changed (the rule goes once ``count`` answers were changed)."""
+        with self._lock:
+            rule.fired += 1
+            if rule.count is not None and rule.fired >= rule.count and rule in self.rules:
+                self.rules.remove(rule)
+
     def decide_action(self, action: str) -> KestraSimFaultRule | None:
         """The ``action_timeout`` rule that fires for ``action`` (consuming its count), if any."""
         if not self.rules:
@@ -150,7 +197,7 @@ class KestraSimulatorFaults:
         fired: list[KestraSimFaultRule] = []
         with self._lock:
             for rule in list(self.rules):
-                if rule.kind == "action_timeout" or not rule.matches(method, path):
+                if rule.kind in BACKEND_KINDS or not rule.matches(method, path):
                     continue
                 if rule.rate < 1.0 and self._random.random() >= rule.rate:
                     continue

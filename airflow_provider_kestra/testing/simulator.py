@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import socket
 import threading
@@ -46,6 +47,15 @@ def _uvicorn_choice(choice: str, faster: str, fallback: str) -> str:
     except ImportError:
         return fallback
     return faster
+
+
+def _extra_text(value: object) -> str:
+    """An extra as the text a URI query carries (JSON for lists and mappings, ``true``/``false``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 class KestraSimulator:
@@ -122,9 +132,20 @@ class KestraSimulator:
         return self._thread is not None and self._thread.is_alive()
 
     def connection_uri(
-        self, tenant: str = "main", token: str | None = None, api_version: str | None = None
+        self,
+        tenant: str = "main",
+        token: str | None = None,
+        api_version: str | None = None,
+        **extras: object,
     ) -> str:
-        """An ``AIRFLOW_CONN_...`` value: basic auth by default, ``token`` for bearer (EE)."""
+        """An ``AIRFLOW_CONN_...`` value for this simulator: basic auth by default, ``token`` for bearer (EE).
+
+        Every other keyword becomes a connection extra (``timeout=5``, ``ui_url="https://..."``), so a test
+        can check what a DAG does with extras without building a ``Connection`` by hand. An Airflow URI
+        carries extras as query parameters, which Airflow reads back as strings: values are written as
+        text (``True``/``False`` as ``true``/``false``, lists and mappings as JSON) and URL-encoded; ``None``
+        leaves the extra out.
+        """
         query: dict[str, str] = {}
         if tenant != "main":
             query["tenant"] = tenant
@@ -132,11 +153,15 @@ class KestraSimulator:
             query["api_version"] = api_version
         if token is not None:
             query["token"] = token
+        for name, value in extras.items():
+            if value is not None:
+                query[name] = _extra_text(value)
+        if token is not None:
             base = f"kestra://{self.host}:{self.port}"
         else:
             credentials = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}"
             base = f"kestra://{credentials}@{self.host}:{self.port}"
-        return base + (f"?{urlencode(query)}" if query else "")
+        return base + (f"?{urlencode(query, quote_via=quote)}" if query else "")
 
     def banner(self) -> str:
         """The one-line banner of ``kestra-sim``."""

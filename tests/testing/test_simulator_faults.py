@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -104,3 +105,63 @@ def test_admin_paths_are_never_faulted_and_not_under_api(sim: KestraSimulator) -
     sim.faults.fail(500)
     assert requests.get(sim.url + "/_simulator/info").status_code == 200
     assert requests.get(sim.url + "/api/v1/_simulator/info").status_code == 500
+
+
+def _search_ids(client: SimClient, flow_id: str) -> list[str]:
+    response = client.request("GET", "/executions/search", params={"filters[flowId][EQUALS]": flow_id})
+    assert response.status_code == 200, response.text
+    return [e["id"] for e in response.json()["results"]]
+
+
+@pytest.mark.parametrize("kestra_version", ["0.22", "1.3", "2.0"])
+def test_search_lag_hides_young_executions_until_they_are_old_enough(kestra_version: str) -> None:
+    with KestraSimulator(kestra_version=kestra_version) as sim:
+        client = SimClient(sim)
+        flow_id = unique()
+        client.deploy(flow_source(flow_id, return_task()))
+        older = client.run("company.team", flow_id)["id"]
+        time.sleep(0.6)
+        rule = sim.faults.search_lag(0.5)
+        newer = client.run("company.team", flow_id)["id"]
+        assert _search_ids(client, flow_id) == [older]
+        assert client.get(newer)["id"] == newer  # only the search index lags
+        assert sim.requests.last is not None and sim.requests.last.faults == ()
+        time.sleep(0.6)
+        assert sorted(_search_ids(client, flow_id)) == sorted([older, newer])
+        assert rule.fired == 1
+        assert sim.requests.count(path=r"/executions/search$", fault="search_lag") == 1
+
+
+def test_read_after_write_lag_answers_404_like_an_unknown_execution(sim: KestraSimulator) -> None:
+    client = SimClient(sim)
+    flow_id = unique()
+    client.deploy(flow_source(flow_id, return_task()))
+    sim.faults.read_after_write_lag(0.5)
+    execution_id = client.run("company.team", flow_id)["id"]
+    lagging = client.request("GET", f"/executions/{execution_id}")
+    sim.faults.clear()
+    unknown = client.request("GET", f"/executions/{execution_id[:-1]}")
+    assert (lagging.status_code, lagging.json()["message"]) == (404, unknown.json()["message"])
+    sim.faults.read_after_write_lag(0.5)
+    assert execution_id in _search_ids(client, flow_id)  # the search is not lagging here
+    time.sleep(0.6)
+    assert client.request("GET", f"/executions/{execution_id}").status_code == 200
+    assert [r.status for r in sim.requests.filter(fault="read_after_write_lag")] == [404]
+
+
+def test_lag_rule_count_and_http_admin(sim: KestraSimulator) -> None:
+    client = SimClient(sim)
+    flow_id = unique()
+    client.deploy(flow_source(flow_id, return_task()))
+    admin = sim.url + "/_simulator/faults"
+    created = requests.post(admin, json={"kind": "read_after_write_lag", "lag": 30, "count": 2})
+    assert created.status_code == 201 and created.json()["lag"] == 30
+    execution_id = client.run("company.team", flow_id)["id"]
+    statuses = [client.request("GET", f"/executions/{execution_id}").status_code for _ in range(3)]
+    assert statuses == [404, 404, 200]
+    assert requests.get(admin).json() == []
+    assert requests.post(admin, json={"kind": "search_lag", "lag": 30}).status_code == 201
+    assert _search_ids(client, flow_id) == []
+    assert requests.post(admin, json={"kind": "search_lag"}).status_code == 400  # lag is required
+    assert requests.delete(admin).status_code == 204
+    assert _search_ids(client, flow_id) == [execution_id]

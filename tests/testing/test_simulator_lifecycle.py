@@ -38,6 +38,34 @@ def test_connection_uri_encodes_credentials_and_extras() -> None:
     )
 
 
+def test_connection_uri_turns_any_other_keyword_into_an_encoded_extra() -> None:
+    sim = KestraSimulator()
+    sim.port = 1234
+    uri = sim.connection_uri(
+        api_version="2", timeout=5, ui_url="https://kestra.example.com/ui?x=1&y=a b", verify=False,
+        labels={"team": "data"}, skipped=None,
+    )  # fmt: skip
+    base, _, query = uri.partition("?")
+    assert base == "kestra://admin%40kestra.io:Kestra-Sim-Pass1@127.0.0.1:1234"
+    assert query == (
+        "api_version=2&timeout=5&ui_url=https%3A%2F%2Fkestra.example.com%2Fui%3Fx%3D1%26y%3Da%20b"
+        "&verify=false&labels=%7B%22team%22%3A%22data%22%7D"
+    )
+
+
+def test_connection_uri_extras_read_back_by_airflow() -> None:
+    connection_module = pytest.importorskip("airflow.models.connection")
+    sim = KestraSimulator(edition="EE", tokens=["t0k3n"], tenants=["main", "acme"])
+    sim.port = 1234
+    uri = sim.connection_uri(tenant="acme", token="t0k3n", timeout=5, ui_url="https://k.example/ui?a=1&b=2")
+    conn = connection_module.Connection(conn_id="kestra_default", uri=uri)
+    assert conn.conn_type == "kestra"
+    assert (conn.host, conn.port, conn.login, conn.password) == ("127.0.0.1", 1234, None, None)
+    extras = dict(conn.extra_dejson)
+    assert str(extras.pop("timeout")) == "5"  # Airflow 3 reads a number back as a number, 2.11 as text
+    assert extras == {"tenant": "acme", "token": "t0k3n", "ui_url": "https://k.example/ui?a=1&b=2"}
+
+
 def test_restart_keeps_flows_executions_logs_files_and_resumes_running_ones() -> None:
     with KestraSimulator() as sim:
         client = SimClient(sim)

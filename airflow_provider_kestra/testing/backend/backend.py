@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from airflow_provider_kestra.testing.backend.clock import new_kestra_id
+from airflow_provider_kestra.testing.backend.clock import new_kestra_id, now_instant, parse_instant
 from airflow_provider_kestra.testing.backend.engine import level_at_least
 from airflow_provider_kestra.testing.backend.exceptions import (
     KestraSimActionFailed,
@@ -58,17 +58,38 @@ _LABEL_KEY_MESSAGE = (
 )
 
 
+def execution_age(execution: dict[str, Any]) -> float:
+    """Seconds since the execution was created (its first ``CREATED`` state)."""
+    created = parse_instant(execution["state"]["histories"][0]["date"])
+    return (parse_instant(now_instant()) - created).total_seconds()
+
+
 class KestraSimActionRule(Protocol):
     """What the backend reads of a fired ``action_timeout`` fault rule."""
 
     applied: bool
 
 
+class KestraSimLagRule(Protocol):
+    """What the backend reads of a ``search_lag`` / ``read_after_write_lag`` fault rule."""
+
+    lag: float
+
+
 class KestraSimActionFaults(Protocol):
-    """Where the backend asks whether an awaited action times out (``KestraSimulatorFaults``)."""
+    """Where the backend asks about the faults it decides itself (``KestraSimulatorFaults``): awaited
+    action timeouts and the lag of an eventually consistent store."""
 
     def decide_action(self, action: str) -> KestraSimActionRule | None:
         """The fault rule that fires for ``action``, if any."""
+        ...
+
+    def decide_lag(self, kind: str) -> Any:
+        """The ``search_lag`` / ``read_after_write_lag`` rule in force (a ``KestraSimLagRule``), or None."""
+        ...
+
+    def lag_fired(self, rule: Any) -> None:
+        """Count an answer the rule changed."""
         ...
 
 
@@ -232,6 +253,23 @@ class KestraSimBackend:
             raise KestraSimNotFound(detail)
         return execution
 
+    def _lag_rule(self, kind: str) -> KestraSimLagRule | None:
+        rule: KestraSimLagRule | None = self.faults.decide_lag(kind) if self.faults is not None else None
+        return rule
+
+    def get_execution(self, tenant: str, execution_id: str, fired: list[str] | None = None) -> dict[str, Any]:
+        """``GET /executions/{id}``: :meth:`find_execution`, except that under a ``read_after_write_lag``
+        fault an execution younger than the lag is not found yet (its kind is appended to ``fired``)."""
+        execution = self.find_execution(tenant, execution_id)
+        rule = self._lag_rule("read_after_write_lag")
+        if rule is not None and execution_age(execution) < rule.lag:
+            assert self.faults is not None
+            self.faults.lag_fired(rule)
+            if fired is not None:
+                fired.append("read_after_write_lag")
+            raise KestraSimNotFound()
+        return execution
+
     def executable_flow(
         self, tenant: str, namespace: str, flow_id: str, revision: int | None
     ) -> KestraSimFlowRevision:
@@ -299,14 +337,32 @@ class KestraSimBackend:
         await self.engine.wait_until_stopped(execution, timeout=timeout)
 
     def search_executions(
-        self, tenant: str, filters: KestraSimFilters, sorts: Sequence[str], now: str
+        self,
+        tenant: str,
+        filters: KestraSimFilters,
+        sorts: Sequence[str],
+        now: str,
+        fired: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Executions of the tenant matching ``filters`` (evaluated at ``now``), sorted by ``sorts``."""
+        """Executions of the tenant matching ``filters`` (evaluated at ``now``), sorted by ``sorts``.
+
+        Under a ``search_lag`` fault, executions younger than the lag are left out, as from a search index
+        that has not caught up with the writes yet (the kind is appended to ``fired`` when that hid one).
+        """
         matches = [
             e
             for e in self.store.executions.values()
             if e["tenantId"] == tenant and not e.get("deleted") and filters.match_execution(e, now)
         ]
+        rule = self._lag_rule("search_lag")
+        if rule is not None:
+            visible = [e for e in matches if execution_age(e) >= rule.lag]
+            if len(visible) < len(matches):
+                assert self.faults is not None
+                self.faults.lag_fired(rule)
+                if fired is not None:
+                    fired.append("search_lag")
+            matches = visible
         return sort_executions(sorts, matches)
 
     def delete_execution(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 import time
 import traceback
@@ -27,7 +28,10 @@ from airflow_provider_kestra.testing.backend.clock import (
     parse_instant,
     parse_iso_duration,
 )
-from airflow_provider_kestra.testing.backend.inputs import parse_typed_value
+from airflow_provider_kestra.testing.backend.exceptions import KestraSimError
+from airflow_provider_kestra.testing.backend.executions import new_execution
+from airflow_provider_kestra.testing.backend.flows import normalize_labels
+from airflow_provider_kestra.testing.backend.inputs import parse_typed_value, read_execution_inputs
 from airflow_provider_kestra.testing.backend.pebble import KestraPebbleError, render, render_value
 from airflow_provider_kestra.testing.backend.store import (
     TERMINAL_STATES,
@@ -38,6 +42,8 @@ from airflow_provider_kestra.testing.backend.store import (
 from airflow_provider_kestra.testing.backend.tasks import (
     WORKER_TYPES,
     KestraSimTaskFailure,
+    for_each_values,
+    java_true,
     run_worker_task,
     task_context,
 )
@@ -303,12 +309,18 @@ class KestraSimEngine:
         return outputs
 
     async def _run_list(
-        self, execution: dict[str, Any], flow: KestraSimFlow, tasks: list[KestraSimTask], parent: str | None
+        self,
+        execution: dict[str, Any],
+        flow: KestraSimFlow,
+        tasks: list[KestraSimTask],
+        parent: str | None,
+        value: str | None = None,
+        iteration: int | None = None,
     ) -> str:
         worst = "SUCCESS"
         for task in tasks:
             await self._hold_if_paused(execution)
-            state = await self._run_task(execution, flow, task, parent)
+            state = await self._run_task(execution, flow, task, parent, value, iteration)
             if _RANK.get(state, 0) > _RANK[worst]:
                 worst = state
             if state in ("FAILED", "KILLED"):
@@ -316,15 +328,25 @@ class KestraSimEngine:
         return worst
 
     def _find_task_run(
-        self, execution: dict[str, Any], task_id: str, parent: str | None
+        self, execution: dict[str, Any], task_id: str, parent: str | None, value: str | None = None
     ) -> dict[str, Any] | None:
+        task_run: dict[str, Any]
         for task_run in execution.get("taskRunList", []):
-            if task_run["taskId"] == task_id and task_run.get("parentTaskRunId") == parent:
+            if (
+                task_run["taskId"] == task_id
+                and task_run.get("parentTaskRunId") == parent
+                and task_run.get("value") == value
+            ):
                 return task_run
         return None
 
     def _new_task_run(
-        self, execution: dict[str, Any], task: KestraSimTask, parent: str | None
+        self,
+        execution: dict[str, Any],
+        task: KestraSimTask,
+        parent: str | None,
+        value: str | None = None,
+        iteration: int | None = None,
     ) -> dict[str, Any]:
         task_run: dict[str, Any] = {}
         if self.with_tenant:
@@ -338,20 +360,30 @@ class KestraSimEngine:
         )
         if parent is not None:
             task_run["parentTaskRunId"] = parent
+        if value is not None:
+            task_run["value"] = value
         task_run.update(outputs=None, state=new_state())
+        if iteration is not None:
+            task_run["iteration"] = iteration
         execution.setdefault("taskRunList", []).append(task_run)
         return task_run
 
     async def _run_task(
-        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, parent: str | None
+        self,
+        execution: dict[str, Any],
+        flow: KestraSimFlow,
+        task: KestraSimTask,
+        parent: str | None,
+        value: str | None = None,
+        iteration: int | None = None,
     ) -> str:
         if task.properties.get("disabled"):
             return "SUCCESS"
-        task_run = self._find_task_run(execution, task.id, parent)
+        task_run = self._find_task_run(execution, task.id, parent, value)
         if task_run is not None and task_run["state"]["current"] in TERMINAL_STATES:
             return str(task_run["state"]["current"])
         if task_run is None:
-            task_run = self._new_task_run(execution, task, parent)
+            task_run = self._new_task_run(execution, task, parent, value, iteration)
             self.changed(execution)
         if task.type == F.PAUSE:
             return await self._pause(execution, flow, task, task_run)
@@ -367,6 +399,12 @@ class KestraSimEngine:
                 state = await self._run_list(execution, flow, task.children, task_run["id"])
             elif task.type == F.PARALLEL:
                 state = await self._parallel(execution, flow, task, task_run["id"])
+            elif task.type == F.DAG:
+                state = await self._dag(execution, flow, task, task_run["id"])
+            elif task.type == F.FOREACH:
+                state = await self._for_each(execution, flow, task, task_run)
+            elif task.type == F.SUBFLOW:
+                state = await self._subflow(execution, flow, task, task_run)
             else:
                 await asyncio.sleep(self.task_delay)
                 task_run["outputs"] = await run_worker_task(self, execution, flow, task, task_run)
@@ -394,6 +432,171 @@ class KestraSimEngine:
 
         results = await asyncio.gather(*(one(child) for child in task.children))
         return max(results, key=lambda s: _RANK.get(s, 0), default="SUCCESS")
+
+    async def _dag(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, parent: str
+    ) -> str:
+        """Run a ``Dag``'s tasks as their dependencies allow (``FlowableUtils#resolveDagNexts``).
+
+        A task starts once every task it ``dependsOn`` is terminal, at most ``concurrent`` at a time (0: no
+        limit); after a failure no new task starts and the running ones finish (``onChildFailure: CONTINUE``,
+        the default).
+        """
+        try:
+            limit = int(render(str(task.properties.get("concurrent") or 0), self._context(execution, flow)))
+        except ValueError:
+            limit = 0
+        pending = list(task.children)
+        running: dict[asyncio.Task[str], str] = {}
+        done: set[str] = set()
+        worst = "SUCCESS"
+        while pending or running:
+            if _RANK.get(worst, 0) < _RANK["FAILED"]:
+                for child in list(pending):
+                    if limit and len(running) >= limit:
+                        break
+                    if all(dep in done for dep in task.depends_on.get(child.id, [])):
+                        pending.remove(child)
+                        job = asyncio.ensure_future(self._run_task(execution, flow, child, parent))
+                        running[job] = child.id
+            if not running:
+                break
+            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for job in finished:
+                done.add(running.pop(job))
+                state = job.result()
+                if _RANK.get(state, 0) > _RANK.get(worst, 0):
+                    worst = state
+        return worst
+
+    async def _for_each(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, task_run: dict[str, Any]
+    ) -> str:
+        """Run a ``ForEach``'s tasks once per distinct value (``FlowableUtils#resolveEachTasks``): child task
+        runs carry ``value`` (a string: JSON text for a non-string value) and ``iteration`` (the value's
+        0-based index); ``concurrencyLimit`` value groups run at once (1, the default: one after the other;
+        0: all). Inside a group the tasks run one after the other, as in ``Sequential``."""
+        values = for_each_values(task.properties.get("values"), task_context(execution, flow, task, task_run))
+        try:
+            limit = int(task.properties.get("concurrencyLimit", 1))
+        except (TypeError, ValueError):
+            limit = 1
+        if limit == 1:
+            worst = "SUCCESS"
+            for iteration, value in enumerate(values):
+                state = await self._run_list(execution, flow, task.children, task_run["id"], value, iteration)
+                if _RANK.get(state, 0) > _RANK[worst]:
+                    worst = state
+                if state in ("FAILED", "KILLED"):
+                    break
+            return worst
+        semaphore = asyncio.Semaphore(limit if limit > 0 else max(len(values), 1))
+
+        async def group(iteration: int, value: str) -> str:
+            async with semaphore:
+                return await self._run_list(execution, flow, task.children, task_run["id"], value, iteration)
+
+        results = await asyncio.gather(*(group(i, v) for i, v in enumerate(values)))
+        return max(results, key=lambda s: _RANK.get(s, 0), default="SUCCESS")
+
+    async def _subflow(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, task_run: dict[str, Any]
+    ) -> str:
+        """Start an execution of another flow (``ExecutableUtils#subflowExecution``) and, with ``wait``
+        (the default), wait for it: outputs ``executionId``, ``state`` and the child's flow ``outputs``, in
+        the state ``ExecutableUtils#guessState`` gives (the child's failure with ``transmitFailed``)."""
+        props = task.properties
+        started = (task_run.get("outputs") or {}).get("executionId")
+        child = self.store.executions.get(started) if started else None
+        restarted = any(h["state"] == "RESTARTED" for h in task_run["state"]["histories"])
+        if child is None or (restarted and child["state"]["current"] in ("FAILED", "KILLED", "WARNING")):
+            # A resumed run waits for the child it started; a restarted one runs a failed child again.
+            child = self._start_subflow(execution, flow, task, task_run)
+        if not java_true(props.get("wait", True)):
+            return "SUCCESS"
+        await self.wait_until_stopped(child)
+        child_state = str(child["state"]["current"])
+        outputs: dict[str, Any] = {"executionId": child["id"], "state": child_state}
+        if child.get("outputs"):
+            outputs["outputs"] = child["outputs"]
+        task_run["outputs"] = outputs
+        final = "SUCCESS"
+        if java_true(props.get("transmitFailed", True)) and child_state in ("FAILED", "KILLED", "WARNING"):
+            final = child_state
+            if props.get("allowFailure") and child_state == "FAILED":
+                final = "WARNING"
+            if final == "WARNING" and props.get("allowWarning"):
+                final = "SUCCESS"
+        if final in ("FAILED", "KILLED"):
+            self.log(
+                execution,
+                task_run,
+                "ERROR",
+                f'Subflow execution [[link execution="{child["id"]}" flowId="{child["flowId"]}" '
+                f'namespace="{child["namespace"]}"]] ends in FAILED state',
+            )
+        return final
+
+    def _start_subflow(
+        self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, task_run: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create, store and launch the child execution of a ``Subflow`` task run (its id goes to the task
+        run's outputs at once, so a resumed run waits for the same child instead of starting another)."""
+        context = task_context(execution, flow, task, task_run)
+        props = task.properties
+        namespace = render(str(props["namespace"]), context)
+        flow_id = render(str(props["flowId"]), context)
+        revision = int(props["revision"]) if props.get("revision") is not None else None
+        item = self.store.flow_revision(execution["tenantId"], namespace, flow_id, revision)
+        if item is None:
+            raise KestraSimTaskFailure(
+                f"Unable to find flow '{namespace}'.'{flow_id}' with revision '{revision or 0}'"
+            )
+        if item.flow.disabled:
+            raise KestraSimTaskFailure("Cannot execute a flow which is disabled")
+        labels = (
+            list(execution.get("labels", []))
+            if java_true(render(str(props.get("inheritLabels", False)), context))
+            else [label for label in execution.get("labels", []) if label["key"].startswith("system.")]
+        )
+        for label in normalize_labels(props.get("labels")):
+            labels.append({"key": render(label["key"], context), "value": render(label["value"], context)})
+        trigger = {
+            "id": task.id,
+            "type": task.type,
+            "variables": {
+                "executionId": execution["id"],
+                "namespace": flow.namespace,
+                "flowId": flow.id,
+                "flowRevision": execution["flowRevision"],
+            },
+        }
+        child = new_execution(item, labels, trigger=trigger)
+        raw_inputs = render_value(props.get("inputs") or {}, context)
+        parts = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in dict(raw_inputs).items()}
+        try:
+            inputs = read_execution_inputs(item.flow.inputs, parts, self._refuse_file, {"flow": {
+                "id": item.flow.id, "namespace": item.flow.namespace, "revision": item.revision,
+            }, "execution": {"id": child["id"]}})  # fmt: skip
+        except KestraSimError as exc:
+            raise KestraSimTaskFailure(exc.message) from None
+        if inputs:
+            child["inputs"] = inputs
+        self.store.executions[child["id"]] = child
+        self.changed(child)
+        self.launch(child["id"])
+        task_run["outputs"] = {"executionId": child["id"]}
+        self.changed(execution)
+        return child
+
+    @staticmethod
+    def _refuse_file(input_id: str, upload: Any) -> str:
+        raise KestraSimTaskFailure(
+            f"Input '{input_id}': files cannot be passed to a subflow by the simulator"
+        )
+
+    def _context(self, execution: dict[str, Any], flow: KestraSimFlow) -> dict[str, Any]:
+        return task_context(execution, flow, None, None)
 
     async def _pause(
         self, execution: dict[str, Any], flow: KestraSimFlow, task: KestraSimTask, task_run: dict[str, Any]

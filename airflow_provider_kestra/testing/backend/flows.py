@@ -20,6 +20,7 @@ from airflow_provider_kestra.testing.backend.exceptions import (
     KestraSimViolation,
 )
 from airflow_provider_kestra.testing.backend.inputs import java_text
+from airflow_provider_kestra.testing.backend.plugins import check_property_types, schedule_violations
 
 if TYPE_CHECKING:
     from collections.abc import Container, Iterator
@@ -33,10 +34,13 @@ FAIL = "io.kestra.plugin.core.execution.Fail"
 WRITE = "io.kestra.plugin.core.storage.Write"
 SEQUENTIAL = "io.kestra.plugin.core.flow.Sequential"
 PARALLEL = "io.kestra.plugin.core.flow.Parallel"
+SUBFLOW = "io.kestra.plugin.core.flow.Subflow"
+DAG = "io.kestra.plugin.core.flow.Dag"
+FOREACH = "io.kestra.plugin.core.flow.ForEach"
 WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
 
-FLOWABLE_TYPES = (SEQUENTIAL, PARALLEL)
+FLOWABLE_TYPES = (SEQUENTIAL, PARALLEL, DAG, FOREACH)
 _COMMON_TASK_PROPERTIES = {
     "id", "type", "version", "description", "retry", "timeout", "disabled", "workerGroup", "logLevel",
     "allowFailure", "logToFile", "runIf", "allowWarning", "taskCache",
@@ -52,6 +56,25 @@ TASK_PROPERTIES: dict[str, dict[str, bool]] = {
     WRITE: {"content": True, "extension": False},
     SEQUENTIAL: {"tasks": True, "errors": False},
     PARALLEL: {"tasks": True, "concurrent": False, "errors": False},
+    # Subflow.java @048d4844: namespace @NotEmpty, flowId @NotNull, revision @Min(1), wait and transmitFailed
+    # default true, restartBehavior @NotNull with a default.
+    SUBFLOW: {
+        "namespace": True,
+        "flowId": True,
+        "revision": False,
+        "inputs": False,
+        "labels": False,
+        "wait": False,
+        "transmitFailed": False,
+        "inheritLabels": False,
+        "outputs": False,
+        "scheduleDate": False,
+        "restartBehavior": False,
+    },
+    # Dag.java @0485db05: tasks @NotEmpty (DagTask: task @NotNull, dependsOn), concurrent, onChildFailure.
+    DAG: {"tasks": True, "concurrent": False, "onChildFailure": False, "errors": False, "finally": False},
+    # ForEach.java @005dd2f7 (extends Sequential): values @NotNull, concurrencyLimit Integer (default 1).
+    FOREACH: {"values": True, "concurrencyLimit": False, "tasks": True, "errors": False},
 }
 _COMMON_TRIGGER_PROPERTIES = {
     "id", "type", "version", "description", "conditions", "disabled", "workerGroup", "logLevel",
@@ -90,6 +113,8 @@ PROPERTY_FIELDS: dict[str, frozenset[str]] = {
     FAIL: frozenset({"condition", "errorMessage"}),
     WRITE: frozenset({"content", "extension"}),
     WEBHOOK: frozenset({"responseCode"}),
+    SUBFLOW: frozenset({"inheritLabels", "scheduleDate"}),
+    DAG: frozenset({"concurrent", "onChildFailure"}),
     "input": frozenset({"defaults", "prefill"}),
 }
 _INPUT_PROPERTIES = {
@@ -115,12 +140,14 @@ def is_valid_label_key(key: str) -> bool:
 
 @dataclass
 class KestraSimTask:
-    """One task of a flow, with its child tasks for ``Sequential`` / ``Parallel``."""
+    """One task of a flow, with its child tasks for ``Sequential``, ``Parallel``, ``Dag`` and ``ForEach``;
+    ``depends_on`` holds the ``dependsOn`` ids of each child of a ``Dag``."""
 
     id: str
     type: str
     properties: dict[str, Any]
     children: list[KestraSimTask] = field(default_factory=list)
+    depends_on: dict[str, list[str]] = field(default_factory=dict)
 
     def walk(self) -> list[KestraSimTask]:
         """This task and all its descendants, depth first."""
@@ -204,15 +231,108 @@ def _parse_task(raw: Any, path: str, violations: list[KestraSimViolation]) -> Ke
     for name, required in known.items():
         if required and raw.get(name) is None:
             violations.append(KestraSimViolation(f"{path}.{name}", "must not be null"))
+    check_property_types(raw, str(type_name))
     children: list[KestraSimTask] = []
+    depends_on: dict[str, list[str]] = {}
     if type_name in FLOWABLE_TYPES:
         subtasks = raw.get("tasks")
         if isinstance(subtasks, list):
             if not subtasks:
                 violations.append(KestraSimViolation(f"{path}.tasks", "must not be empty"))
-            children = [_parse_task(t, f"{path}.tasks[{i}]", violations) for i, t in enumerate(subtasks)]
+            if type_name == DAG:
+                children, depends_on = _parse_dag_tasks(subtasks, path, violations)
+            else:
+                children = [_parse_task(t, f"{path}.tasks[{i}]", violations) for i, t in enumerate(subtasks)]
+    if type_name == SUBFLOW:
+        _check_subflow(raw, path, violations)
     props = {k: v for k, v in raw.items() if k not in ("id", "type")}
-    return KestraSimTask(id=str(task_id or ""), type=str(type_name), properties=props, children=children)
+    return KestraSimTask(
+        id=str(task_id or ""), type=str(type_name), properties=props, children=children, depends_on=depends_on
+    )
+
+
+def _parse_dag_tasks(
+    items: list[Any], path: str, violations: list[KestraSimViolation]
+) -> tuple[list[KestraSimTask], dict[str, list[str]]]:
+    """The ``DagTask`` entries of a ``Dag``, then ``DagTaskValidator``'s checks on the ``Dag`` itself.
+
+    Dag.java @0485db05 and DagTaskValidator.java @23491051: ``No task defined`` when empty, else every
+    ``dependsOn`` id missing from the DAG (``Not existing task id in dependency: a, b``), else the tasks on a
+    cycle (``Cyclic dependency detected: t1, t2``); one violation on the Dag task's path, as
+    ``DagTaskValidatorTest`` asserts (``tasks[0]``).
+    """
+    children: list[KestraSimTask] = []
+    depends_on: dict[str, list[str]] = {}
+    order: list[tuple[str, list[str] | None]] = []
+    for index, item in enumerate(items):
+        item_path = f"{path}.tasks[{index}]"
+        if not isinstance(item, dict):
+            raise KestraSimConstraintViolation(
+                [KestraSimViolation(item_path, "Invalid json mapping")], "Invalid json mapping"
+            )
+        for name in item:
+            if name not in ("task", "dependsOn"):
+                raise _unrecognized(str(name), DAG + "$DagTask", item_path)
+        deps = item.get("dependsOn")  # a list: check_property_types refused anything else
+        if item.get("task") is None:
+            violations.append(KestraSimViolation(f"{item_path}.task", "must not be null"))
+            continue
+        child = _parse_task(item["task"], f"{item_path}.task", violations)
+        children.append(child)
+        dep_ids = [str(d) for d in deps] if deps is not None else None
+        depends_on[child.id] = dep_ids or []
+        order.append((child.id, dep_ids))
+    if not items:
+        violations.append(KestraSimViolation(path, "No task defined"))
+        return children, depends_on
+    known = [task_id for task_id, _ in order]
+    missing = [dep for _, deps in order for dep in deps or [] if dep not in known]
+    if missing:
+        violations.append(
+            KestraSimViolation(path, "Not existing task id in dependency: " + ", ".join(missing))
+        )
+        return children, depends_on
+    graph: dict[str, list[str]] = {}
+    for task_id, deps in order:
+        graph.setdefault(task_id, deps or [])  # Collectors.toMap keeps the first of duplicate ids
+    cyclic = [task_id for task_id, deps in order if deps is not None and _has_cycle(task_id, graph)]
+    if cyclic:
+        violations.append(KestraSimViolation(path, "Cyclic dependency detected: " + ", ".join(cyclic)))
+    return children, depends_on
+
+
+def _has_cycle(start: str, graph: dict[str, list[str]]) -> bool:
+    """``Dag#hasCycle``: a depth-first walk of the dependencies from ``start`` that comes back to it."""
+    visited: set[str] = set()
+    stack = [start]
+    while stack:
+        current = stack.pop()
+        for dep in graph.get(current, []):
+            if dep == start:
+                return True
+            if dep not in visited:
+                visited.add(dep)
+                stack.append(dep)
+    return False
+
+
+def _check_subflow(raw: dict[str, Any], path: str, violations: list[KestraSimViolation]) -> None:
+    """Bean validation of ``Subflow`` (Subflow.java @048d4844): ``namespace`` @NotEmpty, ``revision``
+    @Min(1), labels without the ``system.`` prefix (``NoSystemLabelValidator``)."""
+    if raw.get("namespace") == "":
+        violations.append(KestraSimViolation(f"{path}.namespace", "must not be empty"))
+    revision = raw.get("revision")
+    if isinstance(revision, int) and not isinstance(revision, bool) and revision < 1:
+        violations.append(KestraSimViolation(f"{path}.revision", "must be greater than or equal to 1"))
+    for index, label in enumerate(normalize_labels(raw.get("labels"))):
+        if label["key"].startswith("system."):
+            violations.append(
+                KestraSimViolation(
+                    f"{path}.labels[{index}]",
+                    "System labels can only be set by Kestra itself, offending label: "
+                    f"{label['key']}={label['value']}.",
+                )
+            )
 
 
 def _parse_tasks(raw: Any, key: str, violations: list[KestraSimViolation]) -> list[KestraSimTask]:
@@ -225,7 +345,8 @@ def _parse_tasks(raw: Any, key: str, violations: list[KestraSimViolation]) -> li
     return [_parse_task(t, f"{key}[{i}]", violations) for i, t in enumerate(raw)]
 
 
-def _normalize_labels(raw: Any) -> list[dict[str, str]]:
+def normalize_labels(raw: Any) -> list[dict[str, str]]:
+    """Labels given as a list of ``{key, value}`` or as a map (``ListOrMapOfLabelDeserializer``)."""
     if raw is None:
         return []
     if isinstance(raw, dict):
@@ -279,12 +400,15 @@ def _parse_inputs(raw: Any, violations: list[KestraSimViolation]) -> list[dict[s
     return inputs
 
 
-def _parse_triggers(raw: Any) -> list[dict[str, Any]]:
+def _parse_triggers(raw: Any, violations: list[KestraSimViolation]) -> list[dict[str, Any]]:
     triggers: list[dict[str, Any]] = []
     for path, item, type_name in _typed_items(raw, "triggers", TRIGGER_PROPERTIES):
         for name in item:
             if name not in TRIGGER_PROPERTIES[type_name] and name not in _COMMON_TRIGGER_PROPERTIES:
                 raise _unrecognized(str(name), str(type_name), path)
+        check_property_types(item, str(type_name))
+        if type_name == SCHEDULE:
+            violations.extend(schedule_violations(item, path))
         triggers.append(dict(item))
     return triggers
 
@@ -320,7 +444,7 @@ def parse_flow(source: str) -> KestraSimFlow:
     errors = _parse_tasks(document.get("errors"), "errors", violations)
     finally_tasks = _parse_tasks(document.get("finally"), "finally", violations)
     inputs = _parse_inputs(document.get("inputs"), violations)
-    triggers = _parse_triggers(document.get("triggers"))
+    triggers = _parse_triggers(document.get("triggers"), violations)
     flow_id, namespace = document.get("id"), document.get("namespace")
     for name, value, pattern in (
         ("id", flow_id, FLOW_ID_PATTERN),
@@ -352,7 +476,7 @@ def parse_flow(source: str) -> KestraSimFlow:
     outputs = [dict(o) for o in document.get("outputs") or [] if isinstance(o, dict)]
     if dups := _duplicates([str(o.get("id")) for o in outputs]):
         flow_problems.append(f"Duplicate output with name [{', '.join(dups)}]")
-    labels = _normalize_labels(document.get("labels"))
+    labels = normalize_labels(document.get("labels"))
     for label in labels:
         if label["key"].startswith("system.") and label["key"] != "system.readOnly":
             flow_problems.append(
@@ -389,10 +513,16 @@ def _with_properties_as_strings(item: Any, kind: str) -> Any:
             out[name] = java_text(out[name])
     for key in ("tasks", "errors", "finally"):
         if isinstance(out.get(key), list):
-            out[key] = [
-                _with_properties_as_strings(t, str(t.get("type"))) for t in out[key] if isinstance(t, dict)
-            ]
+            out[key] = [_child_with_properties_as_strings(t) for t in out[key] if isinstance(t, dict)]
     return out
+
+
+def _child_with_properties_as_strings(item: dict[str, Any]) -> dict[str, Any]:
+    """A child task, or a ``Dag``'s ``{task, dependsOn}`` entry whose ``task`` is converted."""
+    if "type" not in item and isinstance(item.get("task"), dict):
+        return {**item, "task": _with_properties_as_strings(item["task"], str(item["task"].get("type")))}
+    converted: dict[str, Any] = _with_properties_as_strings(item, str(item.get("type")))
+    return converted
 
 
 def property_view(document: dict[str, Any], inputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -239,7 +239,7 @@ def _parse_list(definition: Mapping[str, Any], value: Any) -> list[Any]:
                 f"Cannot deserialize value of type `java.util.ArrayList` from {type(values).__name__}"
             )
     item_type = str(definition.get("itemType") or "STRING")
-    converter = _SCALARS.get(item_type, java_text)
+    converter: Callable[[Any], Any] = _SCALARS.get(item_type, java_text)
     out = []
     for element in values:
         try:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-ROOTS = ("inputs", "outputs", "execution", "flow", "labels", "trigger", "vars", "taskrun", "task")
+ROOTS = ("inputs", "outputs", "execution", "flow", "labels", "trigger", "vars", "taskrun", "task", "parent")
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(?P<num>-?\d+(?:\.\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<op>\|\||[.\[\](),|]))"

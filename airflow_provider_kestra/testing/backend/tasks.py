@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_kestra.testing.backend import flows as F
@@ -36,6 +37,40 @@ class KestraSimTaskFailure(Exception):
     """A task ended in FAILED; the engine logs the message at ERROR."""
 
 
+def java_true(value: Any) -> bool:
+    """A ``Boolean`` property as Jackson reads it (``true`` or the text ``true``, any case)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def for_each_values(raw: Any, context: dict[str, Any]) -> list[str]:
+    """The distinct values a ``ForEach`` iterates on, as ``FlowableUtils#resolveEachTasks`` resolves them:
+    a string is rendered then read as a JSON array, each string of a list is rendered; a non-string value
+    becomes its JSON text; a null value fails the task (``Found '<n>' null values on Each``)."""
+    if isinstance(raw, str):
+        text = render(raw, context)
+        try:
+            values = json.loads(text)
+        except ValueError as exc:
+            raise KestraSimTaskFailure(
+                f"Unable to read the ForEach values {text!r} as a JSON array: {exc}"
+            ) from None
+        if not isinstance(values, list):
+            raise KestraSimTaskFailure(f"Unable to read the ForEach values {text!r} as a JSON array")
+    elif isinstance(raw, list):
+        values = [render(v, context) if isinstance(v, str) else render_value(v, context) for v in raw]
+    else:
+        raise KestraSimTaskFailure(f"Unknown value type: {type(raw).__name__}")
+    distinct: list[Any] = []
+    for value in values:
+        if value not in distinct:
+            distinct.append(value)
+    nulls = sum(1 for value in distinct if value is None)
+    if nulls:
+        shown = ", ".join("null" if v is None else str(v) for v in values)
+        raise KestraSimTaskFailure(f"Found '{nulls}' null values on Each, with values=[{shown}]")
+    return [v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for v in distinct]
+
+
 def storage_prefix(execution: dict[str, Any]) -> str:
     """``/<namespace as path>/<flowId>/executions/<id>/`` (Kestra's StorageContext prefix)."""
     return "/{}/{}/executions/{}/".format(
@@ -63,9 +98,7 @@ def task_context(
             key: decrypt_secret(value) if is_encrypted(value) else value
             for key, value in execution.get("inputs", {}).items()
         },
-        "outputs": {
-            tr["taskId"]: tr["outputs"] for tr in execution.get("taskRunList", []) if tr.get("outputs")
-        },
+        "outputs": task_outputs(execution.get("taskRunList", [])),
         "labels": {label["key"]: label["value"] for label in execution.get("labels", [])},
     }
     if execution.get("trigger"):
@@ -75,9 +108,32 @@ def task_context(
     if task is not None and task_run is not None:
         context["task"] = {"id": task.id, "type": task.type}
         context["taskrun"] = {"id": task_run["id"], "startDate": task_run["state"]["startDate"]}
+        if task_run.get("value") is not None:
+            context["taskrun"]["value"] = task_run["value"]
+        if task_run.get("iteration") is not None:
+            context["taskrun"]["iteration"] = task_run["iteration"]
         if task_run.get("parentTaskRunId"):
             context["taskrun"]["parentId"] = task_run["parentTaskRunId"]
+            parent_id = task_run["parentTaskRunId"]
+            parent = next((tr for tr in execution.get("taskRunList", []) if tr["id"] == parent_id), None)
+            if parent is not None and parent.get("value") is not None:
+                # Kestra's RunVariables: ``parent.taskrun.value`` inside a ForEach iteration's nested tasks.
+                context["parent"] = {"taskrun": {"value": parent["value"]}}
     return context
+
+
+def task_outputs(task_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``outputs`` Pebble variable: ``outputs.<taskId>``, or ``outputs.<taskId>.<value>`` for the task
+    runs of a ``ForEach`` iteration (Kestra's ``RunContext`` nests outputs under the task run's ``value``)."""
+    outputs: dict[str, Any] = {}
+    for task_run in task_runs:
+        if not task_run.get("outputs"):
+            continue
+        if task_run.get("value") is not None:
+            outputs.setdefault(task_run["taskId"], {})[task_run["value"]] = task_run["outputs"]
+        else:
+            outputs[task_run["taskId"]] = task_run["outputs"]
+    return outputs
 
 
 async def run_worker_task(

@@ -31,6 +31,7 @@ from airflow_provider_kestra.testing.http.views import (
     execution_url,
     json_response,
 )
+from airflow_provider_kestra.testing.journal import FAULTS_SCOPE_KEY
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -79,15 +80,17 @@ async def create_execution(ctx: KestraSimContext, request: Request, tenant: str)
 
 async def get_execution(ctx: KestraSimContext, request: Request, tenant: str) -> Response:
     """``GET /executions/{executionId}``."""
-    execution = ctx.backend.find_execution(tenant, request.path_params["executionId"])
+    fired: list[str] = request.scope.setdefault(FAULTS_SCOPE_KEY, [])
+    execution = ctx.backend.get_execution(tenant, request.path_params["executionId"], fired)
     return Response(execution_bytes(ctx, execution, api=True), media_type="application/json")
 
 
 async def search_executions(ctx: KestraSimContext, request: Request, tenant: str) -> Response:
     """``GET /executions/search`` (and ``GET /executions?namespace=&flowId=``): newest first by default."""
     filters = parse_filters(query_items(request), "EXECUTION")
+    fired: list[str] = request.scope.setdefault(FAULTS_SCOPE_KEY, [])
     matches = ctx.backend.search_executions(
-        tenant, filters, request.query_params.getlist("sort"), now_instant()
+        tenant, filters, request.query_params.getlist("sort"), now_instant(), fired
     )
     page = paginate(*page_params(request), matches, "searchExecutions")
     light = ctx.profile.search_returns_light
