@@ -37,30 +37,48 @@ class KestraConfigError(KestraError):
     """The Airflow connection or the arguments given to the hook are not usable."""
 
 
+class KestraInputError(KestraConfigError, ValueError):
+    """A flow input or label cannot be sent to Kestra (bad key, unsupported value type, missing file).
+
+    Also a ``ValueError``, so code that validated arguments with ``except ValueError`` keeps working.
+    """
+
+
 class KestraConnectionError(KestraError):
     """Kestra could not be reached (DNS, refused, TLS, timeout) even after the retries."""
 
 
 class KestraStreamError(KestraError):
-    """A server-sent-event stream ended or was cut before its ``end`` frame."""
+    """A server-sent-event stream was refused, ended or was cut before its ``end`` frame.
+
+    Never a verdict on the execution: a wait that gets it polls the execution instead.
+    """
 
 
-class KestraWaitTimeout(KestraError, TimeoutError):
+class KestraStreamIdle(KestraStreamError):
+    """An execution's event stream sent nothing for its whole read timeout: not a failure, reopen it."""
+
+
+def stream_ended_early(execution_id: str) -> KestraStreamError:
+    """The error for an execution event stream that closed before its ``end`` frame."""
+    return KestraStreamError(f"The event stream of execution {execution_id} ended before its end event")
+
+
+class KestraExecutionStateError(KestraError):
+    """Base of the errors about one execution's state; carries ``execution_id`` and ``state``."""
+
+    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.state = state
+
+
+class KestraWaitTimeout(KestraExecutionStateError, TimeoutError):
     """An execution did not reach a terminal state before the deadline."""
 
-    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
-        super().__init__(message)
-        self.execution_id = execution_id
-        self.state = state
 
-
-class KestraExecutionError(KestraError):
+class KestraExecutionError(KestraExecutionStateError):
     """An execution ended in a failing (or unexpected) state."""
-
-    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
-        super().__init__(message)
-        self.execution_id = execution_id
-        self.state = state
 
 
 @dataclass(frozen=True)
@@ -211,3 +229,18 @@ def kestra_api_error(
     return cls(
         status=status, method=method, path=path, kestra_message=message, field_errors=errors, context=context
     )
+
+
+def with_note(error: KestraError, note: str) -> KestraError:
+    """A copy of ``error`` (same class) whose message ends with ``note``."""
+    if isinstance(error, KestraApiError):
+        context = f"{error.context} ({note})" if error.context else note
+        return type(error)(
+            status=error.status,
+            method=error.method,
+            path=error.path,
+            kestra_message=error.kestra_message,
+            field_errors=error.field_errors,
+            context=context,
+        )
+    return type(error)(f"{error} ({note})")
