@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kestra.exceptions import KestraExecutionError
-    from airflow_provider_kestra.hooks.kestra import KestraExecution, KestraHook
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 FLOW_FILE_SUFFIXES = (".yml", ".yaml")
 LABEL_PREFIX = "airflow."

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_kestra.hooks.kestra import KestraExecution
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 
 class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):

@@ -28,7 +28,8 @@ from airflow_provider_kestra.utils.state import TERMINAL_STATES, state_of
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
 
-    from airflow_provider_kestra.hooks.kestra import KestraAsyncHook, KestraExecution, KestraLogEntry
+    from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
+    from airflow_provider_kestra.utils.models import KestraExecution, KestraLogEntry
 
 KILL_TIMEOUT_SECONDS = 20.0
 """How long an ``on_kill`` (the trigger's, or the operator's) may spend asking Kestra to kill the execution
@@ -147,7 +148,7 @@ class KestraExecutionTrigger(BaseTrigger):
     def _get_hook(self) -> KestraAsyncHook:
         """The trigger's one async client, opened on first use and closed by :meth:`cleanup`."""
         if self._hook is None:
-            from airflow_provider_kestra.hooks.kestra import KestraAsyncHook
+            from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 
             self._hook = KestraAsyncHook(self.kestra_conn_id, **self.hook_params)
         return self._hook
