@@ -118,6 +118,7 @@ class KestraApiError(KestraError):
         kestra_message: str,
         field_errors: list[KestraFieldError] | None = None,
         context: str | None = None,
+        problem_type: str | None = None,
     ) -> None:
         self.status = status
         self.method = method
@@ -125,6 +126,8 @@ class KestraApiError(KestraError):
         self.kestra_message = kestra_message
         self.field_errors = list(field_errors or [])
         self.context = context
+        self.problem_type = problem_type
+        """The slug of a 2.x problem+json ``type`` (``not-found``, ``conflict``...), else None."""
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -163,6 +166,10 @@ class KestraValidationError(KestraApiError):
     """HTTP 422: invalid entity, input, argument or flow source."""
 
 
+class KestraMethodNotAllowedError(KestraApiError):
+    """HTTP 405: the server has this path, but not for this method (a route of another API layout)."""
+
+
 class KestraServerError(KestraApiError):
     """HTTP 5xx."""
 
@@ -172,9 +179,55 @@ _STATUS_CLASSES: dict[int, type[KestraApiError]] = {
     401: KestraAuthenticationError,
     403: KestraPermissionError,
     404: KestraNotFoundError,
+    405: KestraMethodNotAllowedError,
     409: KestraConflictError,
     422: KestraValidationError,
 }
+
+PROBLEM_TYPE_BASE = "https://kestra.io/docs/api-reference/problems/"
+"""Base of Kestra 2.x problem ``type`` URIs (webserver/.../errors/ProblemType.java @67c8181a)."""
+
+_PROBLEM_CLASSES: dict[str, type[KestraApiError]] = {
+    # The catalog of webserver/.../errors/ProblemTypes.java (kestra-io/kestra@14844e4f).
+    **dict.fromkeys(
+        ("bad-request", "invalid-query-parameter", "invalid-query-filters"), KestraBadRequestError
+    ),
+    "bulk-validation-failed": KestraBadRequestError,
+    "unauthenticated": KestraAuthenticationError,
+    "forbidden": KestraPermissionError,
+    "not-found": KestraNotFoundError,
+    "method-not-allowed": KestraMethodNotAllowedError,
+    "conflict": KestraConflictError,
+    "entity-already-exists": KestraConflictError,
+    **dict.fromkeys(
+        (
+            "invalid-json",
+            "invalid-plugin-type",
+            "invalid-format",
+            "invalid-request-body",
+            "invalid-argument",
+            "validation-failed",
+            "invalid-entity",
+        ),
+        KestraValidationError,
+    ),
+    **dict.fromkeys(
+        ("internal-error", "migration-required", "service-unavailable", "timeout"), KestraServerError
+    ),
+}
+"""Error class per problem type: on 2.x the ``type`` says what happened, whatever the status."""
+
+
+def problem_type_of(body: str) -> str | None:
+    """The slug of a problem+json body's ``type`` (``not-found``...), None for other bodies or types."""
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return None
+    kind = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or not kind.startswith(PROBLEM_TYPE_BASE):
+        return None
+    return kind[len(PROBLEM_TYPE_BASE) :].strip("/") or None
 
 
 def _field_errors(items: Any) -> list[KestraFieldError]:
@@ -221,13 +274,25 @@ def parse_error_body(body: str) -> tuple[str, list[KestraFieldError]]:
 def kestra_api_error(
     *, status: int, method: str, path: str, body: str, context: str | None = None
 ) -> KestraApiError:
-    """The typed error for an HTTP error response (the class depends on the status only)."""
+    """The typed error for an HTTP error response: the class follows a 2.x problem ``type`` when Kestra
+    gives a known one, else the status."""
     message, errors = parse_error_body(body)
     if not message and status == 401:
         message = "authentication required or credentials refused"
-    cls = _STATUS_CLASSES.get(status) or (KestraServerError if status >= 500 else KestraApiError)
+    problem = problem_type_of(body)
+    cls = (
+        _PROBLEM_CLASSES.get(problem or "")
+        or _STATUS_CLASSES.get(status)
+        or (KestraServerError if status >= 500 else KestraApiError)
+    )
     return cls(
-        status=status, method=method, path=path, kestra_message=message, field_errors=errors, context=context
+        status=status,
+        method=method,
+        path=path,
+        kestra_message=message,
+        field_errors=errors,
+        context=context,
+        problem_type=problem,
     )
 
 
@@ -242,5 +307,6 @@ def with_note(error: KestraError, note: str) -> KestraError:
             kestra_message=error.kestra_message,
             field_errors=error.field_errors,
             context=context,
+            problem_type=error.problem_type,
         )
     return type(error)(f"{error} ({note})")

@@ -34,6 +34,7 @@ from airflow_provider_kestra.exceptions import (
     KestraStreamError,
     KestraStreamIdle,
     kestra_api_error,
+    with_note,
 )
 from airflow_provider_kestra.utils.connection import KestraConnectionSettings, redact, settings_from_fields
 from airflow_provider_kestra.utils.encoding import (
@@ -53,11 +54,14 @@ from airflow_provider_kestra.utils.retry import (
     retry_wait,
 )
 from airflow_provider_kestra.utils.routes import (
+    ACTION_ROUTES,
     KestraActionLayout,
     KestraApiVersion,
     KestraRoute,
+    other_layout,
     resolve_route,
 )
+from airflow_provider_kestra.utils.state import KestraExecutionState, is_terminal, state_of
 from airflow_provider_kestra.version_compat import BaseHook
 
 if TYPE_CHECKING:
@@ -374,6 +378,19 @@ def outputs_of_execution(execution: KestraExecution, include_task_outputs: bool)
     return {"outputs": dict(execution.get("outputs") or {}), "task_outputs": task_outputs}
 
 
+def action_took_effect(route: str, state: str) -> bool:
+    """Whether an execution in ``state`` shows that the action ``route`` happened: a kill once it is
+    KILLING or ended; a restart once it runs again (RESTARTED or any state that is neither terminal nor
+    PAUSED); a resume once it is no longer PAUSED."""
+    if route == "execution_kill":
+        return state == KestraExecutionState.KILLING.value or is_terminal(state)
+    if route == "execution_restart":
+        return bool(state) and not is_terminal(state) and state != KestraExecutionState.PAUSED.value
+    if route == "execution_resume":
+        return bool(state) and state != KestraExecutionState.PAUSED.value
+    return False
+
+
 # ------------------------------------------------------------------------------------------ small tools
 class KestraAttemptFailure(Exception):
     """One attempt failed in a way that retrying might fix; ``error`` is what to raise if we give up."""
@@ -517,6 +534,8 @@ class KestraHookBase(BaseHook):
         self._server_info: KestraServerInfo | None = None
         self._api_version: KestraApiVersion | None = None
         self._action_layout: KestraActionLayout = "actions"
+        self._action_layout_known = False
+        """Whether an action succeeded on :attr:`_action_layout` (then it is never switched again)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kestra_conn_id={self.kestra_conn_id!r})"
@@ -642,14 +661,74 @@ class KestraHookBase(BaseHook):
         """The requests one operation needs, without I/O: yields each call to send, receives its answer
         (or has the send's :class:`KestraError` thrown in), returns the operation's result.
 
-        Both hooks drive it the same way (``_call``), so follow-up decisions are made once.
+        Both hooks drive it the same way (``_call``), so these follow-up decisions are made once:
+
+        * a 404 on a call that may find nothing (2.x outputs) is an empty answer;
+        * a single-execution action refused with 404/405 by a 2.x server may be the other action layout
+          (:meth:`_other_layout`);
+        * an action answered with 502/503/504 has an unknown outcome: the execution is read again before
+          deciding (:meth:`_after_unknown_outcome`); restart and resume are never sent twice.
         """
         try:
-            return (yield call)
-        except KestraNotFoundError:
-            if call.missing_is_empty:
+            answer = yield call
+        except KestraApiError as err:
+            if call.missing_is_empty and isinstance(err, KestraNotFoundError):
                 return {}
+            if call.route not in ACTION_ROUTES:
+                raise
+            if err.status in (404, 405) and self._api_version is KestraApiVersion.V2:
+                return (yield from self._other_layout(call, err))
+            if err.status in (502, 503, 504):
+                return (yield from self._after_unknown_outcome(call, err))
             raise
+        if call.route in ACTION_ROUTES:
+            self._action_layout_known = True
+        return answer
+
+    def _other_layout(self, call: KestraCall, err: KestraApiError) -> Generator[KestraCall, Any, Any]:
+        """Send an action refused with 404/405 once more on the other 2.x layout; keep the one that works.
+
+        Kestra answers an unknown route and an unknown execution alike (``kill`` returns a bare
+        ``HttpResponse.notFound()`` in ExecutionController; both render as problem type ``not-found``), so
+        a 404 means "no such route" only when the execution exists. A 405 always means another route.
+        """
+        if self._action_layout_known:
+            raise err
+        if err.status == 404:
+            try:
+                yield get_execution_call(call.path["execution_id"])
+            except KestraNotFoundError:
+                raise err from None
+        tried = self._action_layout
+        self._action_layout = other_layout(tried)
+        try:
+            answer = yield call
+        except KestraApiError as second:
+            if second.status not in (404, 405):
+                raise
+            self._action_layout = tried
+            raise err from None
+        self._action_layout_known = True
+        log.info("Kestra serves single-execution actions in the %r layout; using it", self._action_layout)
+        return answer
+
+    def _after_unknown_outcome(
+        self, call: KestraCall, err: KestraApiError
+    ) -> Generator[KestraCall, Any, Any]:
+        """Decide an action whose answer was lost (502/503/504; 2.x answers 504 "operation timed out" when
+        the state transition takes too long) from the execution read again; else raise ``err``, noted."""
+        try:
+            execution = yield get_execution_call(call.path["execution_id"])
+        except KestraError:
+            raise err from None
+        state = state_of(execution)
+        if action_took_effect(call.route, state):
+            log.warning(
+                "%s: Kestra answered HTTP %s, yet the execution is %s", call.context, err.status, state
+            )
+            return execution if call.answer == "json" else None
+        note = f"the execution is still {state or 'in an unknown state'}; the request was not sent again"
+        raise with_note(err, note) from None
 
     def _server_info_from_configs(self, data: Any, headers: Mapping[str, str]) -> KestraServerInfo:
         """Read ``GET /api/v1/configs`` (anything but a JSON object counts as empty)."""
