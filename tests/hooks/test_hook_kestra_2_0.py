@@ -43,6 +43,7 @@ NOT_FOUND = problem(404, "not-found", "Resource not found")
 NOT_ALLOWED = problem(405, "method-not-allowed", "Method not allowed")
 TIMEOUT = problem(504, "timeout", "Operation timed out")
 
+
 @pytest.fixture
 def kestra_version() -> str:
     """Every scenario here talks to a 2.0 server (one test overrides it)."""
