@@ -37,30 +37,48 @@ class KestraConfigError(KestraError):
     """The Airflow connection or the arguments given to the hook are not usable."""
 
 
+class KestraInputError(KestraConfigError, ValueError):
+    """A flow input or label cannot be sent to Kestra (bad key, unsupported value type, missing file).
+
+    Also a ``ValueError``, so code that validated arguments with ``except ValueError`` keeps working.
+    """
+
+
 class KestraConnectionError(KestraError):
     """Kestra could not be reached (DNS, refused, TLS, timeout) even after the retries."""
 
 
 class KestraStreamError(KestraError):
-    """A server-sent-event stream ended or was cut before its ``end`` frame."""
+    """A server-sent-event stream was refused, ended or was cut before its ``end`` frame.
+
+    Never a verdict on the execution: a wait that gets it polls the execution instead.
+    """
 
 
-class KestraWaitTimeout(KestraError, TimeoutError):
+class KestraStreamIdle(KestraStreamError):
+    """An execution's event stream sent nothing for its whole read timeout: not a failure, reopen it."""
+
+
+def stream_ended_early(execution_id: str) -> KestraStreamError:
+    """The error for an execution event stream that closed before its ``end`` frame."""
+    return KestraStreamError(f"The event stream of execution {execution_id} ended before its end event")
+
+
+class KestraExecutionStateError(KestraError):
+    """Base of the errors about one execution's state; carries ``execution_id`` and ``state``."""
+
+    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.state = state
+
+
+class KestraWaitTimeout(KestraExecutionStateError, TimeoutError):
     """An execution did not reach a terminal state before the deadline."""
 
-    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
-        super().__init__(message)
-        self.execution_id = execution_id
-        self.state = state
 
-
-class KestraExecutionError(KestraError):
+class KestraExecutionError(KestraExecutionStateError):
     """An execution ended in a failing (or unexpected) state."""
-
-    def __init__(self, message: str, *, execution_id: str, state: str | None) -> None:
-        super().__init__(message)
-        self.execution_id = execution_id
-        self.state = state
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,7 @@ class KestraApiError(KestraError):
         kestra_message: str,
         field_errors: list[KestraFieldError] | None = None,
         context: str | None = None,
+        problem_type: str | None = None,
     ) -> None:
         self.status = status
         self.method = method
@@ -107,6 +126,8 @@ class KestraApiError(KestraError):
         self.kestra_message = kestra_message
         self.field_errors = list(field_errors or [])
         self.context = context
+        self.problem_type = problem_type
+        """The slug of a 2.x problem+json ``type`` (``not-found``, ``conflict``...), else None."""
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -145,6 +166,10 @@ class KestraValidationError(KestraApiError):
     """HTTP 422: invalid entity, input, argument or flow source."""
 
 
+class KestraMethodNotAllowedError(KestraApiError):
+    """HTTP 405: the server has this path, but not for this method (a route of another API layout)."""
+
+
 class KestraServerError(KestraApiError):
     """HTTP 5xx."""
 
@@ -154,9 +179,55 @@ _STATUS_CLASSES: dict[int, type[KestraApiError]] = {
     401: KestraAuthenticationError,
     403: KestraPermissionError,
     404: KestraNotFoundError,
+    405: KestraMethodNotAllowedError,
     409: KestraConflictError,
     422: KestraValidationError,
 }
+
+PROBLEM_TYPE_BASE = "https://kestra.io/docs/api-reference/problems/"
+"""Base of Kestra 2.x problem ``type`` URIs (webserver/.../errors/ProblemType.java @67c8181a)."""
+
+_PROBLEM_CLASSES: dict[str, type[KestraApiError]] = {
+    # The catalog of webserver/.../errors/ProblemTypes.java (kestra-io/kestra@14844e4f).
+    **dict.fromkeys(
+        ("bad-request", "invalid-query-parameter", "invalid-query-filters"), KestraBadRequestError
+    ),
+    "bulk-validation-failed": KestraBadRequestError,
+    "unauthenticated": KestraAuthenticationError,
+    "forbidden": KestraPermissionError,
+    "not-found": KestraNotFoundError,
+    "method-not-allowed": KestraMethodNotAllowedError,
+    "conflict": KestraConflictError,
+    "entity-already-exists": KestraConflictError,
+    **dict.fromkeys(
+        (
+            "invalid-json",
+            "invalid-plugin-type",
+            "invalid-format",
+            "invalid-request-body",
+            "invalid-argument",
+            "validation-failed",
+            "invalid-entity",
+        ),
+        KestraValidationError,
+    ),
+    **dict.fromkeys(
+        ("internal-error", "migration-required", "service-unavailable", "timeout"), KestraServerError
+    ),
+}
+"""Error class per problem type: on 2.x the ``type`` says what happened, whatever the status."""
+
+
+def problem_type_of(body: str) -> str | None:
+    """The slug of a problem+json body's ``type`` (``not-found``...), None for other bodies or types."""
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return None
+    kind = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or not kind.startswith(PROBLEM_TYPE_BASE):
+        return None
+    return kind[len(PROBLEM_TYPE_BASE) :].strip("/") or None
 
 
 def _field_errors(items: Any) -> list[KestraFieldError]:
@@ -203,11 +274,39 @@ def parse_error_body(body: str) -> tuple[str, list[KestraFieldError]]:
 def kestra_api_error(
     *, status: int, method: str, path: str, body: str, context: str | None = None
 ) -> KestraApiError:
-    """The typed error for an HTTP error response (the class depends on the status only)."""
+    """The typed error for an HTTP error response: the class follows a 2.x problem ``type`` when Kestra
+    gives a known one, else the status."""
     message, errors = parse_error_body(body)
     if not message and status == 401:
         message = "authentication required or credentials refused"
-    cls = _STATUS_CLASSES.get(status) or (KestraServerError if status >= 500 else KestraApiError)
-    return cls(
-        status=status, method=method, path=path, kestra_message=message, field_errors=errors, context=context
+    problem = problem_type_of(body)
+    cls = (
+        _PROBLEM_CLASSES.get(problem or "")
+        or _STATUS_CLASSES.get(status)
+        or (KestraServerError if status >= 500 else KestraApiError)
     )
+    return cls(
+        status=status,
+        method=method,
+        path=path,
+        kestra_message=message,
+        field_errors=errors,
+        context=context,
+        problem_type=problem,
+    )
+
+
+def with_note(error: KestraError, note: str) -> KestraError:
+    """A copy of ``error`` (same class) whose message ends with ``note``."""
+    if isinstance(error, KestraApiError):
+        context = f"{error.context} ({note})" if error.context else note
+        return type(error)(
+            status=error.status,
+            method=error.method,
+            path=error.path,
+            kestra_message=error.kestra_message,
+            field_errors=error.field_errors,
+            context=context,
+            problem_type=error.problem_type,
+        )
+    return type(error)(f"{error} ({note})")

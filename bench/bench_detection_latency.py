@@ -65,7 +65,7 @@ class HookFollowWaiter:
     """
 
     def __init__(self, conn_id: str, execution_id: str) -> None:
-        from airflow_provider_kestra.hooks.kestra import KestraAsyncHook
+        from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 
         self.execution_id = execution_id
         self.hook = KestraAsyncHook(conn_id)

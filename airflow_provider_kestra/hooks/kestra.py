@@ -1,10 +1,12 @@
-"""Hooks for the Kestra REST API: :class:`KestraHook` (requests) and :class:`KestraAsyncHook` (httpx).
+"""Hooks for the Kestra REST API: :class:`KestraHook` (requests) here, ``KestraAsyncHook`` (httpx) in
+:mod:`airflow_provider_kestra.hooks.kestra_async`.
 
 Both read an Airflow connection of type ``kestra`` (see :mod:`airflow_provider_kestra.utils.connection`),
 detect the server's API generation once with ``GET /api/v1/configs`` unless the ``api_version`` extra
-pins it, and resolve every call through the one route table of :mod:`airflow_provider_kestra.utils.routes`.
-Failed requests are retried according to :mod:`airflow_provider_kestra.utils.retry`; the POST that creates
-an execution is never repeated blindly (see :meth:`KestraHook.create_execution`).
+pins it, and send the call descriptions of :mod:`airflow_provider_kestra.hooks.kestra_base` through the
+one route table of :mod:`airflow_provider_kestra.utils.routes`. Failed requests are retried according to
+:mod:`airflow_provider_kestra.utils.retry`; the POST that creates an execution is never repeated blindly
+(see :meth:`KestraHook.create_execution`).
 """
 
 from __future__ import annotations
@@ -20,57 +22,37 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from airflow_provider_kestra.exceptions import (
-    KestraApiError,
-    KestraAuthenticationError,
-    KestraBadRequestError,
     KestraConfigError,
     KestraConnectionError,
     KestraError,
     KestraFlowDeployError,
     KestraFlowValidationError,
     KestraNotFoundError,
-    KestraPermissionError,
-)
-from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
-from airflow_provider_kestra.hooks.kestra_base import (
-    LOG_CHUNK_BYTES,
-    STREAM_FALLBACK_ERRORS,
-    UNKNOWN_OUTCOME_NOTE,
-    KestraAttemptFailure,
-    KestraHookBase,
-    KestraWaitTracker,
-    auth_message,
-    decode_json,
-    execution_id_of,
     stream_ended_early,
     with_note,
 )
-from airflow_provider_kestra.utils.encoding import (
-    encode_inputs,
-    encode_labels,
-    execution_search_params,
-    format_instant,
-    multipart_body,
-    validate_labels,
+from airflow_provider_kestra.hooks import kestra_base as base
+from airflow_provider_kestra.hooks.kestra_base import (
+    LOG_CHUNK_BYTES,
+    UNKNOWN_OUTCOME_NOTE,
+    KestraAttemptFailure,
+    KestraCall,
+    KestraHookBase,
+    KestraPlan,
 )
+from airflow_provider_kestra.utils.encoding import validate_labels
 from airflow_provider_kestra.utils.files import find_kestra_uris, safe_local_path, unique_file_names
 from airflow_provider_kestra.utils.flows import (
     KestraFlowDocument,
-    flow_identity,
-    flow_problem,
     parse_sources,
     problems_message,
     scope_problems,
     validation_problems,
 )
-from airflow_provider_kestra.utils.logs import (
-    KestraJsonArrayReader,
-    KestraLogCursor,
-    KestraLogSelection,
-    normalise_level,
-)
+from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogCursor, KestraLogSelection
 from airflow_provider_kestra.utils.models import (
     KestraExecution,
+    KestraExecutionQuery,
     KestraFlow,
     KestraFlowDeployResult,
     KestraFlowProblem,
@@ -78,10 +60,16 @@ from airflow_provider_kestra.utils.models import (
     KestraOutputs,
     KestraServerInfo,
 )
-from airflow_provider_kestra.utils.outputs import task_outputs_from_execution, task_outputs_from_listing
-from airflow_provider_kestra.utils.retry import KestraFailureKind, is_ambiguous
-from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, has_route
-from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader, KestraSseLineBuffer
+from airflow_provider_kestra.utils.outputs import task_outputs_from_listing
+from airflow_provider_kestra.utils.retry import is_ambiguous, read_timed_out, requests_failure_kind
+from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
+from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader
+from airflow_provider_kestra.utils.wait import (
+    STREAM_FALLBACK_ERRORS,
+    KestraMatchWait,
+    KestraWaitTracker,
+    wait_deadline,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -89,19 +77,14 @@ if TYPE_CHECKING:
 
     from airflow_provider_kestra.utils.connection import KestraConnectionSettings
 
-__all__ = [
-    "KestraAsyncHook",
-    "KestraExecution",
-    "KestraFlow",
-    "KestraFlowDeployError",
-    "KestraFlowDeployResult",
-    "KestraFlowProblem",
-    "KestraHook",
-    "KestraLogCursor",
-    "KestraLogEntry",
-    "KestraOutputs",
-    "KestraServerInfo",
-]
+__all__ = ["KestraHook"]
+
+TRANSPORT_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+"""The requests errors an attempt may be retried after (see ``requests_failure_kind``)."""
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +143,10 @@ class KestraHook(KestraHookBase):
             self._settings = self._settings_from_connection(self.get_connection(self.kestra_conn_id))
         return self._settings
 
+    def _ensure_connected(self) -> KestraConnectionSettings:
+        """Read the connection now if not yet done (routes, URLs and headers depend on it)."""
+        return self.settings
+
     @property
     def _timeout(self) -> float:
         return self.request_timeout or self.settings.timeout
@@ -192,52 +179,60 @@ class KestraHook(KestraHookBase):
             self._api_version = pinned or KestraApiVersion(self.server_info()["api_version"])
         return self._api_version
 
-    def route(self, name: str, **params: str) -> KestraRoute:
-        """A route of the table resolved for this server."""
-        self.settings  # noqa: B018 - loads the connection
-        return self._route(name, self.api_version, **params)
+    def _route_of(self, call: KestraCall) -> KestraRoute:
+        self._ensure_connected()
+        return self._route(call.route, self._fixed_version(call) or self.api_version, **call.path)
 
-    def _attempt(
-        self, route: KestraRoute, *, context: str | None, stream: bool = False, **kwargs: Any
-    ) -> requests.Response:
-        """Send once; raise :class:`KestraAttemptFailure` for retryable failures, a typed error otherwise."""
+    def _attempt(self, route: KestraRoute, call: KestraCall, **options: Any) -> requests.Response:
+        """Send ``call`` once; raise :class:`KestraAttemptFailure` for retryable failures, a typed error
+        otherwise. ``options``: ``stream``, ``timeout``, and ``refused``, what decides what an error status
+        means (the base's ``_status_failure`` unless given)."""
+        refused = options.pop("refused", None) or self._status_failure
+        context, headers = call.context, dict(call.headers) or None
+        kwargs = {"params": list(call.params) or None, "data": call.body, "headers": headers, **options}
         kwargs.setdefault("timeout", self._timeout)
         try:
-            response = self.session.request(route.method, self._url(route), stream=stream, **kwargs)
+            response = self.session.request(route.method, self._url(route), **kwargs)
         except requests.exceptions.SSLError as err:
             raise self._connection_error(route, err, context) from None
-        except requests.exceptions.ConnectTimeout as err:
-            raise KestraAttemptFailure(
-                KestraFailureKind.NOT_SENT, self._connection_error(route, err, context)
-            ) from None
-        except requests.exceptions.ConnectionError as err:
-            kind = KestraFailureKind.NOT_SENT if _never_sent(err) else KestraFailureKind.LOST
-            raise KestraAttemptFailure(kind, self._connection_error(route, err, context)) from None
-        except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-            raise KestraAttemptFailure(
-                KestraFailureKind.LOST, self._connection_error(route, err, context)
-            ) from None
+        except TRANSPORT_ERRORS as err:
+            error = self._connection_error(route, err, context)
+            raise KestraAttemptFailure(requests_failure_kind(err), error) from None
         if response.status_code < 400:
             return response
         body = response.text
         response.close()
-        raise self._status_failure(
-            route, response.status_code, body, response.headers.get("Retry-After"), context
-        )
+        retry_after = response.headers.get("Retry-After")
+        raise refused(route, response.status_code, body, retry_after, context)
 
-    def _request(self, route: KestraRoute, *, context: str | None = None, **kwargs: Any) -> requests.Response:
-        """Send with retries as the route's retry mode allows."""
+    def _request(self, route: KestraRoute, call: KestraCall, **options: Any) -> requests.Response:
+        """Send ``call`` with retries as the route's retry mode allows."""
         attempt = 0
         while True:
             try:
-                return self._attempt(route, context=context, **kwargs)
+                return self._attempt(route, call, **options)
             except KestraAttemptFailure as failure:
                 self._sleep(self._retry_or_give_up(route, attempt, failure))
                 attempt += 1
 
-    def _json(self, route: KestraRoute, *, context: str | None = None, **kwargs: Any) -> Any:
-        response = self._request(route, context=context, **kwargs)
-        return _decode_json(response, route)
+    def _send(self, call: KestraCall) -> Any:
+        """Send one call (with retries) and read its answer."""
+        route = self._route_of(call)
+        response = self._request(route, call)
+        try:
+            return self._answer(call, route, response)
+        finally:
+            response.close()
+
+    def _call(self, call: KestraCall) -> Any:
+        """Run an operation's plan (:meth:`KestraHookBase._plan`): send what it asks, hand back answers."""
+        plan = KestraPlan(self._plan(call))
+        while not plan.done:
+            try:
+                plan.send(self._send(plan.step))
+            except KestraError as err:
+                plan.throw(err)
+        return plan.result
 
     # ------------------------------------------------------------------------------------------- server
     def server_info(self) -> KestraServerInfo:
@@ -246,12 +241,7 @@ class KestraHook(KestraHookBase):
         Credentials are sent: Kestra 2.x and basic-auth-enabled 0.x servers require them there.
         """
         if self._server_info is None:
-            settings = self.settings
-            route = self._route("configs", settings.api_version or KestraApiVersion.V1)
-            response = self._request(route, context="Reading the Kestra server version")
-            self._server_info = self._server_info_from_configs(
-                _decode_json(response, route), response.headers
-            )
+            self._server_info = self._call(base.server_info_call())
         return self._server_info
 
     def test_connection(self) -> tuple[bool, str]:
@@ -262,72 +252,34 @@ class KestraHook(KestraHookBase):
             return False, f"Invalid Kestra connection: {err}"
         try:
             info = self.server_info()
-        except KestraConnectionError as err:
-            return False, str(err)
-        except KestraAuthenticationError:
-            return False, auth_message(settings, None)
-        except KestraApiError as err:
-            return (
-                False,
-                f"Kestra at {settings.base_url} answered GET /api/v1/configs with HTTP {err.status}: {err}",
-            )
-        found = f"Kestra {info['version'] or '(unknown version)'} {info['edition'] or ''}".rstrip()
+        except KestraError as err:
+            return False, base.connection_test_failure(settings, None, err)
         try:
-            self._json(self.route("flow_search"), params={"page": 1, "size": 1}, context="Listing flows")
-        except KestraConnectionError as err:
-            return False, f"Found {found}, but then: {err}"
-        except KestraAuthenticationError:
-            return False, auth_message(settings, found)
-        except KestraPermissionError:
-            return False, (
-                f"Found {found}; the credentials were accepted but may not read flows of tenant "
-                f"{settings.tenant!r} (HTTP 403)"
-            )
-        except (KestraBadRequestError, KestraNotFoundError) as err:
-            return (
-                False,
-                f"Found {found}, but tenant {settings.tenant!r} was refused: {err.kestra_message or err}",
-            )
-        except KestraApiError as err:
-            return False, f"Found {found}, but listing flows failed: {err}"
-        tenant = "" if self.api_version is KestraApiVersion.V0_22 else f", tenant {settings.tenant!r}"
-        return True, f"Connected to {found} (API {info['api_version']}, auth: {settings.auth_kind}{tenant})"
+            self._call(base.search_flows_call())
+        except KestraError as err:
+            return False, base.connection_test_failure(settings, info, err)
+        return True, base.connection_test_success(settings, info)
 
     # -------------------------------------------------------------------------------------------- flows
     def get_flow(self, namespace: str, flow_id: str, *, source: bool = True) -> KestraFlow:
         """A flow (with its YAML ``source`` by default)."""
-        route = self.route("flow_get", namespace=namespace, flow_id=flow_id)
-        params = {"source": "true" if source else "false"}
-        return self._json(route, params=params, context=f"Reading flow {namespace}.{flow_id}")
+        return self._call(base.get_flow_call(namespace, flow_id, source=source))
 
     def list_flows(self, namespace: str) -> list[KestraFlow]:
         """The flows of exactly this namespace."""
-        route = self.route("flow_list", namespace=namespace)
-        return list(self._json(route, context=f"Listing flows of namespace {namespace}") or [])
+        return self._call(base.list_flows_call(namespace))
 
     def create_flow(self, source: str) -> KestraFlow:
         """Create a flow from its YAML source, sent untouched."""
-        namespace, flow_id = _identity(source)
-        return self._json(
-            self.route("flow_create"),
-            data=source.encode("utf-8"),
-            headers={"Content-Type": "application/x-yaml"},
-            context=f"Creating flow {namespace}.{flow_id}",
-        )
+        return self._call(base.create_flow_call(source))
 
     def update_flow(self, namespace: str, flow_id: str, source: str) -> KestraFlow:
         """Replace a flow's source (the source's id/namespace must match, Kestra refuses otherwise)."""
-        return self._json(
-            self.route("flow_update", namespace=namespace, flow_id=flow_id),
-            data=source.encode("utf-8"),
-            headers={"Content-Type": "application/x-yaml"},
-            context=f"Updating flow {namespace}.{flow_id}",
-        )
+        return self._call(base.update_flow_call(namespace, flow_id, source))
 
     def delete_flow(self, namespace: str, flow_id: str) -> None:
         """Delete a flow (Kestra keeps it as a deleted revision)."""
-        route = self.route("flow_delete", namespace=namespace, flow_id=flow_id)
-        self._request(route, context=f"Deleting flow {namespace}.{flow_id}").close()
+        self._call(base.delete_flow_call(namespace, flow_id))
 
     def validate_flows(
         self, sources: str | Sequence[str], filenames: Sequence[str] | None = None
@@ -346,36 +298,30 @@ class KestraHook(KestraHookBase):
         problems: list[KestraFlowProblem] = []
         for group in groups:
             body = "\n---\n".join(doc.source.rstrip("\n") for doc in group) + "\n"
-            results = self._json(
-                self.route("flow_validate"),
-                data=body.encode("utf-8"),
-                headers={"Content-Type": "application/x-yaml"},
-                context="Validating flows",
-            )
-            problems.extend(validation_problems(group, results if isinstance(results, list) else []))
+            problems.extend(validation_problems(group, self._call(base.validate_flows_call(body))))
         return problems
 
     def upsert_flow(self, source: str, *, dry_run: bool = False) -> KestraFlowDeployResult:
         """Create the flow, update it, or leave it when Kestra already has this exact source."""
-        namespace, flow_id = _identity(source)
+        namespace, flow_id = base.flow_identity_of(source)
         try:
             existing = self.get_flow(namespace, flow_id, source=True)
         except KestraNotFoundError:
             existing = None
         if existing is None:
             if dry_run:
-                return _deploy_result(namespace, flow_id, None, "would-create")
+                return base.deploy_result(namespace, flow_id, None, "would-create")
             created = self.create_flow(source)
-            return _deploy_result(namespace, flow_id, created.get("revision"), "created")
+            return base.deploy_result(namespace, flow_id, created.get("revision"), "created")
         revision = existing.get("revision")
-        if _same_source(existing.get("source"), source):
-            return _deploy_result(namespace, flow_id, revision, "unchanged")
+        if base.same_source(existing.get("source"), source):
+            return base.deploy_result(namespace, flow_id, revision, "unchanged")
         if dry_run:
-            return _deploy_result(namespace, flow_id, revision, "would-update")
+            return base.deploy_result(namespace, flow_id, revision, "would-update")
         updated = self.update_flow(namespace, flow_id, source)
         new_revision = updated.get("revision")
         action = "unchanged" if new_revision is not None and new_revision == revision else "updated"
-        return _deploy_result(namespace, flow_id, new_revision, action)
+        return base.deploy_result(namespace, flow_id, new_revision, action)
 
     def deploy_flows(
         self,
@@ -414,7 +360,7 @@ class KestraHook(KestraHookBase):
                     if not dry_run:
                         self.delete_flow(namespace, str(flow["id"]))
                     results.append(
-                        _deploy_result(
+                        base.deploy_result(
                             namespace, str(flow["id"]), None, "would-delete" if dry_run else "deleted"
                         )
                     )
@@ -447,29 +393,26 @@ class KestraHook(KestraHookBase):
         502/503/504) and ``idempotency_label_key`` names a label whose value is unique to this request, the
         hook searches for an execution of the flow carrying that label: found → it is returned; not found
         → the POST is sent again. Without that key an unknown outcome raises at once rather than risk a
-        second run.
+        second run. Bad inputs or labels raise :class:`KestraInputError` before anything is sent.
         """
         clean_labels = validate_labels(labels)
         if idempotency_label_key is not None and idempotency_label_key not in clean_labels:
             raise KestraConfigError(
                 f"idempotency_label_key {idempotency_label_key!r} is not one of the execution's labels"
             )
-        parts = encode_inputs(inputs)
-        params: list[tuple[str, str]] = encode_labels(clean_labels)
-        if revision is not None:
-            params.append(("revision", str(int(revision))))
-        if schedule_date is not None:
-            params.append(("scheduleDate", format_instant(schedule_date)))
-        kwargs: dict[str, Any] = {"params": params}
-        if parts:
-            body, content_type = multipart_body(parts)
-            kwargs.update(data=body, headers={"Content-Type": content_type})
-        route = self.route("execution_create", namespace=namespace, flow_id=flow_id)
-        context = f"Starting an execution of flow {namespace}.{flow_id}"
+        call = base.create_execution_call(
+            namespace,
+            flow_id,
+            inputs=inputs,
+            labels=clean_labels,
+            revision=revision,
+            schedule=schedule_date,
+        )
+        route = self._route_of(call)
         attempt = 0
         while True:
             try:
-                return _decode_json(self._attempt(route, context=context, **kwargs), route)
+                response = self._attempt(route, call)
             except KestraAttemptFailure as failure:
                 ambiguous = is_ambiguous(failure.kind)
                 if ambiguous:
@@ -488,6 +431,9 @@ class KestraHook(KestraHookBase):
                     "Kestra %s %s failed (%s); sending it again", route.method, route.path, failure.kind.value
                 )
                 attempt += 1
+                continue
+            with contextlib.closing(response):
+                return self._answer(call, route, response)
 
     def _find_after_unknown_outcome(
         self,
@@ -502,12 +448,11 @@ class KestraHook(KestraHookBase):
 
         Kestra stores a new execution asynchronously, so one immediate search could miss it.
         """
+        query = KestraExecutionQuery(namespace=namespace, flow_id=flow_id, labels={key: labels[key]})
         for check in range(2):
             self._sleep(self._retry_pause(attempt + check, failure))
             try:
-                matches = self.search_executions(
-                    namespace=namespace, flow_id=flow_id, labels={key: labels[key]}, size=2
-                )
+                matches = self.search_executions(query, size=2)
                 if matches:
                     found = self.get_execution(str(matches[0]["id"]))
                     log.warning(
@@ -526,97 +471,81 @@ class KestraHook(KestraHookBase):
 
     def get_execution(self, execution_id: str) -> KestraExecution:
         """The execution with its task runs (``GET /executions/{id}``)."""
-        route = self.route("execution_get", execution_id=execution_id)
-        return self._json(route, context=f"Reading execution {execution_id}")
+        return self._call(base.get_execution_call(execution_id))
 
     def search_executions(
-        self,
-        *,
-        namespace: str | None = None,
-        flow_id: str | None = None,
-        states: Sequence[str] | None = None,
-        labels: Mapping[str, Any] | None = None,
-        started_after: datetime | str | None = None,
-        size: int = 100,
+        self, query: KestraExecutionQuery | None = None, *, size: int = 100, **filters: Any
     ) -> list[KestraExecution]:
-        """Executions matching every given filter, newest first; refuses to search with no filter.
+        """Executions matching ``query`` (or the filter keywords ``namespace``, ``flow_id``, ``states``,
+        ``labels``, ``started_after``), newest first; refuses to search with no filter.
 
         On 2.x the results are "light" executions (no ``taskRunList``).
         """
-        params = execution_search_params(
-            namespace=namespace,
-            flow_id=flow_id,
-            states=states,
-            labels=labels,
-            started_after=started_after,
-            size=size,
-        )
-        data = self._json(self.route("execution_search"), params=params, context="Searching executions")
-        return list((data or {}).get("results") or [])
+        return self._call(base.search_executions_call(base.execution_query(query, filters), size))
+
+    def wait_for_match(
+        self, query: KestraExecutionQuery, deadline: float | None = None, poll_interval: float = 5.0
+    ) -> KestraExecution | None:
+        """The newest execution matching ``query``, searching every ``poll_interval`` seconds until one
+        exists; None once ``deadline`` (a UNIX time) has passed without a match."""
+        wait = KestraMatchWait(deadline, poll_interval)
+        while True:
+            found = self.search_executions(query, size=1)
+            if found:
+                return found[0]
+            pause = wait.next_pause()
+            if pause is None:
+                return None
+            self._sleep(pause)
 
     def kill_execution(self, execution_id: str) -> None:
         """Ask Kestra to kill the execution (asynchronous; a finished execution is left as it is)."""
-        route = self.route("execution_kill", execution_id=execution_id)
-        self._request(route, context=f"Killing execution {execution_id}").close()
+        self._call(base.kill_execution_call(execution_id))
 
     def restart_execution(self, execution_id: str, *, revision: int | None = None) -> KestraExecution:
         """Restart a failed execution from its failed tasks (same id, state RESTARTED)."""
-        route = self.route("execution_restart", execution_id=execution_id)
-        params = {"revision": str(int(revision))} if revision is not None else None
-        return self._json(route, params=params, context=f"Restarting execution {execution_id}")
+        return self._call(base.restart_execution_call(execution_id, revision))
 
     def resume_execution(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> None:
         """Resume a PAUSED execution, passing the Pause task's ``onResume`` inputs (multipart)."""
-        body, content_type = multipart_body(encode_inputs(inputs))
-        route = self.route("execution_resume", execution_id=execution_id)
-        self._request(
-            route,
-            data=body,
-            headers={"Content-Type": content_type},
-            context=f"Resuming execution {execution_id}",
-        ).close()
+        self._call(base.resume_execution_call(execution_id, inputs))
 
     def delete_execution(self, execution_id: str) -> None:
         """Delete an execution with its logs, metrics and files."""
-        route = self.route("execution_delete", execution_id=execution_id)
-        self._request(route, context=f"Deleting execution {execution_id}").close()
+        self._call(base.delete_execution_call(execution_id))
 
     def execution_ui_url(self, execution_or_id: KestraExecution | str) -> str:
         """The Kestra UI page of an execution (``ui_url`` extra, else the API base URL)."""
         execution = (
             self.get_execution(execution_or_id) if isinstance(execution_or_id, str) else execution_or_id
         )
-        self.api_version  # noqa: B018 - the tenant segment depends on it
-        return self._ui_url(execution)
+        return self._ui_url(execution, self.api_version)
 
     def follow_execution(
         self, execution_id: str, *, read_timeout: float | None = None
     ) -> Generator[KestraExecution, None, None]:
         """Execution updates from the SSE stream, ending with the final one (the ``end`` frame).
 
-        Skips the ``start`` stub. Raises :class:`KestraStreamError` when the stream stops before ``end``
-        (cut, idle longer than ``read_timeout``, or an unknown id: Kestra then closes without a 404).
+        Skips the ``start`` stub. Opens the stream once, never retried: an error answer goes through the
+        shared stream policy (:meth:`KestraHookBase._stream_refused`, 429/5xx → :class:`KestraStreamError`,
+        so a wait polls meanwhile). Raises :class:`KestraStreamError` too when the stream stops before
+        ``end`` (cut, idle longer than ``read_timeout``, or an unknown id: Kestra closes without a 404).
         """
-        route = self.route("execution_follow", execution_id=execution_id)
+        call = base.follow_execution_call(execution_id)
+        route = self._route_of(call)
         timeout = (self._timeout, read_timeout or self._timeout)
-        response = self._request(
-            route,
-            stream=True,
-            timeout=timeout,
-            headers={"Accept": "text/event-stream"},
-            context=f"Following execution {execution_id}",
-        )
-        reader, lines = KestraExecutionFollowReader(), KestraSseLineBuffer()
+        try:
+            response = self._attempt(route, call, stream=True, timeout=timeout, refused=self._stream_refused)
+        except KestraAttemptFailure as failure:
+            raise self._stream_not_opened(execution_id, failure) from None
+        reader = KestraExecutionFollowReader()
         try:
             for chunk in response.iter_content(chunk_size=None):
-                for line in lines.feed(chunk):
-                    execution = reader.feed(line)
-                    if execution is not None:
-                        yield execution
-                    if reader.ended:
-                        return
+                yield from reader.feed_chunk(chunk)
+                if reader.ended:
+                    return
         except (requests.exceptions.RequestException, OSError) as err:
-            raise self._stream_cut(execution_id, err, idle=_read_timed_out(err)) from None
+            raise self._stream_cut(execution_id, err, idle=read_timed_out(err)) from None
         finally:
             response.close()
         raise stream_ended_early(execution_id)
@@ -625,18 +554,19 @@ class KestraHook(KestraHookBase):
         self,
         execution_id: str,
         *,
+        deadline: float | None = None,
         timeout: float | None = None,
         poll_interval: float = 5.0,
         on_update: Callable[[KestraExecution], None] | None = None,
         until: Callable[[KestraExecution], bool] | None = None,
     ) -> KestraExecution:
         """Block until the execution is terminal, or until ``until(execution)`` is true when given, and
-        return it (follows SSE, falls back to polling).
+        return it (follows SSE, falls back to polling; a refused or cut stream never fails the wait).
 
-        ``on_update`` is called for each new state. Raises :class:`KestraWaitTimeout` after ``timeout``.
+        ``on_update`` is called for each new state. Raises :class:`KestraWaitTimeout` past ``deadline``
+        (a UNIX time, as for :class:`KestraAsyncHook`) or ``timeout`` seconds from now (the earlier wins).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        wait = KestraWaitTracker(execution_id, deadline, on_update, until=until)
+        wait = KestraWaitTracker(execution_id, wait_deadline(timeout, deadline), on_update, until=until)
         while True:
             if wait.use_stream:
                 try:
@@ -659,30 +589,28 @@ class KestraHook(KestraHookBase):
     def get_outputs(
         self, execution_or_id: KestraExecution | str, *, include_task_outputs: bool = False
     ) -> KestraOutputs:
-        """``{"outputs": flow outputs, "task_outputs": {task_id: outputs}}``, the same on 1.x and 2.x."""
-        execution = execution_or_id
-        needs_task_runs = include_task_outputs and not has_route("outputs_list", self.api_version)
-        if isinstance(execution, str) or (needs_task_runs and "taskRunList" not in execution):
-            execution = self.get_execution(execution_id_of(execution))
-        task_outputs: dict[str, Any] = {}
-        if include_task_outputs:
-            if needs_task_runs:
-                task_outputs = task_outputs_from_execution(execution)
-            else:
-                execution_id = execution_id_of(execution)
-                listing = self._json(
-                    self.route("outputs_list", execution_id=execution_id),
-                    context=f"Listing task outputs of execution {execution_id}",
-                )
-                task_outputs = task_outputs_from_listing(
-                    listing or [], lambda task_run_id: self._task_run_outputs(execution_id, task_run_id)
-                )
-        return {"outputs": dict(execution.get("outputs") or {}), "task_outputs": task_outputs}
+        """``{"outputs": flow outputs, "task_outputs": {task_id: outputs}}``, the same on 1.x and 2.x.
 
-    def _task_run_outputs(self, execution_id: str, task_run_id: str) -> dict[str, Any]:
-        route = self.route("outputs_task_run", execution_id=execution_id, task_run_id=task_run_id)
-        data = self._json(route, context=f"Reading outputs of task run {task_run_id}")
-        return data if isinstance(data, dict) else {}
+        1.x carries both in the execution (``outputs``, ``taskRunList[].outputs``). 2.x keeps them apart
+        and serves them at ``/outputs/executions/{id}`` and ``/outputs/tasks/{id}[/{taskRunId}]``; its
+        executions carry ``outputs`` only when made before 2.0 (Kestra's ``ExecutionOutputService``).
+        """
+        if self.api_version is not KestraApiVersion.V2:
+            execution = execution_or_id
+            if isinstance(execution, str) or (include_task_outputs and "taskRunList" not in execution):
+                execution = self.get_execution(base.execution_id_of(execution))
+            return base.outputs_of_execution(execution, include_task_outputs)
+        execution_id = base.execution_id_of(execution_or_id)
+        outputs: dict[str, Any] = self._call(base.flow_outputs_call(execution_id))
+        if not outputs and not isinstance(execution_or_id, str):
+            outputs = dict(execution_or_id.get("outputs") or {})
+        task_outputs = {}
+        if include_task_outputs:
+            task_outputs = task_outputs_from_listing(
+                self._call(base.task_outputs_list_call(execution_id)),
+                lambda task_run_id: self._call(base.task_run_outputs_call(execution_id, task_run_id)),
+            )
+        return {"outputs": outputs, "task_outputs": task_outputs}
 
     def download_output_files(
         self, execution_or_id: KestraExecution | str, directory: str | Path
@@ -693,7 +621,7 @@ class KestraHook(KestraHookBase):
         prefixed with their task id); nothing can be written outside ``directory``.
         """
         outputs = self.get_outputs(execution_or_id, include_task_outputs=True)
-        execution_id = execution_id_of(execution_or_id)
+        execution_id = base.execution_id_of(execution_or_id)
         uris: list[str] = []
         prefixes: list[str | None] = []
         for uri in find_kestra_uris(outputs["outputs"]):
@@ -714,14 +642,8 @@ class KestraHook(KestraHookBase):
         return paths
 
     def _download_file(self, execution_id: str, uri: str, path: Path) -> None:
-        route = self.route("execution_file", execution_id=execution_id)
-        response = self._request(
-            route,
-            params={"path": uri},
-            stream=True,
-            headers={"Accept": "application/octet-stream"},
-            context=f"Downloading {uri} of execution {execution_id}",
-        )
+        call = base.execution_file_call(execution_id, uri)
+        response = self._request(self._route_of(call), call, stream=True)
         partial = path.with_name(path.name + ".part")
         try:
             with partial.open("wb") as handle:
@@ -731,10 +653,7 @@ class KestraHook(KestraHookBase):
         except (requests.exceptions.RequestException, OSError) as err:
             with contextlib.suppress(OSError):
                 partial.unlink()
-            detail = self._error_detail(err)
-            raise KestraConnectionError(
-                f"Downloading {uri} of execution {execution_id} failed: {detail}"
-            ) from None
+            raise KestraConnectionError(f"{call.context} failed: {self._error_detail(err)}") from None
         finally:
             response.close()
 
@@ -756,92 +675,19 @@ class KestraHook(KestraHookBase):
         so memory stays bounded however long the log is. Read ``selection.cursor`` afterwards (also after
         an error: it covers exactly the lines handed over).
         """
-        route = self.route("logs_get", execution_id=execution_id)
-        context = f"Reading logs of execution {execution_id}"
-        response = self._request(
-            route, params={"minLevel": selection.min_level}, stream=True, context=context
-        )
+        call = base.logs_call(execution_id, selection.min_level)
+        route = self._route_of(call)
+        response = self._request(route, call, stream=True)
         reader = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}")
         try:
             for chunk in response.iter_content(chunk_size=LOG_CHUNK_BYTES):
-                for entry in reader.feed(chunk):
-                    if isinstance(entry, dict) and selection.accepts(entry):
-                        yield entry  # type: ignore[misc]
-            for entry in reader.close():
-                if isinstance(entry, dict) and selection.accepts(entry):
-                    yield entry  # type: ignore[misc]
+                yield from base.accepted_entries(selection, reader.feed(chunk))
+            yield from base.accepted_entries(selection, reader.close())
         except (requests.exceptions.RequestException, OSError) as err:
-            raise KestraConnectionError(f"{context} failed: {self._error_detail(err)}") from None
+            raise KestraConnectionError(f"{call.context} failed: {self._error_detail(err)}") from None
         finally:
             response.close()
 
     def download_logs(self, execution_id: str, min_level: str = "INFO") -> str:
         """The whole log of an execution as text (``<instant> <LEVEL> <message>`` lines)."""
-        route = self.route("logs_download", execution_id=execution_id)
-        response = self._request(
-            route,
-            params={"minLevel": normalise_level(min_level)},
-            headers={"Accept": "text/plain"},
-            context=f"Downloading logs of execution {execution_id}",
-        )
-        return response.text
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-def _read_timed_out(err: BaseException) -> bool:
-    """Whether a body read failed only because nothing arrived within the read timeout (requests wraps
-    urllib3's ``ReadTimeoutError`` in a ``ConnectionError`` while streaming)."""
-    import urllib3.exceptions
-
-    if isinstance(err, (requests.exceptions.ReadTimeout, TimeoutError)):
-        return True
-    cause = err.args[0] if err.args else None
-    return isinstance(err, requests.exceptions.ConnectionError) and isinstance(
-        cause, urllib3.exceptions.ReadTimeoutError
-    )
-
-
-def _never_sent(err: requests.exceptions.ConnectionError) -> bool:
-    """Whether a requests connection error happened before the request left (connection not opened)."""
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
-    cause: BaseException | None = err
-    while cause is not None:
-        reason = getattr(cause, "reason", None)
-        if isinstance(cause, (NewConnectionError, ConnectTimeoutError)) or isinstance(
-            reason, (NewConnectionError, ConnectTimeoutError)
-        ):
-            return True
-        cause = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
-    return False
-
-
-def _decode_json(response: requests.Response, route: KestraRoute) -> Any:
-    """:func:`decode_json`, then release the connection (the response may have been streamed)."""
-    try:
-        return decode_json(response, route)
-    finally:
-        response.close()
-
-
-def _identity(source: str) -> tuple[str, str]:
-    try:
-        return flow_identity(source)
-    except ValueError as err:
-        raise KestraFlowValidationError(
-            f"Invalid flow source: {err}",
-            [flow_problem(None, 0, None, None, str(err))],
-        ) from None
-
-
-def _same_source(stored: str | None, source: str) -> bool:
-    return stored is not None and stored.rstrip() == source.rstrip()
-
-
-def _deploy_result(namespace: str, flow_id: str, revision: Any, action: str) -> KestraFlowDeployResult:
-    return {
-        "namespace": namespace,
-        "flow_id": flow_id,
-        "revision": int(revision) if revision is not None else None,
-        "action": action,  # type: ignore[typeddict-item]
-    }
+        return self._call(base.download_logs_call(execution_id, min_level))

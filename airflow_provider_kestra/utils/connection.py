@@ -10,6 +10,7 @@ token (extra ``token``) sent as ``Bearer``; both at once is refused. Extras: ``t
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from airflow_provider_kestra.exceptions import KestraConfigError
 from airflow_provider_kestra.utils.routes import KestraApiVersion
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Mapping
 
 DEFAULT_TENANT = "main"
@@ -170,3 +172,20 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+@functools.lru_cache(maxsize=16)
+def shared_ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """One TLS context per CA setting (``verify``: True or a CA bundle path), shared by every async client
+    in the process.
+
+    Building a context loads the whole CA bundle (about 30 ms of CPU and 800 KB each); a triggerer that
+    runs 1,000 Kestra triggers must not repeat that per trigger, nor block its event loop doing it.
+    """
+    import ssl
+
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    import httpx
+
+    return httpx.create_ssl_context()

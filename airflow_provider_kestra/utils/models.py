@@ -183,3 +183,104 @@ class KestraOutputs(TypedDict):
     """The flow's ``outputs:`` values."""
     task_outputs: dict[str, Any]
     """``{task_id: {name: value}}``; tasks run per value (ForEach) give ``{task_id: {value: {...}}}``."""
+
+
+# ------------------------------------------------------------------------------------ execution queries
+# Imported here, beside their only user, so this addition stays apart from the TypedDicts above.
+from dataclasses import dataclass, field  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+
+
+@dataclass(frozen=True)
+class KestraExecutionQuery:
+    """Which executions to search for: every given filter must match (namespace and flow exactly, one of
+    ``states``, every label, started at or after ``started_after``).
+
+    Refuses to be empty (:class:`~airflow_provider_kestra.exceptions.KestraConfigError`): Kestra reads an
+    empty filter set as "every execution of the tenant". Labels are checked against Kestra's key rule
+    (``system.*`` keys are allowed: searching on them is fine). It round-trips through JSON
+    (:meth:`to_json` / :meth:`from_json`) so a trigger can carry it to the triggerer.
+    """
+
+    namespace: str | None = None
+    flow_id: str | None = None
+    states: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    started_after: str | None = None
+    """An ISO-8601 instant with offset; :meth:`of` also takes datetimes (naive ones are taken as UTC)."""
+
+    def __post_init__(self) -> None:
+        from airflow_provider_kestra.exceptions import KestraConfigError
+        from airflow_provider_kestra.utils.encoding import validate_labels
+
+        object.__setattr__(self, "states", tuple(str(getattr(s, "value", s)).upper() for s in self.states))
+        object.__setattr__(self, "labels", validate_labels(self.labels, allow_system=True))
+        if not (self.namespace or self.flow_id or self.states or self.labels or self.started_after):
+            raise KestraConfigError(
+                "refusing to search executions without any filter (Kestra would match all of them)"
+            )
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        namespace: str | None = None,
+        flow_id: str | None = None,
+        states: Iterable[str] | None = None,
+        labels: Mapping[str, Any] | None = None,
+        started_after: datetime | str | None = None,
+    ) -> KestraExecutionQuery:
+        """A query from loosely typed filters: states as any iterable (enum members too), label values of
+        any JSON type, ``started_after`` as a datetime or an ISO string."""
+        from airflow_provider_kestra.utils.encoding import format_instant
+
+        return cls(
+            namespace=namespace or None,
+            flow_id=flow_id or None,
+            states=tuple(states or ()),
+            labels=dict(labels or {}),
+            started_after=format_instant(started_after) if started_after is not None else None,
+        )
+
+    def filters(self) -> list[tuple[str, str]]:
+        """The ``filters[...]`` query parameters of ``GET /executions/search`` (never empty)."""
+        params: list[tuple[str, str]] = []
+        if self.namespace:
+            params.append(("filters[namespace][EQUALS]", self.namespace))
+        if self.flow_id:
+            params.append(("filters[flowId][EQUALS]", self.flow_id))
+        if self.states:
+            params.append(("filters[state][IN]", ",".join(self.states)))
+        params.extend((f"filters[labels][EQUALS][{key}]", value) for key, value in self.labels.items())
+        if self.started_after:
+            params.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", self.started_after))
+        return params
+
+    def params(self, size: int) -> list[tuple[str, str]]:
+        """All query parameters of the search: the filters, newest first, the first page of ``size``."""
+        return [*self.filters(), ("sort", "state.startDate:desc"), ("page", "1"), ("size", str(int(size)))]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict that :meth:`from_json` turns back into an equal query."""
+        return {
+            "namespace": self.namespace,
+            "flow_id": self.flow_id,
+            "states": list(self.states),
+            "labels": dict(self.labels),
+            "started_after": self.started_after,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KestraExecutionQuery:
+        """The query :meth:`to_json` described (missing keys mean "no such filter")."""
+        return cls(
+            namespace=data.get("namespace"),
+            flow_id=data.get("flow_id"),
+            states=tuple(data.get("states") or ()),
+            labels=dict(data.get("labels") or {}),
+            started_after=data.get("started_after"),
+        )

@@ -105,3 +105,57 @@ def retry_wait(
     """The wait before the next attempt: the server's ``Retry-After`` when given, else the backoff."""
     server = parse_retry_after(retry_after)
     return server if server is not None else backoff_delay(attempt, base, rng=rng)
+
+
+def requests_failure_kind(err: BaseException) -> KestraFailureKind:
+    """The failure kind of a requests transport error: ``NOT_SENT`` when the connection was never opened
+    (refused, connect timeout), else ``LOST`` (the server may have the request)."""
+    import requests
+
+    if isinstance(err, requests.exceptions.ConnectTimeout) or (
+        isinstance(err, requests.exceptions.ConnectionError) and never_sent(err)
+    ):
+        return KestraFailureKind.NOT_SENT
+    return KestraFailureKind.LOST
+
+
+def never_sent(err: BaseException) -> bool:
+    """Whether a requests connection error happened before the request left (connection not opened):
+    urllib3's ``NewConnectionError`` or ``ConnectTimeoutError`` somewhere in its causes."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    cause: BaseException | None = err
+    while cause is not None:
+        reason = getattr(cause, "reason", None)
+        if isinstance(cause, (NewConnectionError, ConnectTimeoutError)) or isinstance(
+            reason, (NewConnectionError, ConnectTimeoutError)
+        ):
+            return True
+        cause = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+    return False
+
+
+def read_timed_out(err: BaseException) -> bool:
+    """Whether a requests body read failed only because nothing arrived within the read timeout
+    (requests wraps urllib3's ``ReadTimeoutError`` in a ``ConnectionError`` while streaming)."""
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(err, (requests.exceptions.ReadTimeout, TimeoutError)):
+        return True
+    cause = err.args[0] if err.args else None
+    return isinstance(err, requests.exceptions.ConnectionError) and isinstance(
+        cause, urllib3.exceptions.ReadTimeoutError
+    )
+
+
+def httpx_failure_kind(err: BaseException) -> KestraFailureKind | None:
+    """The failure kind of an httpx transport error: ``NOT_SENT`` when the connection was never opened,
+    ``LOST`` otherwise; None for a TLS failure (retrying cannot fix a certificate)."""
+    import httpx
+
+    if isinstance(err, httpx.ConnectError) and "ssl" in str(err).lower():
+        return None
+    if isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return KestraFailureKind.NOT_SENT
+    return KestraFailureKind.LOST

@@ -5,8 +5,14 @@
 * ``0.22``: no tenant segment (``/api/v1/executions/...``);
 * ``1``: ``/api/v1/{tenant}/...`` (0.23 up to 1.x);
 * ``2``: as 1, plus single-execution actions under ``/executions/{id}/actions/...`` (kill, resume,
-  restart return the execution), task outputs from ``/outputs/{executionId}[/{taskRunId}]``,
-  problem+json errors, light executions from search.
+  restart return the execution), outputs from ``/outputs/executions/{executionId}`` (flow) and
+  ``/outputs/tasks/{executionId}[/{taskRunId}]`` (task runs), problem+json errors, light executions
+  from search.
+
+Kestra 2.x builds do not agree on where the single-execution actions live: the published 2.0 API puts
+them under ``/actions/`` (the ``actions`` layout), some builds still serve them at
+``/executions/{id}/kill`` and so on (the ``plain`` layout, the 1.x paths). :func:`resolve_route` takes the
+layout; the hooks try the other one when a server answers "no such route" (see ``hooks/kestra_base.py``).
 
 Every entry also says whether the request may be repeated (see :mod:`.retry`).
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 from urllib.parse import quote
 
 from airflow_provider_kestra.utils.retry import KestraRetryMode
@@ -114,13 +121,29 @@ _route(
     KestraRouteSpec("POST", _E + "/resume", ONCE),
     KestraRouteSpec("POST", _E + "/actions/resume", ONCE),
 )
-# Logs and (2.x only) task-run outputs.
+# Logs, and (2.x only) outputs: webserver/.../controllers/api/OutputController.java
+# (kestra-io/kestra@159e1bf8), @Controller("/api/v1/{tenant}/outputs").
 _route("logs_get", KestraRouteSpec("GET", "logs/{execution_id}", SAFE))
 _route("logs_download", KestraRouteSpec("GET", "logs/{execution_id}/download", SAFE))
-ROUTES["outputs_list"] = {KestraApiVersion.V2: KestraRouteSpec("GET", "outputs/{execution_id}", SAFE)}
-ROUTES["outputs_task_run"] = {
-    KestraApiVersion.V2: KestraRouteSpec("GET", "outputs/{execution_id}/{task_run_id}", SAFE)
+ROUTES["outputs_flow"] = {
+    KestraApiVersion.V2: KestraRouteSpec("GET", "outputs/executions/{execution_id}", SAFE)
 }
+ROUTES["outputs_list"] = {KestraApiVersion.V2: KestraRouteSpec("GET", "outputs/tasks/{execution_id}", SAFE)}
+ROUTES["outputs_task_run"] = {
+    KestraApiVersion.V2: KestraRouteSpec("GET", "outputs/tasks/{execution_id}/{task_run_id}", SAFE)
+}
+
+KestraActionLayout = Literal["actions", "plain"]
+"""Where a 2.x server serves single-execution actions: ``/executions/{id}/actions/kill`` (``actions``)
+or ``/executions/{id}/kill`` (``plain``)."""
+
+ACTION_ROUTES: frozenset[str] = frozenset({"execution_kill", "execution_restart", "execution_resume"})
+"""The routes whose 2.x path depends on the action layout."""
+
+
+def other_layout(layout: KestraActionLayout) -> KestraActionLayout:
+    """The layout to try when a server does not know ``layout``'s path."""
+    return "plain" if layout == "actions" else "actions"
 
 
 def has_route(name: str, version: KestraApiVersion) -> bool:
@@ -128,12 +151,24 @@ def has_route(name: str, version: KestraApiVersion) -> bool:
     return version in ROUTES.get(name, {})
 
 
-def resolve_route(name: str, version: KestraApiVersion, tenant: str, **params: str) -> KestraRoute:
-    """The method, URL path (from ``/api/v1``) and retry mode of a route; path parameters are URL-quoted."""
+def resolve_route(
+    name: str,
+    version: KestraApiVersion,
+    tenant: str,
+    *,
+    layout: KestraActionLayout = "actions",
+    **params: str,
+) -> KestraRoute:
+    """The method, URL path (from ``/api/v1``) and retry mode of a route; path parameters are URL-quoted.
+
+    ``layout`` chooses the path of a 2.x single-execution action (:data:`ACTION_ROUTES`).
+    """
     try:
         spec = ROUTES[name][version]
     except KeyError:
         raise ValueError(f"Kestra API {version.value} has no route {name!r}") from None
+    if layout == "plain" and name in ACTION_ROUTES:
+        spec = ROUTES[name][KestraApiVersion.V1]
     path = spec.template.format(**{key: quote(str(value), safe="") for key, value in params.items()})
     if spec.tenant and version is not KestraApiVersion.V0_22:
         prefix = f"/api/v1/{quote(tenant, safe='')}/"

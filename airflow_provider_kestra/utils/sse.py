@@ -103,6 +103,19 @@ class KestraExecutionFollowReader:
 
     ended: bool = False
     _parser: KestraSseParser = field(default_factory=KestraSseParser)
+    _lines: KestraSseLineBuffer = field(default_factory=KestraSseLineBuffer)
+
+    def feed_chunk(self, chunk: bytes) -> list[KestraExecution]:
+        """The executions carried by the frames a raw chunk of the body completes, in order; nothing
+        after the ``end`` frame (both hooks read the stream as bytes and hand each chunk here)."""
+        executions: list[KestraExecution] = []
+        for line in self._lines.feed(chunk):
+            if self.ended:
+                break
+            execution = self.feed(line)
+            if execution is not None:
+                executions.append(execution)
+        return executions
 
     def feed(self, line: str | bytes) -> KestraExecution | None:
         """The execution carried by the frame this line completes, if any."""

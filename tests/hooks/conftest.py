@@ -1,4 +1,5 @@
-"""Fixtures for the Kestra hook tests: a connection, a case-sensitive requests mock, a hook per API shape."""
+"""Fixtures for the Kestra hook tests: a connection, a case-sensitive requests mock, a hook per API shape,
+and ``transport``: one adapter that runs a scenario through both hooks."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests_mock as requests_mock_module
+import respx
 from kestra_hook_payloads import BASE, CONN_URI
+from kestra_hook_transports import KestraTransport
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 
 @pytest.fixture
@@ -49,3 +52,31 @@ def v2(server_version: str) -> bool:
 @pytest.fixture
 def api(v2: bool) -> str:
     return f"{BASE}/api/v1/main"
+
+
+@pytest.fixture
+def kestra_version() -> str:
+    """The version the mocked server reports (override with ``@pytest.mark.parametrize``)."""
+    return "1.3.25"
+
+
+@pytest.fixture(params=["sync", "async"])
+async def transport(
+    request: pytest.FixtureRequest, kestra_conn: str, kestra_version: str
+) -> AsyncIterator[KestraTransport]:
+    """Each scenario runs twice: through ``KestraHook`` (requests) and ``KestraAsyncHook`` (httpx)."""
+    configs = {"version": kestra_version, "edition": "OSS"}
+    if request.param == "sync":
+        from airflow_provider_kestra.hooks.kestra import KestraHook
+
+        with requests_mock_module.Mocker(case_sensitive=True) as mocker:
+            mocker.get(f"{BASE}/api/v1/configs", json=configs)
+            with KestraHook(retry_limit=2, retry_delay=0.5) as hook:
+                yield KestraTransport("sync", hook, mocker)
+        return
+    from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
+
+    with respx.mock(assert_all_called=False) as router:
+        router.get(f"{BASE}/api/v1/configs").respond(json=configs)
+        async with KestraAsyncHook(retry_limit=2, retry_delay=0.5) as ahook:
+            yield KestraTransport("async", ahook, router)

@@ -178,17 +178,6 @@ def test_401_empty_body(hook: KestraHook, http: Any, api: str) -> None:
     assert hook.sleeps == []  # type: ignore[attr-defined]
 
 
-# --------------------------------------------------------------------------------------------- retries
-def test_get_retries_on_503_then_succeeds(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(
-        f"{api}/executions/{EXEC_ID}",
-        [{"status_code": 503, "text": "busy"}, {"status_code": 502}, {"json": execution("RUNNING")}],
-    )
-    assert hook.get_execution(EXEC_ID)["state"]["current"] == "RUNNING"
-    assert len(hook.sleeps) == 2  # type: ignore[attr-defined]
-    assert all(0 < s <= 60 for s in hook.sleeps)  # type: ignore[attr-defined]
-
-
 def test_429_honours_retry_after_seconds(hook: KestraHook, http: Any, api: str) -> None:
     http.get(
         f"{api}/executions/{EXEC_ID}",
@@ -196,29 +185,6 @@ def test_429_honours_retry_after_seconds(hook: KestraHook, http: Any, api: str) 
     )
     hook.get_execution(EXEC_ID)
     assert hook.sleeps == [7.0]  # type: ignore[attr-defined]
-
-
-def test_retries_give_up_with_server_error(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(f"{api}/executions/{EXEC_ID}", status_code=504)
-    with pytest.raises(KestraServerError):
-        hook.get_execution(EXEC_ID)
-    assert len(hook.sleeps) == 3  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("status", [401, 403, 404, 409, 422])
-def test_client_errors_are_never_retried(hook: KestraHook, http: Any, api: str, status: int) -> None:
-    http.get(f"{api}/executions/{EXEC_ID}", status_code=status, json={"message": "nope"})
-    with pytest.raises(Exception, match="nope"):
-        hook.get_execution(EXEC_ID)
-    assert hook.sleeps == []  # type: ignore[attr-defined]
-
-
-def test_connection_refused_is_retried_then_named(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(f"{api}/executions/{EXEC_ID}", exc=requests.exceptions.ConnectTimeout("connect timed out"))
-    with pytest.raises(
-        KestraConnectionError, match=r"could not reach Kestra at http://kestra.test:8080.*4 attempts"
-    ):
-        hook.get_execution(EXEC_ID)
 
 
 def test_resume_is_not_repeated_after_read_timeout(hook: KestraHook, http: Any, api: str, v2: bool) -> None:
@@ -335,49 +301,6 @@ def test_idempotency_key_must_be_a_label(hook: KestraHook) -> None:
         hook.create_execution("company.team", "hello", labels={"a": "b"}, idempotency_label_key="k")
 
 
-def test_search_executions_filters_and_sort(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(f"{api}/executions/search", json=paged([execution("FAILED")]))
-    results = hook.search_executions(
-        namespace="company.team",
-        flow_id="hello",
-        states=["FAILED", "KILLED"],
-        labels={"team": "data"},
-        started_after="2026-11-22T10:00:00Z",
-        size=5,
-    )
-    assert [r["state"]["current"] for r in results] == ["FAILED"]
-    qs = http.last_request.qs
-    assert qs["filters[namespace][EQUALS]"] == ["company.team"]
-    assert qs["filters[state][IN]"] == ["FAILED,KILLED"]
-    assert qs["filters[labels][EQUALS][team]"] == ["data"]
-    assert qs["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == ["2026-11-22T10:00:00Z"]
-    assert qs["sort"] == ["state.startDate:desc"] and qs["size"] == ["5"]
-
-
-def test_search_without_filter_is_refused(hook: KestraHook, http: Any) -> None:
-    with pytest.raises(ValueError, match="without any filter"):
-        hook.search_executions()
-    assert http.call_count == 0
-
-
-def test_restart_kill_delete(hook: KestraHook, http: Any, api: str, v2: bool) -> None:
-    actions = f"{api}/executions/{EXEC_ID}/actions" if v2 else f"{api}/executions/{EXEC_ID}"
-    http.post(f"{actions}/restart", json=execution("RESTARTED"))
-    http.delete(
-        f"{actions}/kill", status_code=200 if v2 else 202, **({"json": execution("KILLING")} if v2 else {})
-    )
-    http.delete(f"{api}/executions/{EXEC_ID}", status_code=204)
-    assert hook.restart_execution(EXEC_ID)["state"]["current"] == "RESTARTED"
-    hook.kill_execution(EXEC_ID)
-    hook.delete_execution(EXEC_ID)
-    methods = [(r.method, r.path) for r in http.request_history[1:]]
-    assert methods == [
-        ("POST", f"{actions.replace(BASE, '')}/restart"),
-        ("DELETE", f"{actions.replace(BASE, '')}/kill"),
-        ("DELETE", f"/api/v1/main/executions/{EXEC_ID}"),
-    ]
-
-
 def test_restart_409_is_conflict(hook: KestraHook, http: Any, api: str, v2: bool) -> None:
     actions = f"{api}/executions/{EXEC_ID}/actions" if v2 else f"{api}/executions/{EXEC_ID}"
     http.post(
@@ -397,13 +320,6 @@ def test_resume_sends_multipart_inputs(hook: KestraHook, http: Any, api: str, v2
     hook.resume_execution(EXEC_ID, inputs={"approved": True, "reason": "ok"})
     assert b'name="approved"\r\n\r\ntrue' in http.last_request.body
     assert http.last_request.headers["Content-Type"].startswith("multipart/form-data")
-
-
-def test_resume_not_paused_is_conflict(hook: KestraHook, http: Any, api: str, v2: bool) -> None:
-    path = f"{api}/executions/{EXEC_ID}/actions/resume" if v2 else f"{api}/executions/{EXEC_ID}/resume"
-    http.post(path, status_code=409, json={"message": f"Illegal state: Execution '{EXEC_ID}' is not paused"})
-    with pytest.raises(KestraConflictError, match="is not paused"):
-        hook.resume_execution(EXEC_ID)
 
 
 def test_execution_ui_url(monkeypatch: pytest.MonkeyPatch, http: Any) -> None:
@@ -576,7 +492,7 @@ def test_real_socket_errors_are_classified() -> None:
     import socket
     import threading
 
-    from airflow_provider_kestra.hooks.kestra import _never_sent
+    from airflow_provider_kestra.utils.retry import never_sent as _never_sent
 
     with pytest.raises(requests.exceptions.ConnectionError) as refused:
         requests.get("http://127.0.0.1:1/x", timeout=5)

@@ -19,7 +19,8 @@ from airflow_provider_kestra.utils.logs import KestraLogSelection
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_provider_kestra.hooks.kestra import KestraAsyncHook, KestraHook
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+    from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 
 EXEC_ID = "4wjtkzwVGBM9yKnjm3yv8r"
 
@@ -95,7 +96,7 @@ def test_cut_connection_keeps_the_cursor_of_the_lines_handed_over(
 # ------------------------------------------------------------------------------------------- async hook
 @pytest.fixture
 async def ahook(kestra_conn: str) -> AsyncIterator[tuple[KestraAsyncHook, respx.MockRouter]]:
-    from airflow_provider_kestra.hooks.kestra import KestraAsyncHook
+    from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 
     with respx.mock(assert_all_called=False) as router:
         router.get(f"{BASE}/api/v1/configs").respond(json={"version": "1.3.25", "edition": "OSS"})

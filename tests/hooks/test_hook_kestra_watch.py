@@ -1,4 +1,5 @@
-"""KestraHook: follow (SSE), wait, outputs, output files and logs, on 1.x and 2.x shapes."""
+"""KestraHook: SSE framing details, the ``timeout=`` convenience of the wait, outputs, output files and logs,
+on 1.x and 2.x shapes (the scenarios shared with the async hook are in test_hook_kestra_transports.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import requests
 from kestra_hook_payloads import execution, log_entry, task_run
 
-from airflow_provider_kestra.exceptions import KestraNotFoundError, KestraStreamError, KestraWaitTimeout
+from airflow_provider_kestra.exceptions import KestraWaitTimeout
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,15 +33,7 @@ def follow_url(api: str) -> str:
     return f"{api}/executions/{EXEC_ID}/follow"
 
 
-# ----------------------------------------------------------------------------------------------- follow
-def test_follow_skips_start_and_ends_after_end(hook: KestraHook, http: Any, api: str) -> None:
-    body = sse(("start", stub()), ("progress", execution("RUNNING")), ("end", execution("SUCCESS")))
-    http.get(follow_url(api), content=body, headers={"Content-Type": "text/event-stream"})
-    states = [e["state"]["current"] for e in hook.follow_execution(EXEC_ID)]
-    assert states == ["RUNNING", "SUCCESS"]
-    assert http.last_request.headers["Accept"] == "text/event-stream"
-
-
+# ----------------------------------------------------------------------------------------- follow, wait
 def test_follow_handles_crlf_and_multiline_data(hook: KestraHook, http: Any, api: str) -> None:
     data = json.dumps(execution("SUCCESS"), indent=1).splitlines()
     body = (
@@ -53,124 +45,57 @@ def test_follow_handles_crlf_and_multiline_data(hook: KestraHook, http: Any, api
     assert [e["state"]["current"] for e in hook.follow_execution(EXEC_ID)] == ["SUCCESS"]
 
 
-def test_follow_cut_before_end_raises(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(follow_url(api), content=sse(("start", stub()), ("progress", execution("RUNNING"))))
-    with pytest.raises(KestraStreamError, match="ended before its end event"):
-        list(hook.follow_execution(EXEC_ID))
-
-
-def test_follow_unknown_id_start_then_close(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(follow_url(api), content=sse(("start", stub())))
-    with pytest.raises(KestraStreamError):
-        list(hook.follow_execution(EXEC_ID))
-
-
-# ------------------------------------------------------------------------------------------------- wait
-def test_wait_returns_end_execution_and_reports_states(hook: KestraHook, http: Any, api: str) -> None:
-    body = sse(
-        ("start", stub()),
-        ("progress", execution("RUNNING")),
-        ("progress", execution("RUNNING")),
-        ("end", execution("FAILED")),
-    )
-    http.get(follow_url(api), content=body)
-    seen: list[str] = []
-    final = hook.wait_for_execution(EXEC_ID, on_update=lambda e: seen.append(e["state"]["current"]))
-    assert final["state"]["current"] == "FAILED"
-    assert seen == ["RUNNING", "FAILED"]
-
-
-def test_wait_falls_back_to_polling_when_stream_fails(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(follow_url(api), exc=requests.exceptions.ConnectionError("reset"))
-    http.get(
-        f"{api}/executions/{EXEC_ID}",
-        [{"json": execution("RUNNING")}, {"json": execution("RUNNING")}, {"json": execution("SUCCESS")}],
-    )
-    final = hook.wait_for_execution(EXEC_ID, poll_interval=2.0)
-    assert final["state"]["current"] == "SUCCESS"
-    assert 2.0 in hook.sleeps  # type: ignore[attr-defined]
-
-
-def test_wait_unknown_execution_raises_not_found(hook: KestraHook, http: Any, api: str) -> None:
-    http.get(follow_url(api), content=sse(("start", stub())))
-    http.get(f"{api}/executions/{EXEC_ID}", status_code=404, json={"message": "Not Found"})
-    with pytest.raises(KestraNotFoundError):
-        hook.wait_for_execution(EXEC_ID)
-
-
-def test_wait_times_out(hook: KestraHook, http: Any, api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wait_timeout_is_seconds_from_now(
+    hook: KestraHook, http: Any, api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("airflow_provider_kestra.hooks.kestra.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("airflow_provider_kestra.utils.wait.time.time", lambda: clock[0])
     hook._sleep = lambda s: clock.__setitem__(0, clock[0] + s)  # type: ignore[method-assign]
     http.get(follow_url(api), content=sse(("start", stub()), ("progress", execution("PAUSED"))))
     http.get(f"{api}/executions/{EXEC_ID}", json=execution("PAUSED"))
     with pytest.raises(KestraWaitTimeout) as info:
         hook.wait_for_execution(EXEC_ID, timeout=12, poll_interval=5)
     assert info.value.state == "PAUSED" and info.value.execution_id == EXEC_ID
-    assert isinstance(info.value, TimeoutError)
-
-
-def test_wait_until_stops_at_a_non_terminal_state(hook: KestraHook, http: Any, api: str) -> None:
-    body = sse(("start", stub()), ("progress", execution("RUNNING")), ("progress", execution("PAUSED")))
-    http.get(follow_url(api), content=body)
-    poll = http.get(f"{api}/executions/{EXEC_ID}", json=execution("RUNNING"))
-    paused = hook.wait_for_execution(EXEC_ID, until=lambda e: e["state"]["current"] == "PAUSED")
-    assert paused["state"]["current"] == "PAUSED"
-    assert poll.call_count == 0
-
-
-class IdleBody:
-    """A response body whose read times out, as a silent event stream does."""
-
-    closed = False
-
-    def read(self, *args: Any, **kwargs: Any) -> bytes:
-        raise TimeoutError("timed out")
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def test_idle_stream_is_reopened_at_once_not_counted_as_a_failure(
-    hook: KestraHook, http: Any, api: str
-) -> None:
-    from airflow_provider_kestra.hooks.kestra_base import STREAM_IDLE_SECONDS, KestraWaitTracker
-
-    idle_count = KestraWaitTracker.MAX_STREAM_FAILURES + 1
-    end = sse(("start", stub()), ("end", execution("SUCCESS")))
-    follow = http.get(follow_url(api), [{"body": IdleBody()} for _ in range(idle_count)] + [{"content": end}])
-    poll = http.get(f"{api}/executions/{EXEC_ID}", json=execution("RUNNING"))
-    final = hook.wait_for_execution(EXEC_ID, poll_interval=5)
-    assert final["state"]["current"] == "SUCCESS"
-    assert follow.call_count == idle_count + 1
-    assert poll.call_count == idle_count
-    assert hook.sleeps == []  # type: ignore[attr-defined]
-    assert follow.request_history[0].timeout[1] == STREAM_IDLE_SECONDS
+    assert clock[0] == 1012.0  # polled at 1000, 1005, 1010, then slept the 2 s left
+    with pytest.raises(KestraWaitTimeout):  # the earlier of timeout and deadline wins
+        hook.wait_for_execution(EXEC_ID, timeout=600, deadline=clock[0] + 3, poll_interval=5)
+    assert clock[0] == 1015.0
 
 
 # ---------------------------------------------------------------------------------------------- outputs
-def mock_outputs(http: Any, api: str, v2: bool) -> None:
+def mock_outputs(http: Any, api: str, v2: bool, flow_outputs: dict[str, Any] | None = None) -> None:
+    """1.x: outputs inside the execution. 2.x: Kestra's OutputController (kestra-io/kestra@159e1bf8,
+    webserver/.../controllers/api/OutputController.java) serves them apart, and a 2.0 execution carries no
+    ``outputs`` (core/.../services/ExecutionOutputService.java@913f82c2 reads them from their own store)."""
+    flow_outputs = {"total": 3} if flow_outputs is None else flow_outputs
     runs = [
         task_run("extract", "5h8DJKAq2vC4jBcd2U6T3X", {"uri": FILE_URI, "size": 8}),
         task_run("each", "r1", {"value": "a"}, value="a"),
         task_run("each", "r2", {"value": "b"}, value="b"),
         task_run("log", "r3", None),
     ]
-    if v2:
-        http.get(f"{api}/executions/{EXEC_ID}", json=execution(outputs={"total": 3}, task_runs=[]))
-        http.get(
-            f"{api}/outputs/{EXEC_ID}",
-            json=[
-                {"taskId": "extract", "taskRunId": "5h8DJKAq2vC4jBcd2U6T3X", "iteration": 0, "inline": True},
-                {"taskId": "each", "taskRunId": "r1", "value": "a", "iteration": 0, "inline": True},
-                {"taskId": "each", "taskRunId": "r2", "value": "b", "iteration": 0, "inline": True},
-                {"taskId": "log", "taskRunId": "r3", "iteration": 0, "inline": True},
-            ],
-        )
-        for run in runs:
-            http.get(f"{api}/outputs/{EXEC_ID}/{run['id']}", json=run["outputs"] or {})
-    else:
-        http.get(f"{api}/executions/{EXEC_ID}", json=execution(outputs={"total": 3}, task_runs=runs))
+    if not v2:
+        http.get(f"{api}/executions/{EXEC_ID}", json=execution(outputs=flow_outputs, task_runs=runs))
+        return
+    http.get(f"{api}/executions/{EXEC_ID}", json=execution(task_runs=[]))
+    http.get(f"{api}/outputs/executions/{EXEC_ID}", json=flow_outputs)
+    http.get(
+        f"{api}/outputs/tasks/{EXEC_ID}",
+        json=[  # TaskOutputInformation(taskId, taskRunId, value, iteration, inline)
+            {"taskId": "extract", "taskRunId": "5h8DJKAq2vC4jBcd2U6T3X", "iteration": 0, "inline": True},
+            {"taskId": "each", "taskRunId": "r1", "value": "a", "iteration": 0, "inline": True},
+            {"taskId": "each", "taskRunId": "r2", "value": "b", "iteration": 0, "inline": False},
+            {"taskId": "log", "taskRunId": "r3", "iteration": 0, "inline": True},
+        ],
+    )
+    for run in runs:
+        if run["outputs"] is None:  # the controller returns null: Micronaut answers 404
+            http.get(f"{api}/outputs/tasks/{EXEC_ID}/{run['id']}", status_code=404, json={"type": NOT_FOUND})
+        else:
+            http.get(f"{api}/outputs/tasks/{EXEC_ID}/{run['id']}", json=run["outputs"])
+
+
+NOT_FOUND = "https://kestra.io/docs/api-reference/problems/not-found"
 
 
 def test_get_outputs_same_shape_on_1x_and_2x(hook: KestraHook, http: Any, api: str, v2: bool) -> None:
@@ -194,22 +119,29 @@ def test_get_outputs_of_light_execution_reads_full_one(
     assert result["task_outputs"]["extract"]["size"] == 8
 
 
+def test_get_outputs_2x_without_outputs_is_empty(hook: KestraHook, http: Any, api: str, v2: bool) -> None:
+    if not v2:
+        pytest.skip("2.x endpoints")
+    http.get(f"{api}/outputs/executions/{EXEC_ID}", status_code=404, json={"type": NOT_FOUND})
+    assert hook.get_outputs(execution()) == {"outputs": {}, "task_outputs": {}}
+    before_2_0 = execution(outputs={"kept": 1})  # made before 2.0: Kestra still answers with them
+    http.get(f"{api}/outputs/executions/{EXEC_ID}", json={"kept": 1})
+    assert hook.get_outputs(before_2_0)["outputs"] == {"kept": 1}
+
+
 def test_download_output_files_safe_names(
     hook: KestraHook, http: Any, api: str, v2: bool, tmp_path: Path
 ) -> None:
     evil = f"kestra:///company/team/hello/executions/{EXEC_ID}/..%2F..%2Fetc%2Fpasswd"
     flow_file = f"kestra:///company/team/hello/executions/{EXEC_ID}/outputs/data.csv"
-    mock_outputs(http, api, v2)
-    http.get(
-        f"{api}/executions/{EXEC_ID}",
-        json=execution(
-            outputs={"report": flow_file, "bad": evil},
-            task_runs=[task_run("extract", "5h8DJKAq2vC4jBcd2U6T3X", {"uri": FILE_URI})],
-        ),
-    )
-    if v2:
+    mock_outputs(http, api, v2, flow_outputs={"report": flow_file, "bad": evil})
+    if not v2:
         http.get(
-            f"{api}/outputs/{EXEC_ID}", json=[{"taskId": "extract", "taskRunId": "5h8DJKAq2vC4jBcd2U6T3X"}]
+            f"{api}/executions/{EXEC_ID}",
+            json=execution(
+                outputs={"report": flow_file, "bad": evil},
+                task_runs=[task_run("extract", "5h8DJKAq2vC4jBcd2U6T3X", {"uri": FILE_URI})],
+            ),
         )
     contents = {flow_file: b"flow", evil: b"evil", FILE_URI: b"task"}
     http.get(

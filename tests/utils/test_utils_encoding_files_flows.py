@@ -21,7 +21,6 @@ from airflow_provider_kestra.utils.connection import settings_from_fields
 from airflow_provider_kestra.utils.encoding import (
     encode_inputs,
     encode_labels,
-    execution_filters,
     multipart_body,
     validate_labels,
 )
@@ -62,7 +61,7 @@ def test_encode_inputs(tmp_path: Path) -> None:
         "l": (None, "[1, 2]", None),
         "p": ("in.txt", b"hi", "application/octet-stream"),
         "f": ("f", b"zz", "application/octet-stream"),
-        "d": (None, "2026-01-01T00:00:00", None),
+        "d": (None, "2026-01-01T00:00:00+00:00", None),  # naive datetimes are UTC
     }
     body, content_type = multipart_body(parts)
     assert content_type.startswith("multipart/form-data") and b'filename="in.txt"' in body
@@ -70,7 +69,7 @@ def test_encode_inputs(tmp_path: Path) -> None:
         encode_inputs({"p": tmp_path / "missing"})
     with pytest.raises(ValueError, match="binary mode"):
         encode_inputs({"f": io.StringIO("text")})
-    with pytest.raises(ValueError, match="not JSON"):
+    with pytest.raises(ValueError, match="not supported"):
         encode_inputs({"o": object()})
 
 
@@ -85,20 +84,6 @@ def test_labels() -> None:
         with pytest.raises(ValueError):
             validate_labels(bad)
     assert validate_labels({"system.restarted": "true"}, allow_system=True)
-
-
-def test_execution_filters() -> None:
-    params = execution_filters(
-        namespace="n", states=["SUCCESS"], labels={"k": "v"}, started_after=datetime(2026, 1, 1)
-    )
-    assert params == [
-        ("filters[namespace][EQUALS]", "n"),
-        ("filters[state][IN]", "SUCCESS"),
-        ("filters[labels][EQUALS][k]", "v"),
-        ("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", "2026-01-01T00:00:00+00:00"),
-    ]
-    with pytest.raises(ValueError, match="without any filter"):
-        execution_filters(states=[], labels={})
 
 
 # ----------------------------------------------------------------------------------------------- files
