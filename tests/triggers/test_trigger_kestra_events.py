@@ -401,8 +401,8 @@ async def test_many_watchers_share_one_search_per_poll(sim: KestraSimulator) -> 
     watches = []
     try:
         for index, trigger in enumerate(triggers):
-            key = trigger.shared_stream_key()
-            stream = trigger.filter_shared_stream(manager.subscribe(trigger_id=index, trigger=trigger, key=key))
+            shared = manager.subscribe(trigger_id=index, trigger=trigger, key=trigger.shared_stream_key())
+            stream = trigger.filter_shared_stream(shared)
             watches.append(Watch(trigger, stream))
         started = time.monotonic()
         await asyncio.sleep(0.2)
