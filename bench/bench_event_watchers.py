@@ -178,6 +178,7 @@ def main() -> None:
         return str(response.json()["id"])
 
     BenchServer.create_execution_in = create_execution_in  # type: ignore[attr-defined]
+    machine = describe_machine()  # includes the load average at the start
     work = Path(tempfile.mkdtemp(prefix="bench-events-"))
     server = start_simulator(work / "sim.log")
     try:
@@ -222,7 +223,7 @@ def main() -> None:
             "",
             "| | |",
             "|---|---|",
-            *(f"| {name} | {value} |" for name, value in describe_machine()),
+            *(f"| {name} | {value} |" for name, value in machine),
             f"| Load average at end (1/5/15 min) | {load_average()} |",
             "",
             table,
