@@ -143,7 +143,7 @@ def emit(events: list[RunEvent]) -> None:
         adapter.emit(event)
 
 
-def trigger_operator_lineage(operator: Any, task_instance: Any) -> OperatorLineage:
+def trigger_operator_lineage(operator: Any, task_instance: Any) -> OperatorLineage[Any, Any]:
     """The lineage of a finished ``KestraTriggerExecutionOperator`` task; emits the execution's child run.
 
     Reads the execution the task ran (its id from the operator, else from XCom ``execution_id``) once from

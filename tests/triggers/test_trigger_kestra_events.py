@@ -419,3 +419,22 @@ async def test_many_watchers_share_one_search_per_poll(sim: KestraSimulator) -> 
     for index, watch in enumerate(watches):
         assert [e["execution_id"] for e in watch.events] == [nightly if index % 2 else other]
     assert searches <= elapsed / 0.5 + 2, (searches, elapsed)
+
+
+def test_dag_files_using_the_trigger_stay_light() -> None:
+    """DAG files import this module: it must not load HTTP clients, YAML, the hooks or the simulator."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; import airflow.sdk; from airflow.triggers.base import BaseEventTrigger;"
+        "before = set(sys.modules);"
+        "from airflow_provider_kestra.triggers.kestra_events import KestraExecutionEventTrigger;"
+        "KestraExecutionEventTrigger(namespace='a', flow_id='b').shared_stream_key();"
+        "import json; print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    added = json.loads(result.stdout.strip().splitlines()[-1])
+    heavy = ("requests", "httpx", "yaml", "airflow_provider_kestra.hooks", "airflow_provider_kestra.testing")
+    assert [m for m in added if m.split(".")[0] in heavy or m.startswith(heavy)] == []
