@@ -490,10 +490,8 @@ class KestraExecutionEventTrigger(BaseEventTrigger):
         """The event payload of one execution: read in full once when the search result lacks outputs."""
         if "outputs" not in execution:
             execution = await hook.get_execution(str(execution["id"]))
-        await hook.api_version()  # the UI URL's tenant segment depends on it
-        return build_execution_event(
-            execution, url=hook._ui_url(execution), max_outputs_bytes=SHARED_OUTPUTS_CAP_BYTES
-        )
+        url = await _execution_ui_url(hook, execution)
+        return build_execution_event(execution, url=url, max_outputs_bytes=SHARED_OUTPUTS_CAP_BYTES)
 
     # ------------------------------------------------------------------------------------ ledger
     def state_key(self) -> str:
@@ -554,6 +552,21 @@ class KestraExecutionEventTrigger(BaseEventTrigger):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _execution_ui_url(hook: KestraAsyncHook, execution: Mapping[str, Any]) -> str:
+    """The execution's Kestra UI page, as ``KestraHook.execution_ui_url`` builds it (no request: the
+    connection's ``ui_url`` or API URL, the tenant segment except on Kestra 0.22)."""
+    from urllib.parse import quote
+
+    from airflow_provider_kestra.utils.routes import KestraApiVersion
+
+    settings = await hook.settings()
+    version = await hook.api_version()
+    base = (settings.ui_url or settings.base_url).rstrip("/").removesuffix("/ui")
+    tenant = "" if version is KestraApiVersion.V0_22 else f"/{settings.tenant}"
+    parts = [quote(str(execution.get(key)), safe="") for key in ("namespace", "flowId", "id")]
+    return f"{base}/ui{tenant}/executions/{'/'.join(parts)}"
 
 
 async def _search_executions(

@@ -438,3 +438,26 @@ def test_dag_files_using_the_trigger_stay_light() -> None:
     added = json.loads(result.stdout.strip().splitlines()[-1])
     heavy = ("requests", "httpx", "yaml", "airflow_provider_kestra.hooks", "airflow_provider_kestra.testing")
     assert [m for m in added if m.split(".")[0] in heavy or m.startswith(heavy)] == []
+
+
+@pytest.mark.parametrize(
+    ("profile", "extra", "expected"),
+    [
+        ("1.3", "", "{url}/ui/main/executions/company.team/nightly/ex1"),
+        ("1.3", "?ui_url=https%3A%2F%2Fkestra.example.com%2Fui", "https://kestra.example.com/ui/main/executions/company.team/nightly/ex1"),
+        ("0.22", "", "{url}/ui/executions/company.team/nightly/ex1"),
+    ],
+)  # fmt: skip
+async def test_event_url_is_the_hooks_ui_url(profile: str, extra: str, expected: str) -> None:
+    from airflow_provider_kestra.hooks.kestra import KestraAsyncHook, KestraHook
+    from airflow_provider_kestra.testing import KestraSimulator
+    from airflow_provider_kestra.triggers.kestra_events import _execution_ui_url
+
+    execution = {"id": "ex1", "namespace": "company.team", "flowId": "nightly"}
+    with KestraSimulator(kestra_version=profile) as simulator, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", simulator.connection_uri() + extra)
+        async with KestraAsyncHook() as hook:
+            url = await _execution_ui_url(hook, execution)
+        sync_hook = KestraHook()
+        assert url == sync_hook.execution_ui_url(execution) == expected.format(url=simulator.url)
+        sync_hook.close()
