@@ -34,7 +34,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.sensors.kestra"]}
         ],
         "triggers": [
-            {"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.triggers.kestra"]}
+            {
+                "integration-name": "Kestra",
+                "python-modules": [
+                    "airflow_provider_kestra.triggers.kestra",
+                    "airflow_provider_kestra.triggers.kestra_events",
+                ],
+            }
         ],
         "connection-types": [
             {

@@ -521,6 +521,20 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         worker.start()
         worker.join(KILL_TIMEOUT_SECONDS)
 
+    # -- OpenLineage (called by apache-airflow-providers-openlineage after the task; see docs/events.md) --
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The Kestra execution as a child run of this task (``kestra_execution`` facet, parent facet)."""
+        from airflow_provider_kestra.utils.lineage import trigger_operator_lineage
+
+        return trigger_operator_lineage(self, task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Same as on completion: a failed Kestra execution is emitted as a FAIL child run."""
+        from airflow_provider_kestra.utils.lineage import trigger_operator_lineage
+
+        return trigger_operator_lineage(self, task_instance)
+
 
 class KestraKillExecutionOperator(KestraHookMixin, BaseOperator):
     """Kill a Kestra execution (and its subflow executions), optionally waiting until it has stopped.
