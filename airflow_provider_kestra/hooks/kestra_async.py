@@ -106,6 +106,12 @@ class KestraAsyncHook(KestraHookBase):
             self._api_version = pinned or KestraApiVersion((await self.server_info())["api_version"])
         return self._api_version
 
+    async def execution_ui_url(self, execution: KestraExecution) -> str:
+        """The Kestra UI page of an execution, built like ``KestraHook.execution_ui_url`` (no request once
+        the API generation is known)."""
+        await self.settings()
+        return self._ui_url(execution, await self.api_version())
+
     async def _route_of(self, call: KestraCall) -> KestraRoute:
         await self.settings()
         return self._route(call.route, self._fixed_version(call) or await self.api_version(), **call.path)

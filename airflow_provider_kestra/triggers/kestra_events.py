@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kestra.utils.models import KestraExecutionQuery
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:
@@ -58,7 +59,7 @@ else:  # Airflow 2: the class below is deleted at the end of the module (see __g
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 
-    from airflow_provider_kestra.hooks.kestra import KestraAsyncHook
+    from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
     from airflow_provider_kestra.utils.models import KestraExecution
 
 __all__ = [
@@ -402,7 +403,7 @@ class KestraExecutionEventTrigger(BaseEventTrigger):
 
     # ------------------------------------------------------------------------------------ polling
     def _get_hook(self) -> KestraAsyncHook:
-        from airflow_provider_kestra.hooks.kestra import KestraAsyncHook
+        from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 
         return KestraAsyncHook(self.kestra_conn_id, **self.hook_params)
 
@@ -452,16 +453,13 @@ class KestraExecutionEventTrigger(BaseEventTrigger):
 
     async def _poll_once(self, hook: KestraAsyncHook, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
         now = _utcnow()
-        found = await _search_executions(
-            hook,
+        query = KestraExecutionQuery.of(
             # Kestra's namespace EQUALS filter is exact; children are matched on our side (_in_group).
             namespace=None if self.include_child_namespaces else self.namespace,
-            flow_id=None,
             states=self.states,
-            labels={},
             started_after=now - timedelta(seconds=self.look_back),
-            size=self.max_results,
         )
+        found = await hook.search_executions(query, size=self.max_results)
         if len(found) >= self.max_results:
             self.log.warning(
                 "The search for %s returned a full page (%d executions): older executions of the look-back "
@@ -490,7 +488,7 @@ class KestraExecutionEventTrigger(BaseEventTrigger):
         """The event payload of one execution: read in full once when the search result lacks outputs."""
         if "outputs" not in execution:
             execution = await hook.get_execution(str(execution["id"]))
-        url = await _execution_ui_url(hook, execution)
+        url = await hook.execution_ui_url(execution)
         return build_execution_event(execution, url=url, max_outputs_bytes=SHARED_OUTPUTS_CAP_BYTES)
 
     # ------------------------------------------------------------------------------------ ledger
@@ -552,35 +550,6 @@ class KestraExecutionEventTrigger(BaseEventTrigger):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-async def _execution_ui_url(hook: KestraAsyncHook, execution: Mapping[str, Any]) -> str:
-    """The execution's Kestra UI page, as ``KestraHook.execution_ui_url`` builds it (no request: the
-    connection's ``ui_url`` or API URL, the tenant segment except on Kestra 0.22)."""
-    from urllib.parse import quote
-
-    from airflow_provider_kestra.utils.routes import KestraApiVersion
-
-    settings = await hook.settings()
-    version = await hook.api_version()
-    base = (settings.ui_url or settings.base_url).rstrip("/").removesuffix("/ui")
-    tenant = "" if version is KestraApiVersion.V0_22 else f"/{settings.tenant}"
-    parts = [quote(str(execution.get(key)), safe="") for key in ("namespace", "flowId", "id")]
-    return f"{base}/ui{tenant}/executions/{'/'.join(parts)}"
-
-
-async def _search_executions(
-    hook: KestraAsyncHook,
-    *,
-    namespace: str | None,
-    flow_id: str | None,
-    states: Sequence[str],
-    labels: Mapping[str, str],
-    started_after: datetime,
-    size: int,
-) -> list[KestraExecution]:
-    """The trigger's only search call: the one place to switch to the hook's query object."""
-    return await hook.search_executions(namespace=namespace, flow_id=flow_id, states=list(states), labels=dict(labels) or None, started_after=started_after, size=size)  # fmt: skip  # noqa: E501
 
 
 if not AIRFLOW_V_3_0_PLUS:

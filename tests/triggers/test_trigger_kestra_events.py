@@ -449,15 +449,15 @@ def test_dag_files_using_the_trigger_stay_light() -> None:
     ],
 )  # fmt: skip
 async def test_event_url_is_the_hooks_ui_url(profile: str, extra: str, expected: str) -> None:
-    from airflow_provider_kestra.hooks.kestra import KestraAsyncHook, KestraHook
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+    from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
     from airflow_provider_kestra.testing import KestraSimulator
-    from airflow_provider_kestra.triggers.kestra_events import _execution_ui_url
 
     execution = {"id": "ex1", "namespace": "company.team", "flowId": "nightly"}
     with KestraSimulator(kestra_version=profile) as simulator, pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", simulator.connection_uri() + extra)
         async with KestraAsyncHook() as hook:
-            url = await _execution_ui_url(hook, execution)
+            url = await hook.execution_ui_url(execution)
         sync_hook = KestraHook()
         assert url == sync_hook.execution_ui_url(execution) == expected.format(url=simulator.url)
         sync_hook.close()
