@@ -65,7 +65,9 @@ def compare_results(airflow: Any, kestra: Any, spec: KestraComparisonSpec) -> li
     return differences
 
 
-def _walk(left: Any, right: Any, path: str, spec: KestraComparisonSpec, out: list[KestraParityDifference]) -> None:
+def _walk(
+    left: Any, right: Any, path: str, spec: KestraComparisonSpec, out: list[KestraParityDifference]
+) -> None:
     if isinstance(left, dict) and isinstance(right, dict):
         for key in sorted(set(left) | set(right), key=str):
             if key in spec.ignore_keys:
@@ -80,10 +82,8 @@ def _walk(left: Any, right: Any, path: str, spec: KestraComparisonSpec, out: lis
         return
     if isinstance(left, list) and isinstance(right, list):
         if len(left) != len(right):
-            out.append(
-                KestraParityDifference(f"{path}.length", str(len(left)), str(len(right)))
-            )
-        for index, (a, b) in enumerate(zip(left, right)):
+            out.append(KestraParityDifference(f"{path}.length", str(len(left)), str(len(right))))
+        for index, (a, b) in enumerate(zip(left, right, strict=False)):
             _walk(a, b, f"{path}[{index}]", spec, out)
         return
     if _is_number(left) and _is_number(right):
@@ -94,7 +94,9 @@ def _walk(left: Any, right: Any, path: str, spec: KestraComparisonSpec, out: lis
         out.append(KestraParityDifference(path, _short(left), _short(right)))
 
 
-def format_differences(differences: list[dict[str, str]] | list[KestraParityDifference], limit: int = 20) -> str:
+def format_differences(
+    differences: list[dict[str, str]] | list[KestraParityDifference], limit: int = 20
+) -> str:
     """Readable diff, one line per difference, at most ``limit`` lines plus a count of the rest."""
     lines = []
     for item in differences[:limit]:

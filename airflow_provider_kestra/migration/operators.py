@@ -210,7 +210,9 @@ class KestraShadowRunner:
         try:
             kestra_result = self.spec.outputs.apply(hook.get_outputs(final)["outputs"])
         except KeyError as err:
-            out.update(verdict="mismatch", message=f"outputs mapping '{self.spec.outputs.describe()}': {err.args[0]}")
+            out.update(
+                verdict="mismatch", message=f"outputs mapping '{self.spec.outputs.describe()}': {err.args[0]}"
+            )
             return out
         except Exception as err:
             out.update(verdict="error", message=f"could not read the shadow run's outputs: {err}")

@@ -93,7 +93,10 @@ class KestraTaskParity:
         self.flow = f"{record.get('namespace')}.{record.get('flow_id')}"
         verdict = str(record.get("verdict"))
         self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
-        for name, values in (("airflow_seconds", self.airflow_seconds), ("kestra_seconds", self.kestra_seconds)):
+        for name, values in (
+            ("airflow_seconds", self.airflow_seconds),
+            ("kestra_seconds", self.kestra_seconds),
+        ):
             value = record.get(name)
             if isinstance(value, (int, float)):
                 values.append(float(value))

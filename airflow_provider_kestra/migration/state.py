@@ -162,7 +162,9 @@ class KestraMigrationState:
 def state_error(path: Path | str, problems: list[str]) -> KestraMigrationStateError:
     """``<file>: N problem(s)`` then one line per problem."""
     lines = "\n".join(f"  - {problem}" for problem in problems)
-    return KestraMigrationStateError(f"Kestra migration state file {path}: {len(problems)} problem(s):\n{lines}")
+    return KestraMigrationStateError(
+        f"Kestra migration state file {path}: {len(problems)} problem(s):\n{lines}"
+    )
 
 
 def default_state_path(dag_id: str, dag_file: str | Path | None) -> Path:
@@ -284,7 +286,9 @@ def _parse_task(
     on_mismatch = raw.get("on_mismatch", defaults.get("on_mismatch", "log"))
     if on_mismatch not in ON_MISMATCH:
         problems.append(f"{where}: on_mismatch must be 'log' or 'fail', got {on_mismatch!r}")
-    budget = _number(raw.get("budget", defaults.get("budget", DEFAULT_BUDGET_SECONDS)), f"{where}: budget", problems)
+    budget = _number(
+        raw.get("budget", defaults.get("budget", DEFAULT_BUDGET_SECONDS)), f"{where}: budget", problems
+    )
     operator_args = {**(defaults.get("operator") or {}), **(raw.get("operator") or {})}
     _check_operator_args(operator_args, where, problems)
     if len(problems) > before:
@@ -305,7 +309,12 @@ def _parse_task(
 
 
 def _number(value: Any, where: str, problems: list[str]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         problems.append(f"{where} must be a non-negative number of seconds, got {value!r}")
         return 0.0
     return float(value)
@@ -350,7 +359,7 @@ def _check_operator_args(args: dict[str, Any], where: str, problems: list[str]) 
         types = OPERATOR_ARGS.get(name)
         if types is None:
             problems.append(f"{where}: operator.{name} is not supported; known: {sorted(OPERATOR_ARGS)}")
-        elif isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        elif (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             problems.append(
                 f"{where}: operator.{name} must be {' or '.join(t.__name__ for t in types)}, got {value!r}"
             )

@@ -15,9 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from integration_dag_runner import DagTestRun, build_dag, run_dag_with_capture  # noqa: E402
+from integration_dag_runner import DagTestRun, build_dag, run_dag_with_capture
 
-from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS  # noqa: E402
+from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -92,7 +92,9 @@ def test_airflow_mode_leaves_the_task_alone(flows, make_dag, run_dag, write_stat
     assert run.state == "success"
     assert run.xcom("load") == "loaded 3 EMEA"
     assert run.xcom("count", SHADOW_XCOM_KEY) is None
-    assert flows.search_executions(namespace=NAMESPACE, flow_id="count", labels={"airflow.dag_id": dag_id}) == []
+    assert (
+        flows.search_executions(namespace=NAMESPACE, flow_id="count", labels={"airflow.dag_id": dag_id}) == []
+    )
     assert _ledger(dag_id, tmp_path) == []
 
 
@@ -162,7 +164,9 @@ def test_shadow_comparison_ignores_keys_named_in_the_state_file(
     flows, make_dag, run_dag, write_state, dag_id, tmp_path
 ) -> None:
     dag = count_dag(make_dag, airflow_offset=1)
-    migrate_to_kestra(dag, state_file=write_state(_state("shadow", extra="    compare: {ignore_keys: [count]}\n")))
+    migrate_to_kestra(
+        dag, state_file=write_state(_state("shadow", extra="    compare: {ignore_keys: [count]}\n"))
+    )
 
     run = run_dag(dag)
 
@@ -192,7 +196,9 @@ def test_shadow_over_budget_gives_no_verdict_and_leaves_the_execution_running(
 
 
 @pytest.mark.parametrize(
-    ("flow_id", "verdict"), [("failing", "kestra_failed"), ("does_not_exist", "error")], ids=["failed", "missing"]
+    ("flow_id", "verdict"),
+    [("failing", "kestra_failed"), ("does_not_exist", "error")],
+    ids=["failed", "missing"],
 )
 def test_a_broken_shadow_run_is_recorded_but_never_fails_the_airflow_task(
     flows, make_dag, run_dag, write_state, dag_id, tmp_path, flow_id: str, verdict: str
