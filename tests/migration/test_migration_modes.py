@@ -13,6 +13,7 @@ import pytest
 from migration_flows import ALL_FLOWS, NAMESPACE
 
 from airflow_provider_kestra.migration import migrate_to_kestra
+from airflow_provider_kestra.migration.__main__ import main
 from airflow_provider_kestra.migration.operators import KestraMigrationProxyOperator
 from airflow_provider_kestra.migration.report import SHADOW_XCOM_KEY, KestraParityLedger
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
@@ -128,7 +129,7 @@ def test_shadow_match_keeps_the_airflow_result_and_records_a_match(
 
 
 def test_shadow_mismatch_is_logged_with_a_diff_and_does_not_fail_the_dag(
-    flows, make_dag, run_dag, write_state, dag_id, tmp_path
+    flows, make_dag, run_dag, write_state, dag_id, tmp_path, capfd
 ) -> None:
     dag = count_dag(make_dag, airflow_offset=1)
     migrate_to_kestra(dag, state_file=write_state(_state("shadow")))
@@ -143,6 +144,18 @@ def test_shadow_mismatch_is_logged_with_a_diff_and_does_not_fail_the_dag(
     assert "MISMATCH" in run.output
     assert "$.count: airflow=4  kestra=3" in run.output
     assert [r["verdict"] for r in _ledger(dag_id, tmp_path)] == ["mismatch"]
+    capfd.readouterr()
+    assert main(["report", "--dag-id", dag_id]) == 0
+    report = capfd.readouterr().out
+    assert f"Latest mismatch of count: run {run.run_id}, Kestra execution {record['execution_id']}" in report
+    assert "  $.count: airflow=4  kestra=3" in report
+    assert main(["report", "--dag-id", dag_id, "--json"]) == 0
+    summary = json.loads(capfd.readouterr().out)["tasks"][0]
+    assert (summary["runs"], summary["verdicts"]["mismatch"], summary["ready_for_kestra_mode"]) == (
+        1,
+        1,
+        False,
+    )
 
 
 def test_shadow_mismatch_fails_the_dag_when_the_state_file_says_so(
