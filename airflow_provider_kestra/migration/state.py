@@ -197,7 +197,8 @@ def load_state(path: str | Path) -> KestraMigrationState:
     except OSError as err:
         raise state_error(path, [f"cannot be read: {err}"]) from None
     try:
-        document = yaml.safe_load(text)
+        # libyaml's loader when installed: ~10x faster, and this runs on every parse of the DAG file.
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:
         raise state_error(path, [f"is not valid YAML: {err}"]) from None
     if document is None:
