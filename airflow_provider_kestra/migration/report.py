@@ -145,15 +145,17 @@ def format_parity_report(dag_id: str, parity: list[KestraTaskParity], ledger_pat
     """The text report: one row per task, then the latest problem of each task with its diff."""
     if not parity:
         return f"DAG {dag_id}: no shadow runs recorded in {ledger_path}"
+    task_width = max(4, *(len(task.task_id) for task in parity))
+    flow_width = max(4, *(len(task.flow) for task in parity))
     header = (
-        f"{'task':<28} {'flow':<40} {'runs':>4} {'match':>5} {'mismatch':>8} {'k-fail':>6} "
-        f"{'no-verd':>7} {'error':>5} {'airflow':>8} {'kestra':>8}  ready"
+        f"{'task':<{task_width}}  {'flow':<{flow_width}}  {'runs':>4} {'match':>5} {'mismatch':>8} "
+        f"{'k-fail':>6} {'no-verd':>7} {'error':>5} {'airflow':>8} {'kestra':>8}  ready"
     )
     lines = [f"Parity of DAG {dag_id} ({ledger_path})", header, "-" * len(header)]
     for task in parity:
         v = task.verdicts
         lines.append(
-            f"{task.task_id:<28} {task.flow:<40} {task.runs:>4} {v.get('match', 0):>5} "
+            f"{task.task_id:<{task_width}}  {task.flow:<{flow_width}}  {task.runs:>4} {v.get('match', 0):>5} "
             f"{v.get('mismatch', 0):>8} {v.get('kestra_failed', 0):>6} {v.get('no_verdict', 0):>7} "
             f"{v.get('error', 0):>5} {_seconds(_median(task.airflow_seconds)):>8} "
             f"{_seconds(_median(task.kestra_seconds)):>8}  {'yes' if task.ready else 'no'}"
