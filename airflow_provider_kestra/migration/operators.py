@@ -111,11 +111,16 @@ class KestraShadowRunner:
             self.previous_pre(context)
         self._started_at = time.monotonic()
         self._execution_id, self._start_error = None, None
+        hook: KestraHook | None = None
         try:
-            self._execution_id = self._start(context)
+            hook = self._hook()
+            self._execution_id = self._start(hook, context)
         except Exception as err:
             self._start_error = f"could not start the shadow run: {err}"
             self.task.log.warning("Kestra shadow of %s: %s", self.spec.task_id, self._start_error)
+        finally:
+            if hook is not None:
+                hook.close()
 
     def post_execute(self, context: Context, result: Any = None) -> None:
         """Wait (within the budget) for the Kestra result, compare, record, log; fail only if told to."""
@@ -126,7 +131,19 @@ class KestraShadowRunner:
         if self._execution_id is None:
             record.update(verdict="error", message=self._start_error or "the shadow run was not started")
         else:
-            record.update(self._verdict(result))
+            hook: KestraHook | None = None
+            try:
+                hook = self._hook()
+                record.update(self._verdict(hook, result))
+            except Exception as err:  # _verdict handles Kestra's errors; this is the hook's own setup
+                record.update(
+                    verdict="error",
+                    execution_id=self._execution_id,
+                    message=f"could not read the shadow run: {err}",
+                )
+            finally:
+                if hook is not None:
+                    hook.close()
         self._publish(context, record)
         if record["verdict"] in ("mismatch", "kestra_failed") and self.spec.on_mismatch == "fail":
             raise KestraShadowMismatchError(
@@ -153,8 +170,7 @@ class KestraShadowRunner:
             "airflow.try_number": str(ti.try_number),
         }
 
-    def _start(self, context: Context) -> str:
-        hook = self._hook()
+    def _start(self, hook: KestraHook, context: Context) -> str:
         labels = self._labels(context)
         namespace, flow_id = str(self.spec.namespace), str(self.spec.flow_id)
         # A deferred task runs its pre-execute hooks again when it resumes: keep the run already started.
@@ -173,12 +189,11 @@ class KestraShadowRunner:
         )
         return str(execution["id"])
 
-    def _verdict(self, result: Any) -> dict[str, Any]:
+    def _verdict(self, hook: KestraHook, result: Any) -> dict[str, Any]:
         from airflow_provider_kestra.exceptions import KestraWaitTimeout
         from airflow_provider_kestra.utils.state import state_of
 
         execution_id = str(self._execution_id)
-        hook = self._hook()
         out: dict[str, Any] = {"execution_id": execution_id}
         try:
             out["execution_url"] = hook.execution_ui_url(execution_id)
