@@ -77,7 +77,10 @@ def resolve_state_path(dag: Any, state_file: str | Path | None = None) -> Path:
 
 
 def _is_mapped(task: Any) -> bool:
-    if getattr(task, "is_mapped", False) is True or type(task).__name__ == "MappedOperator":
+    # ``is_mapped`` on Airflow 3; on 2.11 the class (DecoratedMappedOperator too) derives MappedOperator.
+    if getattr(task, "is_mapped", False) is True:
+        return True
+    if any(cls.__name__ == "MappedOperator" for cls in type(task).__mro__):
         return True
     closest = getattr(task, "get_closest_mapped_task_group", None)
     return closest is not None and closest() is not None

@@ -76,7 +76,7 @@ class KestraParityLedger:
 
 
 @dataclass
-class KestraTaskParity:
+class KestraParitySummary:
     """The parity of one task over its shadow runs."""
 
     task_id: str
@@ -126,14 +126,14 @@ def _median(values: list[float]) -> float | None:
     return round(median(values), 3) if values else None
 
 
-def build_parity(records: list[dict[str, Any]], task_id: str | None = None) -> list[KestraTaskParity]:
+def build_parity(records: list[dict[str, Any]], task_id: str | None = None) -> list[KestraParitySummary]:
     """One summary per task (sorted by task id), optionally only for ``task_id``."""
-    by_task: dict[str, KestraTaskParity] = {}
+    by_task: dict[str, KestraParitySummary] = {}
     for record in records:
         tid = str(record.get("task_id"))
         if task_id is not None and tid != task_id:
             continue
-        by_task.setdefault(tid, KestraTaskParity(tid)).add(record)
+        by_task.setdefault(tid, KestraParitySummary(tid)).add(record)
     return [by_task[tid] for tid in sorted(by_task)]
 
 
@@ -141,7 +141,7 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
-def format_parity_report(dag_id: str, parity: list[KestraTaskParity], ledger_path: Path) -> str:
+def format_parity_report(dag_id: str, parity: list[KestraParitySummary], ledger_path: Path) -> str:
     """The text report: one row per task, then the latest problem of each task with its diff."""
     if not parity:
         return f"DAG {dag_id}: no shadow runs recorded in {ledger_path}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +18,7 @@ from airflow_provider_kestra.migration.state import (
 )
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
-if TYPE_CHECKING:
-    from pathlib import Path
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 
 
 def _dag(dag_id: str = "state_checks") -> Any:
@@ -170,3 +172,48 @@ def test_applying_twice_changes_nothing_more(tmp_path: Path) -> None:
     assert dag.task_dict["extract"] is proxy
     assert dag.task_dict["load"]._pre_execute_hook == hook
     assert dag.task_dict["load"].upstream_task_ids == {"extract"}
+
+
+def test_mapped_tasks_can_only_stay_in_airflow_mode(tmp_path: Path) -> None:
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import DAG, task
+    else:
+        from airflow import DAG
+        from airflow.decorators import task
+
+    with DAG("mapped", schedule=None, start_date=datetime(2025, 1, 1, tzinfo=timezone.utc)) as dag:
+
+        @task
+        def square(x: int) -> int:
+            return x * x
+
+        square.expand(x=[1, 2])
+    path = tmp_path / "s.yml"
+    path.write_text("tasks:\n  square: {mode: kestra, namespace: a, flow_id: b}\n")
+    with pytest.raises(KestraMigrationStateError, match="mode kestra is not supported for mapped tasks"):
+        migrate_to_kestra(dag, state_file=path)
+
+
+def test_parsing_a_migrated_dag_calls_and_imports_no_http_client(tmp_path: Path) -> None:
+    """The example DAG (one task in each mode) parsed in a fresh interpreter: no HTTP library, no hook."""
+    script = f"""
+import sys, runpy
+import airflow.sdk  # Airflow's own imports are not the provider's
+before = set(sys.modules)
+import socket
+def refuse(*args, **kwargs):
+    raise AssertionError("network access at parse time")
+socket.socket.connect = refuse
+dag = runpy.run_path({str(EXAMPLES / "example_kestra_migration.py")!r})["dag"]
+new = set(sys.modules) - before
+print(sorted(m for m in new if m.split(".")[0] in ("requests", "httpx", "urllib3")
+             or m.startswith("airflow_provider_kestra.hooks")))
+print(type(dag.task_dict["extract_orders"]).__name__)
+"""
+    if not AIRFLOW_V_3_0_PLUS:
+        script = script.replace("import airflow.sdk", "import airflow.models")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-2:] == ["[]", "KestraMigrationProxyOperator"]
