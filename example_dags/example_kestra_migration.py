@@ -6,16 +6,18 @@ in Airflow, shadows it (Airflow's result is used; the Kestra flow runs too and t
 or replaces it by its Kestra flow (downstream tasks read the same XCom). Moving a task to the next stage is
 an edit of the YAML file, never of this file. See docs/migration.md.
 
-The Kestra flows are in ``flows/airflow.examples.migration.orders/``; deploy them first (for instance with
-``KestraDeployFlowOperator(path=...)`` in your deployment DAG).
+The Kestra flows are in ``flows/airflow.examples.migration.orders/``; the first task deploys them (it stays
+an Airflow task and is left out of the cut-over flow: ``cutover.exclude`` in the state file).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_kestra.migration import migrate_to_kestra
+from airflow_provider_kestra.operators.kestra import KestraDeployFlowOperator
 
 try:
     from airflow.sdk import DAG, CronTriggerTimetable, Param, task
@@ -24,6 +26,8 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import task
     from airflow.models.param import Param
     from airflow.timetables.trigger import CronTriggerTimetable
+
+FLOWS = Path(__file__).parent / "flows" / "airflow.examples.migration.orders"
 
 with DAG(
     dag_id="example_kestra_migration",
@@ -56,7 +60,9 @@ with DAG(
         print(message)
         return {"message": message}
 
+    deploy = KestraDeployFlowOperator(task_id="deploy_flows", path=str(FLOWS))
     batch = extract_orders()
+    deploy >> batch
     publish(count_orders(batch), describe_batch(batch))
 
 migrate_to_kestra(dag)

@@ -91,6 +91,9 @@ def check_state_against_dag(state: KestraMigrationState, dag: Any) -> None:
     problems: list[str] = []
     if state.dag_id is not None and state.dag_id != dag.dag_id:
         problems.append(f"dag_id is {state.dag_id!r} but the file was applied to DAG {dag.dag_id!r}")
+    for task_id in state.cutover.exclude:
+        if task_id not in dag.task_dict:
+            problems.append(f"cutover.exclude: no task {task_id!r} in DAG {dag.dag_id}")
     env = dag.get_template_env()
     for task_id, spec in state.tasks.items():
         task = dag.task_dict.get(task_id)

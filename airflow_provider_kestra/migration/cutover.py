@@ -89,7 +89,10 @@ def build_cutover_flow(
     :param enable_trigger: Generate the ``Schedule`` trigger enabled (default: ``disabled: true``).
     """
     problems: list[str] = []
-    order = _topological_order(dag)
+    upstream = _bridged_upstream(dag, set(state.cutover.exclude))
+    order = _topological_order(dag, upstream)
+    if not order:
+        raise KestraCutoverError(f"DAG {dag.dag_id}: every task is in cutover.exclude; nothing to cut over")
     not_ready = [f"{tid} ({state.mode_of(tid)})" for tid in order if state.mode_of(tid) != "kestra"]
     if not_ready:
         raise KestraCutoverError(
@@ -148,7 +151,7 @@ def build_cutover_flow(
     }
     if flow_inputs:
         document["inputs"] = flow_inputs
-    document["tasks"] = _arrange(order, dag, subflows, ids)
+    document["tasks"] = _arrange(order, upstream, subflows, ids)
     if triggers:
         document["triggers"] = triggers
     header = (
@@ -166,10 +169,24 @@ def build_cutover_flow(
     return KestraCutoverFlow(namespace=namespace, flow_id=flow_id, source=header + body, notes=notes)
 
 
-def _topological_order(dag: Any) -> list[str]:
+def _bridged_upstream(dag: Any, excluded: set[str]) -> dict[str, set[str]]:
+    """Each kept task's upstream tasks, an excluded task's own upstream standing in for it."""
+
+    def kept(task_ids: set[str]) -> set[str]:
+        out: set[str] = set()
+        for tid in task_ids:
+            out |= kept(set(dag.task_dict[tid].upstream_task_ids)) if tid in excluded else {tid}
+        return out
+
+    return {
+        tid: kept(set(task.upstream_task_ids)) for tid, task in dag.task_dict.items() if tid not in excluded
+    }
+
+
+def _topological_order(dag: Any, upstream: dict[str, set[str]]) -> list[str]:
     """Task ids upstream first (ties in the DAG's own task order)."""
     position = {tid: index for index, tid in enumerate(dag.task_dict)}
-    pending = {tid: set(task.upstream_task_ids) for tid, task in dag.task_dict.items()}
+    pending = {tid: set(ups) for tid, ups in upstream.items()}
     order: list[str] = []
     while pending:
         ready = sorted((tid for tid, ups in pending.items() if not ups), key=position.__getitem__)
@@ -183,25 +200,25 @@ def _topological_order(dag: Any) -> list[str]:
     return order
 
 
-def _is_chain(order: list[str], dag: Any) -> bool:
+def _is_chain(order: list[str], upstream: dict[str, set[str]]) -> bool:
     for before, after in itertools.pairwise(order):
-        if set(dag.task_dict[after].upstream_task_ids) != {before}:
+        if upstream[after] != {before}:
             return False
-    return not dag.task_dict[order[0]].upstream_task_ids
+    return not upstream[order[0]]
 
 
 def _arrange(
-    order: list[str], dag: Any, subflows: dict[str, dict[str, Any]], ids: dict[str, str]
+    order: list[str], upstream: dict[str, set[str]], subflows: dict[str, dict[str, Any]], ids: dict[str, str]
 ) -> list[dict[str, Any]]:
     """A chain stays a list (Kestra runs it in order); anything else goes into one ``Dag`` task."""
-    if _is_chain(order, dag):
+    if _is_chain(order, upstream):
         return [subflows[tid] for tid in order]
     entries = []
     for tid in order:
         entry: dict[str, Any] = {"task": subflows[tid]}
-        upstream = sorted(ids[u] for u in dag.task_dict[tid].upstream_task_ids)
-        if upstream:
-            entry["dependsOn"] = upstream
+        depends_on = sorted(ids[u] for u in upstream[tid])
+        if depends_on:
+            entry["dependsOn"] = depends_on
         entries.append(entry)
     dag_id = "pipeline" if "pipeline" not in ids.values() else "pipeline_dag"
     return [{"id": dag_id, "type": DAG_TASK_TYPE, "tasks": entries}]

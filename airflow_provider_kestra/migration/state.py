@@ -40,7 +40,7 @@ _TASK_KEYS = {
     "kestra_inputs",
 }  # fmt: skip
 _COMPARE_KEYS = {"ignore_keys", "tolerance", "relative_tolerance"}
-_CUTOVER_KEYS = {"namespace", "flow_id", "description"}
+_CUTOVER_KEYS = {"namespace", "flow_id", "description", "exclude"}
 #: ``operator:`` keys passed on to ``KestraTriggerExecutionOperator`` in ``kestra`` mode, with their types.
 OPERATOR_ARGS: dict[str, tuple[type, ...]] = {
     "deferrable": (bool,),
@@ -137,6 +137,9 @@ class KestraCutoverSpec:
     namespace: str | None = None
     flow_id: str | None = None
     description: str | None = None
+    exclude: tuple[str, ...] = ()
+    """Tasks that exist for Airflow's sake only (deploying the flows...): left out of the flow, their
+    dependencies bridged."""
 
 
 @dataclass(frozen=True)
@@ -370,9 +373,16 @@ def _parse_cutover(raw: Any, problems: list[str]) -> KestraCutoverSpec:
     if raw is None:
         return KestraCutoverSpec()
     if not isinstance(raw, dict):
-        problems.append("cutover: must be a mapping (namespace, flow_id, description)")
+        problems.append("cutover: must be a mapping (namespace, flow_id, description, exclude)")
         return KestraCutoverSpec()
     _unknown_keys(raw, _CUTOVER_KEYS, "cutover", problems)
+    exclude = raw.get("exclude") or []
+    if not isinstance(exclude, list) or not all(isinstance(t, str) for t in exclude):
+        problems.append("cutover: exclude must be a list of task ids")
+        exclude = []
     return KestraCutoverSpec(
-        namespace=raw.get("namespace"), flow_id=raw.get("flow_id"), description=raw.get("description")
+        namespace=raw.get("namespace"),
+        flow_id=raw.get("flow_id"),
+        description=raw.get("description"),
+        exclude=tuple(exclude),
     )

@@ -136,6 +136,34 @@ def test_a_branching_dag_becomes_one_dag_task_with_depends_on(tmp_path: Path) ->
     assert any("no schedule" in note for note in flow.notes)
 
 
+def test_excluded_tasks_are_left_out_and_their_dependencies_bridged(tmp_path: Path) -> None:
+    # extract >> [clean, score] >> load, with clean excluded: load now depends on extract and score.
+    text = STATE.replace("  clean:\n    mode: kestra", "  clean:\n    mode: airflow")
+    text = text.replace(
+        "defaults: {namespace: company.etl}",
+        "defaults: {namespace: company.etl}\ncutover: {exclude: [clean]}",
+    )
+    text = text.replace("rows: \"{{ ti.xcom_pull(task_ids='clean') }}\"", "rows: []")
+    flow = build_cutover_flow(_dag(branch=True, params={"region": "emea"}), _state(tmp_path, text))
+    (pipeline,) = yaml.safe_load(flow.source)["tasks"]
+    assert [(e["task"]["id"], e.get("dependsOn")) for e in pipeline["tasks"]] == [
+        ("extract", None),
+        ("score", ["extract"]),
+        ("load", ["extract", "score"]),
+    ]
+
+
+def test_an_excluded_task_must_exist(tmp_path: Path) -> None:
+    from airflow_provider_kestra.migration import check_state_against_dag
+    from airflow_provider_kestra.migration.state import KestraMigrationStateError
+
+    state = _state(tmp_path, STATE.replace("tasks:", "cutover: {exclude: [deploy]}\ntasks:"))
+    with pytest.raises(
+        KestraMigrationStateError, match=r"cutover\.exclude: no task 'deploy' in DAG etl\.daily"
+    ):
+        check_state_against_dag(state, _dag(branch=True))
+
+
 def test_cut_over_waits_until_every_task_is_in_kestra_mode(tmp_path: Path) -> None:
     state = _state(
         tmp_path, STATE.replace("mode: kestra\n    flow_id: clean", "mode: shadow\n    flow_id: clean")
@@ -249,8 +277,9 @@ def _example_in(tmp_path: Path, mode: str) -> Path:
     dag_file = tmp_path / "example_kestra_migration.py"
     shutil.copy(EXAMPLES / "example_kestra_migration.py", dag_file)
     state = yaml.safe_load((EXAMPLES / "example_kestra_migration.kestra-migration.yml").read_text())
-    for spec in state["tasks"].values():
-        spec["mode"] = mode
+    for task_id, spec in state["tasks"].items():
+        if task_id not in state["cutover"]["exclude"]:
+            spec["mode"] = mode
     (tmp_path / "example_kestra_migration.kestra-migration.yml").write_text(yaml.safe_dump(state))
     return dag_file
 

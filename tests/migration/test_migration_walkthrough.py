@@ -34,9 +34,9 @@ RESULT = {"message": "orders from emea: 3 orders"}
 def _stage(folder: Path, mode: str) -> Any:
     """Set every task of the example's state file to ``mode`` and parse the (unchanged) DAG file again."""
     state = yaml.safe_load((EXAMPLES / f"{DAG_ID}.kestra-migration.yml").read_text())
-    for spec in state["tasks"].values():
-        spec["mode"] = mode
-        spec.setdefault("operator", {})["poll_interval"] = 0.5
+    for task_id in TASKS:
+        state["tasks"][task_id]["mode"] = mode
+        state["tasks"][task_id].setdefault("operator", {})["poll_interval"] = 0.5
     (folder / f"{DAG_ID}.kestra-migration.yml").write_text(yaml.safe_dump(state))
     return runpy.run_path(str(folder / f"{DAG_ID}.py"))["dag"]
 
@@ -50,13 +50,14 @@ def test_example_dag_walks_through_the_stages(
     folder = tmp_path / "dags"
     folder.mkdir()
     shutil.copy(EXAMPLES / f"{DAG_ID}.py", folder / f"{DAG_ID}.py")
-    flows = sorted((EXAMPLES / "flows" / "airflow.examples.migration.orders").glob("*.yml"))
-    kestra_hook.deploy_flows([p.read_text() for p in flows])
+    flows = Path("flows") / "airflow.examples.migration.orders"
+    shutil.copytree(EXAMPLES / flows, folder / flows)  # deployed by the DAG's first task
     dag_text = (folder / f"{DAG_ID}.py").read_text()
 
     # 1. Airflow only.
     dag = _stage(folder, "airflow")
     assert not any(isinstance(t, KestraMigrationProxyOperator) for t in dag.task_dict.values())
+    assert dag.task_dict["extract_orders"].upstream_task_ids == {"deploy_flows"}
     run = run_dag(dag)
     assert run.state == "success"
     assert run.xcom("publish") == RESULT
