@@ -175,6 +175,15 @@ def _attach_shadow(task: Any, spec: KestraMigrationTaskSpec, state: KestraMigrat
     # The constructor's pre_execute/post_execute arguments land in these attributes on Airflow 2.11 and 3.x.
     task._pre_execute_hook = runner.pre_execute
     task._post_execute_hook = runner.post_execute
+    task.on_failure_callback = [*_callbacks(task.on_failure_callback), runner.on_task_failure]
+    task.on_retry_callback = [*_callbacks(task.on_retry_callback), runner.on_task_failure]
+
+
+def _callbacks(value: Any) -> list[Any]:
+    """A task's callbacks as a list (Airflow 2.11 keeps ``None``, one callable or a list as given)."""
+    if not value:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _replace_with_proxy(

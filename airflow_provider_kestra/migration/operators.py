@@ -151,6 +151,38 @@ class KestraShadowRunner:
                 f"(on_mismatch: fail in {self.state_file}); see the diff above"
             )
 
+    def on_task_failure(self, context: Context) -> None:
+        """The Airflow task failed (or will be retried): nothing to compare; record where the shadow run is.
+
+        Installed as a failure and retry callback. It never raises: a callback error must not hide the
+        task's own failure. The shadow execution is left as it is.
+        """
+        execution_id, self._execution_id = self._execution_id, None
+        if execution_id is None:
+            return  # not started in this process (e.g. a callback run by the dag processor)
+        try:
+            airflow_seconds = time.monotonic() - (self._started_at or time.monotonic())
+            record = self._base_record(context, airflow_seconds)
+            record.update(verdict="airflow_failed", execution_id=execution_id)
+            hook = self._hook()
+            try:
+                record["execution_url"] = hook.execution_ui_url(execution_id)
+                record["kestra_state"] = hook.get_execution(execution_id).get("state", {}).get("current")
+            except Exception as err:
+                record["message"] = f"could not read the shadow run: {err}"
+            finally:
+                hook.close()
+            record.setdefault(
+                "message",
+                f"the Airflow task failed, nothing to compare; the shadow execution is "
+                f"{record.get('kestra_state')} and was left as it is",
+            )
+            self._publish(context, record, push_xcom=False)
+        except Exception as err:
+            self.task.log.warning(
+                "Could not record the Kestra shadow of failed task %s: %s", self.spec.task_id, err
+            )
+
     # -- steps --------------------------------------------------------------------------------------
 
     def _hook(self) -> KestraHook:
@@ -254,7 +286,7 @@ class KestraShadowRunner:
             "airflow_seconds": round(airflow_seconds, 3),
         }
 
-    def _publish(self, context: Context, record: dict[str, Any]) -> None:
+    def _publish(self, context: Context, record: dict[str, Any], *, push_xcom: bool = True) -> None:
         log = self.task.log
         verdict = record["verdict"]
         where = f"execution {record.get('execution_id')} {record.get('execution_url') or ''}".rstrip()
@@ -277,7 +309,8 @@ class KestraShadowRunner:
             log.info("Shadow record appended to %s", path)
         except OSError as err:
             log.warning("Could not write the shadow record to the ledger: %s", err)
-        context["ti"].xcom_push(key=SHADOW_XCOM_KEY, value=record)
+        if push_xcom:
+            context["ti"].xcom_push(key=SHADOW_XCOM_KEY, value=record)
 
 
 def _execution_seconds(execution: KestraExecution) -> float | None:

@@ -23,9 +23,10 @@ LEDGER_FOLDER_OPTION = "migration_ledger_folder"
 LEDGER_SUFFIX = ".jsonl"
 SHADOW_XCOM_KEY = "kestra_shadow"
 """XCom key of the shadow record on the Airflow task."""
-VERDICTS = ("match", "mismatch", "kestra_failed", "no_verdict", "error")
+VERDICTS = ("match", "mismatch", "kestra_failed", "no_verdict", "error", "airflow_failed")
 """``kestra_failed``: the flow did not succeed; ``no_verdict``: it did not finish within the budget;
-``error``: the shadow run could not be started or read (the Airflow task is never failed for that)."""
+``error``: the shadow run could not be started or read (the Airflow task is never failed for that);
+``airflow_failed``: the Airflow task itself failed, so there was nothing to compare."""
 
 
 def default_ledger_folder() -> Path:
@@ -105,8 +106,11 @@ class KestraParitySummary:
 
     @property
     def ready(self) -> bool:
-        """Every shadow run matched (at least one): the task can move to ``kestra`` mode."""
-        return self.runs > 0 and self.verdicts.get("match", 0) == self.runs
+        """Every compared shadow run matched (at least one): the task can move to ``kestra`` mode.
+
+        Runs where the Airflow task failed were not compared, so they neither count for nor against."""
+        matches = self.verdicts.get("match", 0)
+        return matches > 0 and matches + self.verdicts.get("airflow_failed", 0) == self.runs
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form of the summary."""
@@ -149,7 +153,7 @@ def format_parity_report(dag_id: str, parity: list[KestraParitySummary], ledger_
     flow_width = max(4, *(len(task.flow) for task in parity))
     header = (
         f"{'task':<{task_width}}  {'flow':<{flow_width}}  {'runs':>4} {'match':>5} {'mismatch':>8} "
-        f"{'k-fail':>6} {'no-verd':>7} {'error':>5} {'airflow':>8} {'kestra':>8}  ready"
+        f"{'k-fail':>6} {'no-verd':>7} {'error':>5} {'a-fail':>6} {'airflow':>8} {'kestra':>8}  ready"
     )
     lines = [f"Parity of DAG {dag_id} ({ledger_path})", header, "-" * len(header)]
     for task in parity:
@@ -157,8 +161,9 @@ def format_parity_report(dag_id: str, parity: list[KestraParitySummary], ledger_
         lines.append(
             f"{task.task_id:<{task_width}}  {task.flow:<{flow_width}}  {task.runs:>4} {v.get('match', 0):>5} "
             f"{v.get('mismatch', 0):>8} {v.get('kestra_failed', 0):>6} {v.get('no_verdict', 0):>7} "
-            f"{v.get('error', 0):>5} {_seconds(_median(task.airflow_seconds)):>8} "
-            f"{_seconds(_median(task.kestra_seconds)):>8}  {'yes' if task.ready else 'no'}"
+            f"{v.get('error', 0):>5} {v.get('airflow_failed', 0):>6} "
+            f"{_seconds(_median(task.airflow_seconds)):>8} {_seconds(_median(task.kestra_seconds)):>8}  "
+            f"{'yes' if task.ready else 'no'}"
         )
     lines.append("(airflow / kestra: median durations of the two sides)")
     for task in parity:

@@ -227,6 +227,36 @@ def test_a_broken_shadow_run_is_recorded_but_never_fails_the_airflow_task(
     assert [r["verdict"] for r in _ledger(dag_id, tmp_path)] == [verdict]
 
 
+def test_a_failed_airflow_task_records_where_its_shadow_run_is(
+    flows, make_dag, run_dag, write_state, dag_id, tmp_path
+) -> None:
+    task = _task_decorator()
+    with make_dag() as dag:
+
+        @task
+        def extract() -> dict[str, Any]:
+            return {"region": "emea", "orders": [{"id": 1}]}
+
+        @task
+        def count(batch: dict[str, Any]) -> dict[str, Any]:
+            raise RuntimeError("warehouse unreachable")
+
+        count(extract())
+    migrate_to_kestra(dag, state_file=write_state(_state("shadow")))
+
+    run = run_dag(dag)
+
+    assert run.state == "failed"
+    assert "warehouse unreachable" in run.output  # the task's own failure, not hidden
+    (record,) = _ledger(dag_id, tmp_path)
+    assert record["verdict"] == "airflow_failed"
+    assert record["execution_id"] in record["execution_url"]
+    assert record["kestra_state"] in ("CREATED", "RUNNING", "SUCCESS")
+    assert "nothing to compare" in record["message"]
+    execution = flows.get_execution(record["execution_id"])
+    assert {"key": "airflow.migration", "value": "shadow"} in execution["labels"]
+
+
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
 def test_kestra_mode_replaces_the_task_and_downstream_reads_the_mapped_outputs(
     flows, make_dag, run_dag, write_state, dag_id, deferrable: bool
