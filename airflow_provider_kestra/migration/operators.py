@@ -145,6 +145,7 @@ class KestraShadowRunner:
                 if hook is not None:
                     hook.close()
         self._publish(context, record)
+        self._execution_id = None  # recorded: the failure callback (after a `fail` below) has nothing to add
         if record["verdict"] in ("mismatch", "kestra_failed") and self.spec.on_mismatch == "fail":
             raise KestraShadowMismatchError(
                 f"{self.spec.task_id}: Kestra shadow run {record['verdict']} "
