@@ -307,6 +307,24 @@ def test_cutover_flow_passes_kestra_validation(
     assert document["triggers"][0]["timezone"] == "Europe/Paris"
 
 
+def test_the_cut_over_flow_runs_the_pipeline_in_kestra(kestra_hook: KestraHook, tmp_path: Path) -> None:
+    """The generated flow, run in the simulator, gives the same result as the Airflow DAG did."""
+    from airflow_provider_kestra.migration.__main__ import load_dags
+
+    dag_file = _example_in(tmp_path, "kestra")
+    dag = load_dags(dag_file)["example_kestra_migration"]
+    flow = build_cutover_flow(dag, load_state(tmp_path / "example_kestra_migration.kestra-migration.yml"))
+    kestra_hook.deploy_flows([p.read_text() for p in sorted(EXAMPLE_FLOWS.glob("*.yml"))] + [flow.source])
+
+    started = kestra_hook.create_execution(flow.namespace, flow.flow_id, inputs={"region": "apac"})
+    final = kestra_hook.wait_for_execution(started["id"], timeout=60, poll_interval=0.5)
+
+    assert final["state"]["current"] == "SUCCESS"
+    outputs = kestra_hook.get_outputs(final, include_task_outputs=True)["task_outputs"]
+    assert outputs["publish"]["outputs"] == {"text": "orders from apac: 3 orders"}
+    assert outputs["count_orders"]["outputs"] == {"count": 3, "region": "APAC"}
+
+
 def test_cutover_cli_refuses_a_dag_still_in_shadow_mode(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
