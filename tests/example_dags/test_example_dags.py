@@ -32,6 +32,7 @@ EXAMPLE_DAG_IDS = [
     "example_kestra_fan_out",
     "example_kestra_scheduled",
     "example_kestra_cross_orchestrator",
+    "example_kestra_migration",
 ]
 # AssetWatcher and Asset outlets are Airflow 3 features: on Airflow 2 this file fails to import, by design.
 AIRFLOW_3_EXAMPLE_FILE = "example_kestra_event_driven.py"
@@ -156,12 +157,20 @@ def _check_cross_orchestrator(dag_run: Any, pull: Callable[..., Any]) -> None:
     assert "PAUSED" in [h["state"] for h in execution["state"]["histories"]]
 
 
+def _check_migration(dag_run: Any, pull: Callable[..., Any]) -> None:
+    assert pull("publish") == {"message": "orders from emea: 3 orders"}
+    assert pull("extract_orders", "execution_state") == "SUCCESS"
+    for shadowed in ("count_orders", "describe_batch"):
+        assert pull(shadowed, "kestra_shadow")["verdict"] == "match"
+
+
 CHECKS: dict[str, Callable[[Any, Callable[..., Any]], None]] = {
     "example_kestra_quickstart": _check_quickstart,
     "example_kestra_migration_step": _check_migration_step,
     "example_kestra_fan_out": _check_fan_out,
     "example_kestra_scheduled": _check_scheduled,
     "example_kestra_cross_orchestrator": _check_cross_orchestrator,
+    "example_kestra_migration": _check_migration,
 }
 
 
