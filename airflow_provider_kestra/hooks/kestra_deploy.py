@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.utils.flows import KestraFlowDocument
     from airflow_provider_kestra.utils.models import KestraFlowDeployResult
 
-BULK_REFUSED_WHOLE = frozenset({400, 401, 403, 404, 405})
-"""Statuses with which Kestra refuses a bulk write before writing anything (parameters, credentials,
-route); any other error may come after some flows were written."""
+BULK_REFUSED_WHOLE = frozenset({401, 403, 404, 405})
+"""Statuses with which Kestra refuses a bulk write before writing anything (credentials, route); any other
+error may come after some flows were written (2.0 answers some validation failures with 400)."""
 
 
 # ------------------------------------------------------------------------------------------ the calls
