@@ -104,14 +104,27 @@ class KestraDeployFlowOperator(KestraHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Validate every flow, then deploy them and return what happened to each."""
+        from airflow_provider_kestra.exceptions import KestraFlowDeployError
+
         sources, filenames = self._read_sources()
-        results = self.hook.deploy_flows(
-            sources,
-            namespace=self.namespace,
-            delete_missing=self.delete_missing,
-            dry_run=self.deploy_dry_run,
-            filenames=filenames,
-        )
+        try:
+            results = self.hook.deploy_flows(
+                sources,
+                namespace=self.namespace,
+                delete_missing=self.delete_missing,
+                dry_run=self.deploy_dry_run,
+                filenames=filenames,
+            )
+        except KestraFlowDeployError as err:
+            for result in err.deployed:
+                self.log.error(
+                    "Deployed: %s.%s (%s)", result["namespace"], result["flow_id"], result["action"]
+                )
+            for flow in err.not_deployed:
+                self.log.error("NOT deployed: %s", flow)
+            for flow in err.unknown:
+                self.log.error("UNKNOWN (written, answer lost; check it in Kestra): %s", flow)
+            raise
         for result in results:
             self.log.info(
                 "Flow %s.%s: %s (revision %s)",

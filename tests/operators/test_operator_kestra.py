@@ -618,9 +618,9 @@ def test_deploy_sends_kestra_expressions_untouched_over_the_wire(
 ) -> None:
     (tmp_path / "hello.yml").write_text(FLOW_WITH_EXPRESSION)
     requests_mock.post(f"{API}/flows/validate", json=[{"index": 0, "flow": "hello", "constraints": None}])
-    requests_mock.get(f"{API}/flows/company.team/hello", status_code=404, json={"message": "Not Found"})
+    requests_mock.get(f"{API}/flows/company.team", json=[])
     created = requests_mock.post(
-        f"{API}/flows", json={"id": "hello", "namespace": "company.team", "revision": 1}
+        f"{API}/flows/bulk", json=[{"id": "hello", "namespace": "company.team", "revision": 1}]
     )
     op = KestraDeployFlowOperator(task_id="deploy", path="{{ params.dir }}", params={"dir": str(tmp_path)})
     jinja_context: Any = {"params": {"dir": str(tmp_path)}, "inputs": {"name": "WRONG"}}
