@@ -28,7 +28,13 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.hooks.kestra"]}],
         "operators": [
-            {"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.operators.kestra"]}
+            {
+                "integration-name": "Kestra",
+                "python-modules": [
+                    "airflow_provider_kestra.operators.kestra",
+                    "airflow_provider_kestra.operators.kestra_lifecycle",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.sensors.kestra"]}

@@ -29,6 +29,7 @@ from airflow_provider_kestra.exceptions import (
     KestraFlowValidationError,
     KestraMethodNotAllowedError,
     KestraNotFoundError,
+    KestraServerError,
     stream_ended_early,
     with_note,
 )
@@ -507,6 +508,8 @@ class KestraHook(KestraHookBase):
         revision: int | None = None,
         schedule_date: datetime | str | None = None,
         idempotency_label_key: str | None = None,
+        breakpoints: Sequence[str] | str | None = None,
+        kind: str | None = None,
     ) -> KestraExecution:
         """Start an execution (``POST /executions/{namespace}/{flowId}``, multipart inputs).
 
@@ -516,7 +519,12 @@ class KestraHook(KestraHookBase):
         hook searches for an execution of the flow carrying that label: found → it is returned; not found
         → the POST is sent again. Without that key an unknown outcome raises at once rather than risk a
         second run. Bad inputs or labels raise :class:`KestraInputError` before anything is sent.
+
+        ``breakpoints`` (task ids, or ``taskId.value``) and ``kind`` (``NORMAL``, ``TEST``, ``PLAYGROUND``)
+        are Kestra 1.x/2.x options; a 0.22 server refuses them with :class:`KestraConfigError` before sending.
         """
+        if breakpoints or kind is not None:
+            base.check_create_options(self.api_version, breakpoints, kind)
         clean_labels = validate_labels(labels)
         if idempotency_label_key is not None and idempotency_label_key not in clean_labels:
             raise KestraConfigError(
@@ -529,6 +537,8 @@ class KestraHook(KestraHookBase):
             labels=clean_labels,
             revision=revision,
             schedule=schedule_date,
+            breakpoints=breakpoints,
+            kind=kind,
         )
         route = self._route_of(call)
         attempt = 0
@@ -632,9 +642,94 @@ class KestraHook(KestraHookBase):
         """Resume a PAUSED execution, passing the Pause task's ``onResume`` inputs (multipart)."""
         self._call(base.resume_execution_call(execution_id, inputs))
 
-    def delete_execution(self, execution_id: str) -> None:
-        """Delete an execution with its logs, metrics and files."""
-        self._call(base.delete_execution_call(execution_id))
+    def restart_to_execution(
+        self, execution_id: str, *, revision: int | None = None, find_timeout: float = 30.0
+    ) -> KestraExecution:
+        """Restart a failed execution and return the execution that runs the restart.
+
+        Without ``revision`` Kestra restarts the execution itself (same id). With one it makes a NEW
+        execution (``parentId`` the original) on that revision; 1.x answers the new one, 2.x answers the
+        original (the action is awaited on the requested id), so the new one is then looked up by flow,
+        ``system.correlationId`` and ``parentId`` among the executions that did not exist before, for up to
+        ``find_timeout`` seconds. The restart request itself is sent once: an answer lost on the way
+        (502/503/504) is resolved by the same look-up, never by restarting again.
+        """
+        if revision is None:
+            restarted = self.restart_execution(execution_id)
+            return (
+                restarted
+                if isinstance(restarted, dict) and restarted.get("id")
+                else self.get_execution(execution_id)
+            )
+        original = self.get_execution(execution_id)
+        query = base.restart_search(original)
+        known = base.restart_copies(execution_id, self.search_executions(query, size=100))
+        answer: KestraExecution | None = None
+        lost: KestraServerError | None = None
+        try:
+            answer = self.restart_execution(execution_id, revision=revision)
+        except KestraServerError as err:
+            if err.status not in (502, 503, 504):
+                raise
+            lost = err
+        if isinstance(answer, dict) and answer.get("id") and answer["id"] != execution_id:
+            return answer
+        wait = KestraMatchWait(time.time() + find_timeout, 0.5)
+        while True:
+            new = base.restart_copies(execution_id, self.search_executions(query, size=100)) - known
+            if new:
+                return self.get_execution(sorted(new)[0])
+            pause = wait.next_pause()
+            if pause is None:
+                break
+            self._sleep(pause)
+        message = (
+            f"Restarting execution {execution_id} on revision {revision}: Kestra made no new execution "
+            f"visible within {find_timeout:g}s; the restart was not requested again"
+        )
+        raise with_note(lost, message) if lost is not None else KestraError(message)
+
+    def delete_execution(
+        self,
+        execution_id: str,
+        *,
+        delete_logs: bool = True,
+        delete_metrics: bool = True,
+        delete_storage: bool = True,
+    ) -> None:
+        """Delete an execution; by default also its logs, metrics and internal-storage files (Kestra's
+        ``deleteLogs``, ``deleteMetrics``, ``deleteStorage``). A missing one raises
+        :class:`KestraNotFoundError`."""
+        self._call(
+            base.delete_execution_call(
+                execution_id,
+                delete_logs=delete_logs,
+                delete_metrics=delete_metrics,
+                delete_storage=delete_storage,
+            )
+        )
+
+    def trigger_webhook(
+        self, namespace: str, flow_id: str, key: str, body: Any = None, *, method: str = "POST"
+    ) -> Any:
+        """Fire a flow's Webhook trigger (``/executions/webhook/{namespace}/{flowId}/{key}``) and return
+        Kestra's answer: the new execution (``id``, ``state``, ``url``...), or what the trigger is set to
+        answer (``wait``/``returnOutputs``), or None for an empty answer.
+
+        ``key`` is the trigger's secret: it goes only into the request path, and every error raised here
+        has it masked (``***``). The request is sent once, never retried: a repeat would start a second
+        execution, and a retry would log the path.
+        """
+        call = base.webhook_call(namespace, flow_id, key, body, method)
+        try:
+            route = self._route_of(call)
+            response = self._attempt(route, call)
+            with contextlib.closing(response):
+                return self._answer(call, route, response)
+        except KestraAttemptFailure as failure:
+            raise base.without_secret(failure.error, key) from None
+        except KestraError as err:
+            raise base.without_secret(err, key) from None
 
     def execution_ui_url(self, execution_or_id: KestraExecution | str) -> str:
         """The Kestra UI page of an execution (``ui_url`` extra, else the API base URL)."""

@@ -26,7 +26,7 @@ from airflow_provider_kestra.utils.state import KestraOutcome, failed_task_ids, 
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from airflow.sdk import Context
 
@@ -277,11 +277,28 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             flow_id=self.flow_id,
             retries=self.retries,
         )
+        start = self._start_execution(memory)
+        execution = memory.earlier_execution(self.outcome, restart=self.restart_on_retry)
+        if execution is None:
+            execution = start()
+        self._publish(context, execution, memory)
+        if not self.wait_for_completion:
+            return execution["id"]
+        if is_terminal(state_of(execution)):
+            return self._finish(context, execution)
+        if self.deferrable:
+            return self._defer(context, execution)
+        return self._finish(context, self._wait(context, execution))
+
+    def _start_execution(self, memory: KestraTryMemory) -> Callable[[], KestraExecution]:
+        """How this task starts its execution when no earlier try left one to follow: checked now (bad
+        labels, inputs or revision fail before any request), sent when called. Subclasses start it
+        another way (a restart, a webhook)."""
         labels = memory.execution_labels(validate_labels(self.labels))
         revision = self._revision()
         inputs = self._all_inputs()
-        execution = memory.earlier_execution(self.outcome, restart=self.restart_on_retry)
-        if execution is None:
+
+        def start() -> KestraExecution:
             execution = self.hook.create_execution(
                 self.namespace,
                 self.flow_id,
@@ -294,14 +311,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             self.log.info(
                 "Started Kestra execution %s of flow %s.%s", execution["id"], self.namespace, self.flow_id
             )
-        self._publish(context, execution, memory)
-        if not self.wait_for_completion:
-            return execution["id"]
-        if is_terminal(state_of(execution)):
-            return self._finish(context, execution)
-        if self.deferrable:
-            return self._defer(context, execution)
-        return self._finish(context, self._wait(context, execution))
+            return execution
+
+        return start
 
     def _all_inputs(self) -> dict[str, Any] | None:
         """``inputs`` plus ``file_inputs`` as paths; a missing file is reported before anything is sent."""

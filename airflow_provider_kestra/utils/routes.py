@@ -129,6 +129,13 @@ _route(
     KestraRouteSpec("POST", _E + "/resume", ONCE),
     KestraRouteSpec("POST", _E + "/actions/resume", ONCE),
 )
+# Webhook triggers (ExecutionController#webhook, GET|POST|PUT; open without auth by default). A repeat
+# would start a second execution, and the path holds the trigger's secret key: see KestraHook.trigger_webhook.
+for _method in ("GET", "POST", "PUT"):
+    _route(
+        f"execution_webhook_{_method.lower()}",
+        KestraRouteSpec(_method, "executions/webhook/{namespace}/{flow_id}/{key}", ONCE),
+    )
 # Logs, and (2.x only) outputs: webserver/.../controllers/api/OutputController.java
 # (kestra-io/kestra@159e1bf8), @Controller("/api/v1/{tenant}/outputs").
 _route("logs_get", KestraRouteSpec("GET", "logs/{execution_id}", SAFE))
