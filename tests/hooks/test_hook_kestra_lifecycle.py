@@ -86,11 +86,11 @@ def hook(sim: KestraSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kest
 def _failed_execution(hook: KestraHook) -> dict[str, Any]:
     hook.upsert_flow(FAILING)
     started = hook.create_execution(NS, "fixme")
-    return hook.wait_for_execution(started["id"], timeout=20, poll_interval=0.1)
+    return dict(hook.wait_for_execution(started["id"], timeout=20, poll_interval=0.1))
 
 
 def _v1_or_later(sim: KestraSimulator) -> None:
-    if sim.kestra_version == "0.22":  # type: ignore[attr-defined]
+    if sim.kestra_version == "0.22":
         pytest.skip("the 0.22 profile is covered by the gate tests")
 
 
@@ -124,7 +124,7 @@ def test_restart_on_a_revision_with_a_lost_answer_finds_the_new_execution(
 ) -> None:
     """2.0 answers 504 when the awaited action times out although it happened: the hook does not restart
     again, it finds the new execution."""
-    if not sim.kestra_version.startswith("2"):  # type: ignore[attr-defined]
+    if not sim.kestra_version.startswith("2"):
         pytest.skip("the awaited action (504 on time-out) is 2.0's")
     failed = _failed_execution(hook)
     revision = hook.upsert_flow(FIXED)["revision"]
@@ -142,7 +142,7 @@ def test_restart_on_a_revision_not_found_in_time_fails_without_restarting_again(
     failed = _failed_execution(hook)
     revision = hook.upsert_flow(FIXED)["revision"]
     monkeypatch.setattr(hook, "restart_execution", lambda execution_id, revision=None: failed)
-    with pytest.raises(KestraError, match="made no new execution visible within 0.3s"):
+    with pytest.raises(KestraError, match=r"made no new execution visible within 0\.3s"):
         hook.restart_to_execution(failed["id"], revision=revision, find_timeout=0.3)
 
 
@@ -233,11 +233,11 @@ def test_webhook_call_refuses_bad_method_and_body() -> None:
 # ------------------------------------------------------------------------------ breakpoints and kind
 def test_create_with_kind_and_breakpoints(hook: KestraHook, sim: KestraSimulator) -> None:
     hook.upsert_flow(FIXED)
-    if sim.kestra_version == "0.22":  # type: ignore[attr-defined]
+    if sim.kestra_version == "0.22":
         since = sim.requests.total
-        with pytest.raises(KestraConfigError, match="Kestra 1.x or 2.x"):
+        with pytest.raises(KestraConfigError, match=r"Kestra 1\.x or 2\.x"):
             hook.create_execution(NS, "fixme", kind="TEST")
-        with pytest.raises(KestraConfigError, match="Kestra 1.x or 2.x"):
+        with pytest.raises(KestraConfigError, match=r"Kestra 1\.x or 2\.x"):
             hook.create_execution(NS, "fixme", breakpoints=["boom"])
         assert sim.requests.count("POST", r"/executions/", since=since) == 0
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import FAILING_TASKS, GREETING_INPUTS
+from integration_flows import FAILING_TASKS, GREETING_INPUTS, SLOW_TASKS
 from integration_kestra_side import FLOW_NAMESPACE, KestraTestSide, flow_source, labels_of, state_history
 
 from airflow_provider_kestra.exceptions import KestraNotFoundError
@@ -136,7 +136,8 @@ def test_restart_on_a_fixed_revision_then_outputs_then_delete(
     assert restarted and restarted != original, "a restart on a revision makes a new execution"
     assert str(run.xcom("restart")["report"]).startswith("kestra:///")
     assert run.xcom("restart", "execution_state") == "SUCCESS"
-    assert f"Restarted Kestra execution {original} on revision {revision} as execution {restarted}" in run.output
+    restarted_line = f"Restarted Kestra execution {original} on revision {revision} as execution {restarted}"
+    assert restarted_line in run.output
     # Outputs of an execution Airflow did not start: the same shapes as the trigger operator's.
     assert run.xcom("outputs") == run.xcom("restart")
     assert set(run.xcom("outputs", "task_outputs")) >= {"boom"}
@@ -181,7 +182,7 @@ def test_restart_in_place_fails_the_task_when_it_fails_again(
 def test_get_outputs_of_a_running_execution_fails(
     side: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner
 ) -> None:
-    flow_id = side.deploy("slow", "  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n")
+    flow_id = side.deploy("slow", SLOW_TASKS)
     execution_id = side.start(flow_id)
     with make_dag() as dag:
         KestraGetOutputsOperator(task_id="outputs", execution_id=execution_id)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-from unittest import mock
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from kestra_operator_doubles import FakeTaskStateStore, execution, make_ti, pushed, use_hook
@@ -20,6 +19,9 @@ from airflow_provider_kestra.operators.kestra_lifecycle import (
     KestraRestartExecutionOperator,
     KestraWebhookTriggerOperator,
 )
+
+if TYPE_CHECKING:
+    from unittest import mock
 
 
 def _not_found() -> KestraNotFoundError:
@@ -56,7 +58,7 @@ def test_restart_refuses_a_bad_revision_before_any_request(hook: mock.MagicMock)
 
 
 def test_restart_retry_follows_the_execution_the_earlier_try_restarted(hook: mock.MagicMock) -> None:
-    """Airflow 3.3: the state store remembers the restarted execution; a running one is not restarted again."""
+    """Airflow 3.3: the state store remembers the restarted execution; a running one is not restarted."""
     hook.get_execution.side_effect = [
         execution("old", "FAILED"),
         execution("old", "RUNNING"),
@@ -82,7 +84,7 @@ def test_restart_deferrable_defers_on_the_restarted_execution(hook: mock.MagicMo
     )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({"ti": make_ti()})
-    assert deferred.value.trigger.execution_id == "new"  # type: ignore[attr-defined]
+    assert deferred.value.trigger.execution_id == "new"
 
 
 # -------------------------------------------------------------------------------------------- webhook
@@ -125,11 +127,15 @@ def test_webhook_fires_with_the_key_from_a_variable_and_returns_the_id(
     assert "the-Secret-Key" not in repr(pushed(ti)) and "the-Secret-Key" not in repr(vars(op))
 
 
-def test_webhook_key_from_a_connection_password(hook: mock.MagicMock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_key_from_a_connection_password(
+    hook: mock.MagicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_HOOK_KEY", '{"conn_type": "generic", "password": "pw-key"}')
     hook.trigger_webhook.return_value = execution("wh1", "CREATED")
     op = use_hook(
-        KestraWebhookTriggerOperator(task_id="w", namespace="ns", flow_id="f", webhook_key_conn_id="hook_key"),
+        KestraWebhookTriggerOperator(
+            task_id="w", namespace="ns", flow_id="f", webhook_key_conn_id="hook_key"
+        ),
         hook,
     )
     op.execute({"ti": make_ti()})
@@ -153,7 +159,9 @@ def test_webhook_answer_without_execution_returns_none(
     monkeypatch.setattr("airflow_provider_kestra.operators.kestra_lifecycle._mask", lambda _: None)
     hook.trigger_webhook.return_value = {"result": "outputs only"}
     op = use_hook(
-        KestraWebhookTriggerOperator(task_id="w", namespace="ns", flow_id="f", webhook_key_variable="hook_key"),
+        KestraWebhookTriggerOperator(
+            task_id="w", namespace="ns", flow_id="f", webhook_key_variable="hook_key"
+        ),
         hook,
     )
     assert op.execute({"ti": make_ti()}) is None
@@ -187,9 +195,7 @@ def test_get_outputs_refuses_unfinished_or_failed(hook: mock.MagicMock, state: s
 def test_delete_execution_passes_options_and_404_is_success(hook: mock.MagicMock, gone: bool) -> None:
     if gone:
         hook.delete_execution.side_effect = _not_found()
-    op = use_hook(
-        KestraDeleteExecutionOperator(task_id="d", execution_id="ex1", delete_metrics=False), hook
-    )
+    op = use_hook(KestraDeleteExecutionOperator(task_id="d", execution_id="ex1", delete_metrics=False), hook)
     assert op.execute({"ti": make_ti()}) is (not gone)
     hook.delete_execution.assert_called_once_with(
         "ex1", delete_logs=True, delete_metrics=False, delete_storage=True
