@@ -33,6 +33,7 @@ EXAMPLE_DAG_IDS = [
     "example_kestra_scheduled",
     "example_kestra_cross_orchestrator",
     "example_kestra_migration",
+    "example_kestra_lifecycle",
 ]
 # AssetWatcher and Asset outlets are Airflow 3 features: on Airflow 2 this file fails to import, by design.
 AIRFLOW_3_EXAMPLE_FILE = "example_kestra_event_driven.py"
@@ -94,6 +95,8 @@ def simulator(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -
     """A fresh simulator of the requested Kestra version, set as the ``kestra_default`` connection."""
     with KestraSimulator(kestra_version=request.param) as sim:
         monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", sim.connection_uri())
+        # The webhook key example_kestra_lifecycle reads (the value its flow's trigger declares).
+        monkeypatch.setenv("AIRFLOW_VAR_KESTRA_ORDER_SYNC_WEBHOOK_KEY", "order-sync-7c2e9b41")
         yield sim
 
 
@@ -164,6 +167,15 @@ def _check_migration(dag_run: Any, pull: Callable[..., Any]) -> None:
         assert pull(shadowed, "kestra_shadow")["verdict"] == "match"
 
 
+def _check_lifecycle(dag_run: Any, pull: Callable[..., Any]) -> None:
+    original, restarted = pull("shop_sends_orders"), pull("restart_on_fix", "execution_id")
+    assert restarted != original  # a restart on another revision is a new execution
+    assert pull("restart_on_fix") == pull("read_outputs") == {"summary": "3 order(s) synced"}
+    assert pull("report") == "3 order(s) synced"
+    assert pull("delete_failed_original") is True
+    assert _kestra_execution(restarted)["state"]["current"] == "SUCCESS"
+
+
 CHECKS: dict[str, Callable[[Any, Callable[..., Any]], None]] = {
     "example_kestra_quickstart": _check_quickstart,
     "example_kestra_migration_step": _check_migration_step,
@@ -171,6 +183,7 @@ CHECKS: dict[str, Callable[[Any, Callable[..., Any]], None]] = {
     "example_kestra_scheduled": _check_scheduled,
     "example_kestra_cross_orchestrator": _check_cross_orchestrator,
     "example_kestra_migration": _check_migration,
+    "example_kestra_lifecycle": _check_lifecycle,
 }
 
 
