@@ -689,25 +689,11 @@ class KestraHook(KestraHookBase):
         )
         raise with_note(lost, message) if lost is not None else KestraError(message)
 
-    def delete_execution(
-        self,
-        execution_id: str,
-        *,
-        delete_logs: bool = True,
-        delete_metrics: bool = True,
-        delete_storage: bool = True,
-    ) -> None:
-        """Delete an execution; by default also its logs, metrics and internal-storage files (Kestra's
-        ``deleteLogs``, ``deleteMetrics``, ``deleteStorage``). A missing one raises
-        :class:`KestraNotFoundError`."""
-        self._call(
-            base.delete_execution_call(
-                execution_id,
-                delete_logs=delete_logs,
-                delete_metrics=delete_metrics,
-                delete_storage=delete_storage,
-            )
-        )
+    def delete_execution(self, execution_id: str, **options: bool) -> None:
+        """Delete an execution; by default also its logs, metrics and internal-storage files. ``options``:
+        ``delete_logs``, ``delete_metrics``, ``delete_storage`` (Kestra's ``deleteLogs``...; all True by
+        default). A missing execution raises :class:`KestraNotFoundError`."""
+        self._call(base.delete_execution_call(execution_id, **options))
 
     def trigger_webhook(
         self, namespace: str, flow_id: str, key: str, body: Any = None, *, method: str = "POST"

@@ -206,23 +206,9 @@ class KestraAsyncHook(KestraHookBase):
         """Resume a PAUSED execution, passing the Pause task's ``onResume`` inputs (multipart)."""
         await self._call(base.resume_execution_call(execution_id, inputs))
 
-    async def delete_execution(
-        self,
-        execution_id: str,
-        *,
-        delete_logs: bool = True,
-        delete_metrics: bool = True,
-        delete_storage: bool = True,
-    ) -> None:
-        """Delete an execution (and by default its logs, metrics and files), as ``KestraHook`` does."""
-        await self._call(
-            base.delete_execution_call(
-                execution_id,
-                delete_logs=delete_logs,
-                delete_metrics=delete_metrics,
-                delete_storage=delete_storage,
-            )
-        )
+    async def delete_execution(self, execution_id: str, **options: bool) -> None:
+        """Delete an execution, by default with its logs, metrics and files (options as ``KestraHook``'s)."""
+        await self._call(base.delete_execution_call(execution_id, **options))
 
     async def get_logs(
         self, execution_id: str, *, min_level: str = "INFO", cursor: KestraLogCursor | None = None

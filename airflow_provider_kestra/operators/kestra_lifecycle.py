@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.configuration import conf
-
 from airflow_provider_kestra.bases import KestraHookMixin
 from airflow_provider_kestra.operators.kestra import KestraTriggerExecutionOperator
 from airflow_provider_kestra.utils.state import is_terminal, state_of
@@ -20,14 +18,23 @@ from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOpera
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import timedelta
 
     from airflow.sdk import Context
 
     from airflow_provider_kestra.utils.models import KestraExecution
     from airflow_provider_kestra.utils.reattach import KestraTryMemory
 
-DEFAULT_DEFERRABLE = conf.getboolean("operators", "default_deferrable", fallback=False)
+NOT_FOR_FOLLOWERS = ("inputs", "file_inputs", "labels", "schedule_date", "restart_on_retry")
+"""Options of the trigger operator's create request, which the operators that get their execution
+another way refuse (rather than silently ignore)."""
+
+
+def _follower_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for :class:`KestraTriggerExecutionOperator`, refusing its create-request options."""
+    refused = sorted(set(options) & set(NOT_FOR_FOLLOWERS))
+    if refused:
+        raise TypeError(f"unexpected keyword argument(s) {refused}: this operator does not create executions")
+    return options
 
 
 class KestraRestartExecutionOperator(KestraTriggerExecutionOperator):
@@ -45,17 +52,10 @@ class KestraRestartExecutionOperator(KestraTriggerExecutionOperator):
     :param execution_id: The execution to restart (templated).
     :param revision: Optional. Flow revision to restart on (templated).
     :param find_timeout: With ``revision`` on Kestra 2.x: how long to look for the new execution, seconds.
-    :param wait_for_completion: Wait for the restarted execution to end (else return its id at once).
-    :param poll_interval: Seconds between two status checks when polling (and between two log fetches).
-    :param timeout: How long to wait (seconds or timedelta); the execution is killed when it passes.
-    :param deferrable: Wait in the triggerer.
-    :param success_states: Terminal states that count as success.
-    :param include_task_outputs: Also push every Kestra task's outputs to XCom ``task_outputs``.
-    :param output_files_dir: Download the output files here, paths in XCom ``output_files`` (templated).
-    :param stream_logs: Copy the execution's Kestra logs into the task log.
-    :param log_level: Lowest Kestra log level copied.
-    :param kestra_conn_id: Airflow connection to Kestra.
-    :param hook_params: Optional keyword arguments for :class:`KestraHook`.
+    :param kwargs: The waiting options of :class:`KestraTriggerExecutionOperator` (``wait_for_completion``,
+        ``poll_interval``, ``timeout``, ``deferrable``, ``success_states``, ``include_task_outputs``,
+        ``output_files_dir``, ``stream_logs``, ``log_level``), ``kestra_conn_id``, ``hook_params`` and the
+        ``BaseOperator`` arguments.
     :return: (XCom) the flow outputs, or the restarted execution's id when not waiting. XComs
         ``execution_id``, ``execution_url``, ``execution_state``, ``task_outputs``, ``output_files`` as the
         trigger operator pushes them.
@@ -70,36 +70,9 @@ class KestraRestartExecutionOperator(KestraTriggerExecutionOperator):
         execution_id: str,
         revision: int | str | None = None,
         find_timeout: float = 30.0,
-        wait_for_completion: bool = True,
-        poll_interval: float = 5.0,
-        timeout: float | timedelta | None = None,
-        deferrable: bool = DEFAULT_DEFERRABLE,
-        success_states: Sequence[str] = ("SUCCESS",),
-        include_task_outputs: bool = False,
-        output_files_dir: str | None = None,
-        stream_logs: bool = True,
-        log_level: str = "INFO",
-        kestra_conn_id: str = "kestra_default",
-        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            namespace="",
-            flow_id="",
-            revision=revision,
-            wait_for_completion=wait_for_completion,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            deferrable=deferrable,
-            success_states=success_states,
-            include_task_outputs=include_task_outputs,
-            output_files_dir=output_files_dir,
-            stream_logs=stream_logs,
-            log_level=log_level,
-            kestra_conn_id=kestra_conn_id,
-            hook_params=hook_params,
-            **kwargs,
-        )
+        super().__init__(namespace="", flow_id="", revision=revision, **_follower_options(kwargs))
         self.execution_id = execution_id
         self.find_timeout = float(find_timeout)
 
@@ -145,16 +118,10 @@ class KestraWebhookTriggerOperator(KestraTriggerExecutionOperator):
     :param method: ``POST`` (default), ``PUT`` or ``GET``.
     :param wait_for_completion: Follow the execution to its end and return its outputs (default False:
         return its id at once).
-    :param poll_interval: Seconds between two status checks when polling.
-    :param timeout: How long to wait (seconds or timedelta); the execution is killed when it passes.
-    :param deferrable: Wait in the triggerer.
-    :param success_states: Terminal states that count as success.
-    :param include_task_outputs: Also push every Kestra task's outputs to XCom ``task_outputs``.
-    :param output_files_dir: Download the output files here (templated).
-    :param stream_logs: Copy the execution's Kestra logs into the task log.
-    :param log_level: Lowest Kestra log level copied.
-    :param kestra_conn_id: Airflow connection to Kestra.
-    :param hook_params: Optional keyword arguments for :class:`KestraHook`.
+    :param kwargs: The other waiting options of :class:`KestraTriggerExecutionOperator` (``poll_interval``,
+        ``timeout``, ``deferrable``, ``success_states``, ``include_task_outputs``, ``output_files_dir``,
+        ``stream_logs``, ``log_level``), ``kestra_conn_id``, ``hook_params`` and the ``BaseOperator``
+        arguments.
     :return: (XCom) the execution id, or the flow outputs when waiting; None when Kestra's answer names
         no execution (a trigger set to ``returnOutputs``).
     """
@@ -173,33 +140,13 @@ class KestraWebhookTriggerOperator(KestraTriggerExecutionOperator):
         body: Any = None,
         method: str = "POST",
         wait_for_completion: bool = False,
-        poll_interval: float = 5.0,
-        timeout: float | timedelta | None = None,
-        deferrable: bool = DEFAULT_DEFERRABLE,
-        success_states: Sequence[str] = ("SUCCESS",),
-        include_task_outputs: bool = False,
-        output_files_dir: str | None = None,
-        stream_logs: bool = True,
-        log_level: str = "INFO",
-        kestra_conn_id: str = "kestra_default",
-        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             namespace=namespace,
             flow_id=flow_id,
             wait_for_completion=wait_for_completion,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            deferrable=deferrable,
-            success_states=success_states,
-            include_task_outputs=include_task_outputs,
-            output_files_dir=output_files_dir,
-            stream_logs=stream_logs,
-            log_level=log_level,
-            kestra_conn_id=kestra_conn_id,
-            hook_params=hook_params,
-            **kwargs,
+            **_follower_options(kwargs),
         )
         if (webhook_key_conn_id is None) == (webhook_key_variable is None):
             raise ValueError(
@@ -313,22 +260,14 @@ class KestraGetOutputsOperator(KestraTriggerExecutionOperator):
         include_task_outputs: bool = False,
         output_files_dir: str | None = None,
         success_states: Sequence[str] = ("SUCCESS", "WARNING"),
-        kestra_conn_id: str = "kestra_default",
-        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            namespace="",
-            flow_id="",
-            success_states=success_states,
-            include_task_outputs=include_task_outputs,
-            output_files_dir=output_files_dir,
-            stream_logs=False,
-            deferrable=False,
-            kestra_conn_id=kestra_conn_id,
-            hook_params=hook_params,
-            **kwargs,
-        )
+        options: dict[str, Any] = {
+            "include_task_outputs": include_task_outputs,
+            "output_files_dir": output_files_dir,
+        }
+        super().__init__(namespace="", flow_id="", success_states=success_states, **options, **kwargs)
+        self.stream_logs = False
         self.execution_id = execution_id
 
     def execute(self, context: Context) -> Any:
@@ -352,7 +291,43 @@ class KestraGetOutputsOperator(KestraTriggerExecutionOperator):
         """Reading outputs never kills the execution it reads."""
 
 
-class KestraDeleteExecutionOperator(KestraHookMixin, BaseOperator):
+class _KestraDeleteOperator(KestraHookMixin, BaseOperator):
+    """Deletes one thing in Kestra; a 404 (already gone) is success, logged. Returns whether it deleted."""
+
+    ui_color = "#fcd6d6"
+
+    def __init__(
+        self,
+        *,
+        kestra_conn_id: str = "kestra_default",
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kestra_conn_id = kestra_conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def _target(self) -> str:
+        raise NotImplementedError
+
+    def _delete(self) -> None:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> bool:
+        """Delete; True when deleted now, False (logged) when Kestra answered 404, already gone."""
+        from airflow_provider_kestra.exceptions import KestraNotFoundError
+
+        try:
+            self._delete()
+        except KestraNotFoundError as err:
+            reason = err.kestra_message or "HTTP 404"
+            self.log.info("%s is already gone (%s); nothing to delete", self._target(), reason)
+            return False
+        self.log.info("Deleted %s", self._target())
+        return True
+
+
+class KestraDeleteExecutionOperator(_KestraDeleteOperator):
     """Delete a Kestra execution, and by default its logs, metrics and internal-storage files.
 
     An execution that is already gone (404) counts as deleted: the task logs it and succeeds. Kestra deletes
@@ -368,7 +343,6 @@ class KestraDeleteExecutionOperator(KestraHookMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("execution_id",)
-    ui_color = "#fcd6d6"
 
     def __init__(
         self,
@@ -377,34 +351,24 @@ class KestraDeleteExecutionOperator(KestraHookMixin, BaseOperator):
         delete_logs: bool = True,
         delete_metrics: bool = True,
         delete_storage: bool = True,
-        kestra_conn_id: str = "kestra_default",
-        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.execution_id = execution_id
-        self.delete_logs = delete_logs
-        self.delete_metrics = delete_metrics
-        self.delete_storage = delete_storage
-        self.kestra_conn_id = kestra_conn_id
-        self.hook_params = dict(hook_params or {})
+        self.options = {
+            "delete_logs": delete_logs,
+            "delete_metrics": delete_metrics,
+            "delete_storage": delete_storage,
+        }
 
-    def execute(self, context: Context) -> bool:
-        """Delete the execution; a 404 means it is already gone."""
-        what = f"Kestra execution {self.execution_id}"
-        return _deleted(
-            self,
-            what,
-            lambda: self.hook.delete_execution(
-                str(self.execution_id),
-                delete_logs=self.delete_logs,
-                delete_metrics=self.delete_metrics,
-                delete_storage=self.delete_storage,
-            ),
-        )
+    def _target(self) -> str:
+        return f"Kestra execution {self.execution_id}"
+
+    def _delete(self) -> None:
+        self.hook.delete_execution(str(self.execution_id), **self.options)
 
 
-class KestraDeleteFlowOperator(KestraHookMixin, BaseOperator):
+class KestraDeleteFlowOperator(_KestraDeleteOperator):
     """Delete a Kestra flow (Kestra keeps it as a deleted revision; its executions stay).
 
     A flow that does not exist (404) counts as deleted: the task logs it and succeeds.
@@ -417,37 +381,14 @@ class KestraDeleteFlowOperator(KestraHookMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("namespace", "flow_id")
-    ui_color = "#fcd6d6"
 
-    def __init__(
-        self,
-        *,
-        namespace: str,
-        flow_id: str,
-        kestra_conn_id: str = "kestra_default",
-        hook_params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, namespace: str, flow_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.namespace = namespace
         self.flow_id = flow_id
-        self.kestra_conn_id = kestra_conn_id
-        self.hook_params = dict(hook_params or {})
 
-    def execute(self, context: Context) -> bool:
-        """Delete the flow; a 404 means it is already gone."""
-        what = f"Kestra flow {self.namespace}.{self.flow_id}"
-        return _deleted(self, what, lambda: self.hook.delete_flow(str(self.namespace), str(self.flow_id)))
+    def _target(self) -> str:
+        return f"Kestra flow {self.namespace}.{self.flow_id}"
 
-
-def _deleted(task: BaseOperator, what: str, delete: Callable[[], None]) -> bool:
-    """Run ``delete``; True when it deleted, False (logged) when Kestra answered 404, already gone."""
-    from airflow_provider_kestra.exceptions import KestraNotFoundError
-
-    try:
-        delete()
-    except KestraNotFoundError as err:
-        task.log.info("%s is already gone (%s); nothing to delete", what, err.kestra_message or "HTTP 404")
-        return False
-    task.log.info("Deleted %s", what)
-    return True
+    def _delete(self) -> None:
+        self.hook.delete_flow(str(self.namespace), str(self.flow_id))

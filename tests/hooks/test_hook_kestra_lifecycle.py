@@ -59,28 +59,30 @@ triggers:
     key: "{SECRET_KEY}"
 """
 
-PROFILES = [("0.22", None), ("1.3", None), ("2.0", "actions"), ("2.0", "plain")]
-
-
-@pytest.fixture(scope="module", params=PROFILES, ids=[f"{v}-{a or 'v1'}" for v, a in PROFILES])
-def sim(request: pytest.FixtureRequest) -> Iterator[KestraSimulator]:
-    from airflow_provider_kestra.testing import KestraSimulator
-
-    version, layout = request.param
-    options: dict[str, Any] = {"action_routes": layout} if layout else {}
-    with KestraSimulator(kestra_version=version, **options) as simulator:
-        yield simulator
+PROFILES = [
+    {"kestra_version": "0.22"},
+    {"kestra_version": "1.3"},
+    {"kestra_version": "2.0", "action_routes": "actions"},
+    {"kestra_version": "2.0", "action_routes": "plain"},
+]
+ON_SIMULATOR = pytest.mark.parametrize(
+    "kestra_simulator", PROFILES, indirect=True, ids=["0.22", "1.3", "2.0-actions", "2.0-plain"]
+)
 
 
 @pytest.fixture
-def hook(sim: KestraSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[KestraHook]:
+def sim(kestra_simulator: KestraSimulator) -> KestraSimulator:
+    return kestra_simulator
+
+
+@pytest.fixture
+def hook(kestra_simulator: KestraSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[KestraHook]:
+    """A hook on this test's own simulator (the plugin's ``kestra_simulator``, one profile each)."""
     from airflow_provider_kestra.hooks.kestra import KestraHook
 
-    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", sim.connection_uri())
-    sim.faults.clear()
+    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", kestra_simulator.connection_uri())
     with KestraHook(retry_limit=1, retry_delay=0.05) as instance:
         yield instance
-    sim.faults.clear()
 
 
 def _failed_execution(hook: KestraHook) -> dict[str, Any]:
@@ -89,12 +91,8 @@ def _failed_execution(hook: KestraHook) -> dict[str, Any]:
     return dict(hook.wait_for_execution(started["id"], timeout=20, poll_interval=0.1))
 
 
-def _v1_or_later(sim: KestraSimulator) -> None:
-    if sim.kestra_version == "0.22":
-        pytest.skip("the 0.22 profile is covered by the gate tests")
-
-
 # -------------------------------------------------------------------------------------------- restart
+@ON_SIMULATOR
 def test_restart_without_revision_restarts_the_same_execution(hook: KestraHook) -> None:
     failed = _failed_execution(hook)
     assert failed["state"]["current"] == "FAILED"
@@ -104,6 +102,7 @@ def test_restart_without_revision_restarts_the_same_execution(hook: KestraHook) 
     assert "RESTARTED" in [h["state"] for h in final["state"]["histories"]]
 
 
+@ON_SIMULATOR
 def test_restart_on_a_revision_returns_the_new_execution(hook: KestraHook, sim: KestraSimulator) -> None:
     """1.x answers the new execution; 2.0 answers the original, so the hook finds the new one."""
     failed = _failed_execution(hook)
@@ -119,6 +118,7 @@ def test_restart_on_a_revision_returns_the_new_execution(hook: KestraHook, sim: 
     assert sim.requests.count("POST", r"/restart$", status=200, since=since) == 1
 
 
+@ON_SIMULATOR
 def test_restart_on_a_revision_with_a_lost_answer_finds_the_new_execution(
     hook: KestraHook, sim: KestraSimulator
 ) -> None:
@@ -136,6 +136,7 @@ def test_restart_on_a_revision_with_a_lost_answer_finds_the_new_execution(
     assert sim.requests.count("POST", r"/restart$", status=200, since=since) == 0
 
 
+@ON_SIMULATOR
 def test_restart_on_a_revision_not_found_in_time_fails_without_restarting_again(
     hook: KestraHook, sim: KestraSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -160,6 +161,7 @@ def test_restart_copies_and_search() -> None:
 
 
 # --------------------------------------------------------------------------------------------- delete
+@ON_SIMULATOR
 def test_delete_execution_sends_the_options(hook: KestraHook, sim: KestraSimulator) -> None:
     failed = _failed_execution(hook)
     since = sim.requests.total
@@ -174,6 +176,7 @@ def test_delete_execution_sends_the_options(hook: KestraHook, sim: KestraSimulat
 
 
 # -------------------------------------------------------------------------------------------- webhook
+@ON_SIMULATOR
 def test_trigger_webhook_starts_an_execution(hook: KestraHook, sim: KestraSimulator) -> None:
     hook.upsert_flow(WEBHOOK)
     answer = hook.trigger_webhook(NS, "hooked", SECRET_KEY, {"who": "airflow"})
@@ -183,6 +186,7 @@ def test_trigger_webhook_starts_an_execution(hook: KestraHook, sim: KestraSimula
     assert final["trigger"]["variables"]["body"] == {"who": "airflow"}
 
 
+@ON_SIMULATOR
 def test_trigger_webhook_errors_never_show_the_key(hook: KestraHook, sim: KestraSimulator) -> None:
     hook.upsert_flow(WEBHOOK)
     wrong = SECRET_KEY + "-wrong"
@@ -231,6 +235,7 @@ def test_webhook_call_refuses_bad_method_and_body() -> None:
 
 
 # ------------------------------------------------------------------------------ breakpoints and kind
+@ON_SIMULATOR
 def test_create_with_kind_and_breakpoints(hook: KestraHook, sim: KestraSimulator) -> None:
     hook.upsert_flow(FIXED)
     if sim.kestra_version == "0.22":

@@ -9,23 +9,21 @@ in a Variable or a connection, which must appear nowhere in the task output or t
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import FAILING_TASKS, GREETING_INPUTS, SLOW_TASKS
+from integration_flows import (
+    FAILING_TASKS,
+    GREETING_INPUTS,
+    SLOW_TASKS,
+    WRITE_FILE_OUTPUTS,
+    WRITE_FILE_TASKS,
+)
 from integration_kestra_side import FLOW_NAMESPACE, KestraTestSide, flow_source, labels_of, state_history
 
 from airflow_provider_kestra.exceptions import KestraNotFoundError
-from airflow_provider_kestra.operators.kestra_lifecycle import (
-    KestraDeleteExecutionOperator,
-    KestraDeleteFlowOperator,
-    KestraGetOutputsOperator,
-    KestraRestartExecutionOperator,
-    KestraWebhookTriggerOperator,
-)
-from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow_provider_kestra.operators import kestra_lifecycle as lifecycle
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,20 +37,11 @@ pytestmark = pytest.mark.integration
 MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
 PROFILES = [("1.3", None), ("2.0", "actions"), ("2.0", "plain")]
 
-FIXED_TASKS = """  - id: before
-    type: io.kestra.plugin.core.log.Log
-    message: about to succeed
-  - id: boom
-    type: io.kestra.plugin.core.storage.Write
-    content: "fixed for {{ inputs.name }}"
-    extension: .txt
-"""
+FIXED_TASKS = FAILING_TASKS[: FAILING_TASKS.index("  - id: boom")] + WRITE_FILE_TASKS.replace(
+    "- id: report", "- id: boom"
+)
 """The same task ids as ``FAILING_TASKS``; ``boom`` now writes a file instead of failing."""
-FIXED_OUTPUTS = """outputs:
-  - id: report
-    type: FILE
-    value: "{{ outputs.boom.uri }}"
-"""
+FIXED_OUTPUTS = WRITE_FILE_OUTPUTS.replace("outputs.report.uri", "outputs.boom.uri")
 WEBHOOK_KEY = "wh-Key+9#secret"
 WEBHOOK_EXTRA = f"""outputs:
   - id: who
@@ -70,47 +59,41 @@ WEBHOOK_TASKS = """  - id: hello
 
 
 @pytest.fixture(scope="module", params=PROFILES, ids=[f"kestra{v}-{a or 'v1'}" for v, a in PROFILES])
-def sim(request: pytest.FixtureRequest) -> Iterator[KestraSimulator]:
+def kestra_sim(request: pytest.FixtureRequest) -> Iterator[KestraSimulator]:
+    """Overrides the suite's ``kestra_sim`` (1.3 and 2.0): here also 2.0 with the plain action layout, so
+    the suite's ``kestra`` fixture (the Kestra side of each test) runs on the three."""
     from airflow_provider_kestra.testing import KestraSimulator
 
     version, layout = request.param
-    options: dict[str, Any] = {"action_routes": layout} if layout else {}
-    with KestraSimulator(kestra_version=version, **options) as simulator:
-        yield simulator
+    with KestraSimulator(kestra_version=version, **({"action_routes": layout} if layout else {})) as sim:
+        yield sim
 
 
-@pytest.fixture
-def side(
-    sim: KestraSimulator, airflow_db: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[KestraTestSide]:
-    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", sim.connection_uri())
-    if not AIRFLOW_V_3_0_PLUS:
-        monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
-    sim.faults.clear()
-    kestra = KestraTestSide(sim, re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())[:80])
-    yield kestra
-    kestra.close()
+def _webhook(task_id: str, flow_id: str, **kwargs: Any) -> lifecycle.KestraWebhookTriggerOperator:
+    return lifecycle.KestraWebhookTriggerOperator(
+        task_id=task_id, namespace=FLOW_NAMESPACE, flow_id=flow_id, **kwargs
+    )
 
 
-def _failed(side: KestraTestSide, name: str) -> tuple[str, str]:
+def _failed(kestra: KestraTestSide, name: str) -> tuple[str, str]:
     """Deploy the failing flow ``name``, run it to FAILED outside Airflow: (flow id, execution id)."""
-    flow_id = side.deploy(name, FAILING_TASKS, GREETING_INPUTS)
-    execution_id = side.start(flow_id, name="lifecycle")
-    assert side.wait_for_state(execution_id, {"FAILED"}) == "FAILED"
+    flow_id = kestra.deploy(name, FAILING_TASKS, GREETING_INPUTS)
+    execution_id = kestra.start(flow_id, name="lifecycle")
+    assert kestra.wait_for_state(execution_id, {"FAILED"}) == "FAILED"
     return flow_id, execution_id
 
 
 @MODES
 def test_restart_on_a_fixed_revision_then_outputs_then_delete(
-    side: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool, tmp_path: Path
+    kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool, tmp_path: Path
 ) -> None:
-    flow_id, original = _failed(side, "fixable")
-    revision = side.hook.upsert_flow(flow_source(flow_id, FIXED_TASKS, GREETING_INPUTS + FIXED_OUTPUTS))[
+    flow_id, original = _failed(kestra, "fixable")
+    revision = kestra.hook.upsert_flow(flow_source(flow_id, FIXED_TASKS, GREETING_INPUTS + FIXED_OUTPUTS))[
         "revision"
     ]
     new_id = "{{ ti.xcom_pull(task_ids='restart', key='execution_id') }}"
     with make_dag() as dag:
-        restart = KestraRestartExecutionOperator(
+        restart = lifecycle.KestraRestartExecutionOperator(
             task_id="restart",
             execution_id=original,
             revision="{{ params.revision }}",
@@ -118,23 +101,29 @@ def test_restart_on_a_fixed_revision_then_outputs_then_delete(
             poll_interval=0.3,
             params={"revision": revision},
         )
-        outputs = KestraGetOutputsOperator(
+        outputs = lifecycle.KestraGetOutputsOperator(
             task_id="outputs",
             execution_id=new_id,
             include_task_outputs=True,
             output_files_dir=str(tmp_path / "files"),
         )
-        delete = KestraDeleteExecutionOperator(task_id="delete", execution_id=new_id, delete_logs=False)
-        again = KestraDeleteExecutionOperator(task_id="again", execution_id=new_id)
-        drop_flow = KestraDeleteFlowOperator(task_id="drop_flow", namespace=FLOW_NAMESPACE, flow_id=flow_id)
-        drop_again = KestraDeleteFlowOperator(task_id="drop_again", namespace=FLOW_NAMESPACE, flow_id=flow_id)
+        delete = lifecycle.KestraDeleteExecutionOperator(
+            task_id="delete", execution_id=new_id, delete_logs=False
+        )
+        again = lifecycle.KestraDeleteExecutionOperator(task_id="again", execution_id=new_id)
+        drop_flow = lifecycle.KestraDeleteFlowOperator(
+            task_id="drop_flow", namespace=FLOW_NAMESPACE, flow_id=flow_id
+        )
+        drop_again = lifecycle.KestraDeleteFlowOperator(
+            task_id="drop_again", namespace=FLOW_NAMESPACE, flow_id=flow_id
+        )
         restart >> outputs >> delete >> again >> drop_flow >> drop_again
     run = run_dag(dag)
 
     assert run.state == "success", run.output[-4000:]
     restarted = run.xcom("restart", "execution_id")
     assert restarted and restarted != original, "a restart on a revision makes a new execution"
-    assert str(run.xcom("restart")["report"]).startswith("kestra:///")
+    assert str(run.xcom("restart")["report_file"]).startswith("kestra:///")
     assert run.xcom("restart", "execution_state") == "SUCCESS"
     restarted_line = f"Restarted Kestra execution {original} on revision {revision} as execution {restarted}"
     assert restarted_line in run.output
@@ -142,31 +131,31 @@ def test_restart_on_a_fixed_revision_then_outputs_then_delete(
     assert run.xcom("outputs") == run.xcom("restart")
     assert set(run.xcom("outputs", "task_outputs")) >= {"boom"}
     [local] = run.xcom("outputs", "output_files")
-    assert Path(local).read_text() == "fixed for lifecycle"
+    assert Path(local).read_text() == "report for lifecycle"
     assert run.xcom("outputs", "execution_url").endswith(restarted)
     # Deleted, then already gone (success, logged); the flow likewise.
     assert run.xcom("delete") is True and run.xcom("again") is False
     assert run.xcom("drop_flow") is True and run.xcom("drop_again") is False
     assert "is already gone" in run.output
     with pytest.raises(KestraNotFoundError):
-        side.execution(restarted)
-    deletes = side.sim.requests.filter("DELETE", f"/executions/{restarted}$")
+        kestra.execution(restarted)
+    deletes = kestra.sim.requests.filter("DELETE", f"/executions/{restarted}$")
     assert [d.query for d in deletes] == [
         "deleteLogs=false&deleteMetrics=true&deleteStorage=true",
         "deleteLogs=true&deleteMetrics=true&deleteStorage=true",
     ]
     with pytest.raises(KestraNotFoundError):
-        side.hook.get_flow(FLOW_NAMESPACE, flow_id)
-    assert side.execution(original)["state"]["current"] == "FAILED", "the original stays as it was"
+        kestra.hook.get_flow(FLOW_NAMESPACE, flow_id)
+    assert kestra.execution(original)["state"]["current"] == "FAILED", "the original stays as it was"
 
 
 @MODES
 def test_restart_in_place_fails_the_task_when_it_fails_again(
-    side: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool
+    kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool
 ) -> None:
-    _, original = _failed(side, "still_broken")
+    _, original = _failed(kestra, "still_broken")
     with make_dag() as dag:
-        KestraRestartExecutionOperator(
+        lifecycle.KestraRestartExecutionOperator(
             task_id="restart", execution_id=original, deferrable=deferrable, poll_interval=0.3
         )
     run = run_dag(dag)
@@ -174,57 +163,50 @@ def test_restart_in_place_fails_the_task_when_it_fails_again(
     assert run.state == "failed"
     assert run.xcom("restart", "execution_id") == original
     assert "kestra-side failure: disk on fire" in run.output
-    execution = side.execution(original)
+    execution = kestra.execution(original)
     assert "RESTARTED" in state_history(execution) and state_history(execution)[-1] == "FAILED"
     assert labels_of(execution)["system.restarted"] == "true"
 
 
 def test_get_outputs_of_a_running_execution_fails(
-    side: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner
+    kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner
 ) -> None:
-    flow_id = side.deploy("slow", SLOW_TASKS)
-    execution_id = side.start(flow_id)
+    flow_id = kestra.deploy("slow", SLOW_TASKS)
+    execution_id = kestra.start(flow_id)
     with make_dag() as dag:
-        KestraGetOutputsOperator(task_id="outputs", execution_id=execution_id)
+        lifecycle.KestraGetOutputsOperator(task_id="outputs", execution_id=execution_id)
     run = run_dag(dag)
 
     assert run.state == "failed"
     assert "has no final outputs yet" in run.output
-    assert side.execution(execution_id)["state"]["current"] not in ("KILLED", "KILLING")
-    side.hook.kill_execution(execution_id)
+    assert kestra.execution(execution_id)["state"]["current"] not in ("KILLED", "KILLING")
+    kestra.hook.kill_execution(execution_id)
 
 
 @MODES
 def test_webhook_with_the_key_in_a_variable_waits_for_outputs(
-    side: KestraTestSide,
+    kestra: KestraTestSide,
     make_dag: DagFactory,
     run_dag: DagRunner,
     deferrable: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    flow_id = side.deploy("hooked", WEBHOOK_TASKS, WEBHOOK_EXTRA)
+    flow_id = kestra.deploy("hooked", WEBHOOK_TASKS, WEBHOOK_EXTRA)
     monkeypatch.setenv("AIRFLOW_VAR_KESTRA_WEBHOOK_KEY", WEBHOOK_KEY)
     monkeypatch.setenv(
         "AIRFLOW_CONN_KESTRA_WEBHOOK_KEY", json.dumps({"conn_type": "generic", "password": WEBHOOK_KEY})
     )
     with make_dag() as dag:
-        KestraWebhookTriggerOperator(
-            task_id="fire_and_wait",
-            namespace=FLOW_NAMESPACE,
-            flow_id=flow_id,
+        _webhook(
+            "fire_and_wait",
+            flow_id,
             webhook_key_variable="kestra_webhook_key",
             body={"who": "{{ dag.dag_id }}"},
             wait_for_completion=True,
             deferrable=deferrable,
             poll_interval=0.3,
         )
-        KestraWebhookTriggerOperator(
-            task_id="fire",
-            namespace=FLOW_NAMESPACE,
-            flow_id=flow_id,
-            webhook_key_conn_id="kestra_webhook_key",
-            body={"who": "conn"},
-        )
+        _webhook("fire", flow_id, webhook_key_conn_id="kestra_webhook_key", body={"who": "conn"})
     run = run_dag(dag)
 
     assert run.state == "success", run.output[-4000:]
@@ -232,7 +214,7 @@ def test_webhook_with_the_key_in_a_variable_waits_for_outputs(
     assert run.xcom("fire_and_wait", "execution_state") == "SUCCESS"
     fired = run.xcom("fire")
     assert fired == run.xcom("fire", "execution_id")
-    assert side.wait_for_state(fired, {"SUCCESS"}) == "SUCCESS"
+    assert kestra.wait_for_state(fired, {"SUCCESS"}) == "SUCCESS"
     assert "hello " + run.dag_id in run.output
     for task_id in ("fire_and_wait", "fire"):
         for key in ("return_value", "execution_id", "execution_url", "execution_state"):
@@ -241,20 +223,15 @@ def test_webhook_with_the_key_in_a_variable_waits_for_outputs(
 
 
 def test_webhook_with_a_wrong_key_fails_without_showing_it(
-    side: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, monkeypatch: pytest.MonkeyPatch
+    kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flow_id = side.deploy("hooked", WEBHOOK_TASKS, WEBHOOK_EXTRA)
+    flow_id = kestra.deploy("hooked", WEBHOOK_TASKS, WEBHOOK_EXTRA)
     monkeypatch.setenv("AIRFLOW_VAR_KESTRA_WEBHOOK_KEY", "wrong-Key-visible-nowhere")
     with make_dag() as dag:
-        KestraWebhookTriggerOperator(
-            task_id="fire",
-            namespace=FLOW_NAMESPACE,
-            flow_id=flow_id,
-            webhook_key_variable="kestra_webhook_key",
-        )
+        _webhook("fire", flow_id, webhook_key_variable="kestra_webhook_key")
     run = run_dag(dag)
 
     assert run.state == "failed"
     assert "Webhook not found" in run.output
     assert "visible-nowhere" not in run.output
-    assert side.executions_of(flow_id) == []
+    assert kestra.executions_of(flow_id) == []

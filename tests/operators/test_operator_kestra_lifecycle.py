@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from unittest import mock
 
 
+def _webhook(hook: mock.MagicMock, **kwargs: Any) -> KestraWebhookTriggerOperator:
+    """A webhook operator for flow ``ns.f`` using the hook double."""
+    return use_hook(KestraWebhookTriggerOperator(task_id="w", namespace="ns", flow_id="f", **kwargs), hook)
+
+
 def _not_found() -> KestraNotFoundError:
     return KestraNotFoundError(status=404, method="DELETE", path="/x", kestra_message="Not Found")
 
@@ -87,6 +92,12 @@ def test_restart_deferrable_defers_on_the_restarted_execution(hook: mock.MagicMo
     assert deferred.value.trigger.execution_id == "new"
 
 
+@pytest.mark.parametrize("option", ["inputs", "labels", "restart_on_retry"])
+def test_followers_refuse_create_options(option: str) -> None:
+    with pytest.raises(TypeError, match="does not create executions"):
+        KestraRestartExecutionOperator(task_id="r", execution_id="x", **{option: {}})
+
+
 # -------------------------------------------------------------------------------------------- webhook
 def test_webhook_needs_exactly_one_key_source() -> None:
     with pytest.raises(ValueError, match="exactly one of webhook_key_conn_id or webhook_key_variable"):
@@ -112,12 +123,7 @@ def test_webhook_fires_with_the_key_from_a_variable_and_returns_the_id(
 ) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_HOOK_KEY", "the-Secret-Key")
     hook.trigger_webhook.return_value = execution("wh1", "CREATED")
-    op = use_hook(
-        KestraWebhookTriggerOperator(
-            task_id="w", namespace="ns", flow_id="f", webhook_key_variable="hook_key", body={"a": 1}
-        ),
-        hook,
-    )
+    op = _webhook(hook, webhook_key_variable="hook_key", body={"a": 1})
     masked: list[str] = []
     monkeypatch.setattr("airflow_provider_kestra.operators.kestra_lifecycle._mask", masked.append)
     ti = make_ti()
@@ -132,21 +138,13 @@ def test_webhook_key_from_a_connection_password(
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_HOOK_KEY", '{"conn_type": "generic", "password": "pw-key"}')
     hook.trigger_webhook.return_value = execution("wh1", "CREATED")
-    op = use_hook(
-        KestraWebhookTriggerOperator(
-            task_id="w", namespace="ns", flow_id="f", webhook_key_conn_id="hook_key"
-        ),
-        hook,
-    )
+    op = _webhook(hook, webhook_key_conn_id="hook_key")
     op.execute({"ti": make_ti()})
     assert hook.trigger_webhook.call_args.args[2] == "pw-key"
 
 
 def test_webhook_missing_key_fails_before_sending(hook: mock.MagicMock) -> None:
-    op = use_hook(
-        KestraWebhookTriggerOperator(task_id="w", namespace="ns", flow_id="f", webhook_key_variable="nope"),
-        hook,
-    )
+    op = _webhook(hook, webhook_key_variable="nope")
     with pytest.raises(ValueError, match="holds no webhook key"):
         op.execute({"ti": make_ti()})
     hook.trigger_webhook.assert_not_called()
@@ -158,12 +156,7 @@ def test_webhook_answer_without_execution_returns_none(
     monkeypatch.setenv("AIRFLOW_VAR_HOOK_KEY", "k")
     monkeypatch.setattr("airflow_provider_kestra.operators.kestra_lifecycle._mask", lambda _: None)
     hook.trigger_webhook.return_value = {"result": "outputs only"}
-    op = use_hook(
-        KestraWebhookTriggerOperator(
-            task_id="w", namespace="ns", flow_id="f", webhook_key_variable="hook_key"
-        ),
-        hook,
-    )
+    op = _webhook(hook, webhook_key_variable="hook_key")
     assert op.execute({"ti": make_ti()}) is None
 
 
