@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from airflow_provider_kestra.exceptions import (
     KestraConfigError,
@@ -27,37 +28,22 @@ NS = "airflow.lifecycle"
 SECRET_KEY = "s3cr3t k#y+42"
 """A webhook key with characters that URL-quoting changes: both forms must stay out of every message."""
 
-FAILING = f"""id: fixme
-namespace: {NS}
-tasks:
-  - id: first
-    type: io.kestra.plugin.core.log.Log
-    message: first
-  - id: boom
-    type: io.kestra.plugin.core.execution.Fail
-    errorMessage: broken
-"""
-FIXED = FAILING.replace(
-    """    type: io.kestra.plugin.core.execution.Fail
-    errorMessage: broken""",
-    """    type: io.kestra.plugin.core.log.Log
-    message: fixed""",
+LOG, FAIL = "io.kestra.plugin.core.log.Log", "io.kestra.plugin.core.execution.Fail"
+
+
+def _flow(flow_id: str, tasks: list[dict[str, Any]], **extra: Any) -> str:
+    """A flow's YAML source in the test namespace."""
+    return yaml.safe_dump({"id": flow_id, "namespace": NS, **extra, "tasks": tasks}, sort_keys=False)
+
+
+FIRST = {"id": "first", "type": LOG, "message": "first"}
+FAILING = _flow("fixme", [FIRST, {"id": "boom", "type": FAIL, "errorMessage": "broken"}])
+FIXED = _flow("fixme", [FIRST, {"id": "boom", "type": LOG, "message": "fixed"}])
+WEBHOOK = _flow(
+    "hooked",
+    [{"id": "hello", "type": LOG, "message": "hello {{ trigger.body.who }}"}],
+    triggers=[{"id": "hook", "type": "io.kestra.plugin.core.trigger.Webhook", "key": SECRET_KEY}],
 )
-WEBHOOK = f"""id: hooked
-namespace: {NS}
-inputs:
-  - id: who
-    type: STRING
-    defaults: nobody
-tasks:
-  - id: hello
-    type: io.kestra.plugin.core.log.Log
-    message: "hello {{{{ trigger.body.who }}}}"
-triggers:
-  - id: hook
-    type: io.kestra.plugin.core.trigger.Webhook
-    key: "{SECRET_KEY}"
-"""
 
 PROFILES = [
     {"kestra_version": "0.22"},

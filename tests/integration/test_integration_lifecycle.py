@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from integration_flows import (
     FAILING_TASKS,
     GREETING_INPUTS,
@@ -43,19 +44,16 @@ FIXED_TASKS = FAILING_TASKS[: FAILING_TASKS.index("  - id: boom")] + WRITE_FILE_
 """The same task ids as ``FAILING_TASKS``; ``boom`` now writes a file instead of failing."""
 FIXED_OUTPUTS = WRITE_FILE_OUTPUTS.replace("outputs.report.uri", "outputs.boom.uri")
 WEBHOOK_KEY = "wh-Key+9#secret"
-WEBHOOK_EXTRA = f"""outputs:
-  - id: who
-    type: STRING
-    value: "{{{{ trigger.body.who }}}}"
-triggers:
-  - id: hook
-    type: io.kestra.plugin.core.trigger.Webhook
-    key: "{WEBHOOK_KEY}"
-"""
-WEBHOOK_TASKS = """  - id: hello
-    type: io.kestra.plugin.core.log.Log
-    message: "hello {{ trigger.body.who }}"
-"""
+WEBHOOK_EXTRA = yaml.safe_dump(
+    {
+        "outputs": [{"id": "who", "type": "STRING", "value": "{{ trigger.body.who }}"}],
+        "triggers": [{"id": "hook", "type": "io.kestra.plugin.core.trigger.Webhook", "key": WEBHOOK_KEY}],
+    },
+    sort_keys=False,
+)
+WEBHOOK_TASKS = (
+    '  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: "hello {{ trigger.body.who }}"\n'
+)
 
 
 @pytest.fixture(scope="module", params=PROFILES, ids=[f"kestra{v}-{a or 'v1'}" for v, a in PROFILES])
