@@ -122,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
         finally:
             server.stop()
+    rows += __import__("bench_log_relay").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_defaults_deferred").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_requests_per_execution").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_startup_stall").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_detection_latency").rows_if_selected(selected, workdir, quick)
 
     text = _write_results(args.output, machine, rows, load_average(), time.monotonic() - started)
     print(text)
