@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kestra_hook_payloads import FLOW_SOURCE, flow_with_source, violation
+from support.kestra_payloads import FLOW_SOURCE, flow_with_source, violation
 
 from airflow_provider_kestra.exceptions import (
     KestraConfigError,

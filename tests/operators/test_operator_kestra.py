@@ -11,8 +11,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from kestra_log_helpers import new_log_entries
-from kestra_operator_doubles import API, FakeTaskStateStore, execution, make_ti, pushed, use_hook
+from support.airflow_doubles import FakeTaskStateStore, make_ti, pushed, use_hook
+from support.kestra_payloads import API, PASSWORD, execution
+from support.log_helpers import new_log_entries
 
 from airflow_provider_kestra.exceptions import (
     KestraConflictError,
@@ -66,11 +67,11 @@ def test_first_try_starts_an_execution_with_airflow_labels_and_publishes_it_befo
 ) -> None:
     op = use_hook(trigger_op(inputs={"name": "Ada"}, labels={"team": "data"}), hook)
     ti = make_ti()
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
 
     def wait(execution_id: str, **_: Any) -> dict[str, Any]:
         assert pushed(ti)["execution_id"] == "ex1", "the id must be in XCom before the wait starts"
-        return execution("ex1", "SUCCESS", outputs={"greeting": "Hello Ada"})
+        return execution("SUCCESS", execution_id="ex1", outputs={"greeting": "Hello Ada"})
 
     hook.wait_for_execution.side_effect = wait
     hook.get_outputs.return_value = {"outputs": {"greeting": "Hello Ada"}, "task_outputs": {}}
@@ -100,7 +101,7 @@ def test_first_try_starts_an_execution_with_airflow_labels_and_publishes_it_befo
 
 
 def test_each_try_gets_a_fresh_idempotency_label(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(), hook)
     op.execute({"ti": make_ti()})
     op.execute({"ti": make_ti()})
@@ -132,7 +133,7 @@ def test_templated_revision_must_be_an_integer(hook: mock.MagicMock) -> None:
 
 
 def test_not_waiting_returns_the_execution_id(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex9", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex9")
     op = use_hook(trigger_op(wait_for_completion=False), hook)
     assert op.execute({"ti": make_ti()}) == "ex9"
     hook.wait_for_execution.assert_not_called()
@@ -140,8 +141,8 @@ def test_not_waiting_returns_the_execution_id(hook: mock.MagicMock) -> None:
 
 @pytest.mark.parametrize("state", ["FAILED", "KILLED", "CANCELLED", "WARNING", "RETRIED", "MYSTERY", ""])
 def test_any_state_outside_success_states_fails_the_task(hook: mock.MagicMock, state: Any) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", state)
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution(state, execution_id="ex1")
     op = use_hook(trigger_op(), hook)
     with pytest.raises(KestraExecutionError) as err:
         op.execute({"ti": make_ti()})
@@ -150,23 +151,23 @@ def test_any_state_outside_success_states_fails_the_task(hook: mock.MagicMock, s
 
 
 def test_warning_passes_when_opted_in(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "WARNING")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("WARNING", execution_id="ex1")
     op = use_hook(trigger_op(success_states=["SUCCESS", "warning"]), hook)
     assert op.execute({"ti": make_ti()}) == {}
 
 
 def test_failure_message_names_state_failed_tasks_and_last_error_lines(hook: mock.MagicMock) -> None:
     failed = execution(
-        "ex1",
         "FAILED",
-        taskRunList=[
+        execution_id="ex1",
+        task_runs=[
             {"taskId": "extract", "state": {"current": "SUCCESS"}},
             {"taskId": "load", "state": {"current": "FAILED"}},
             {"taskId": "notify", "state": {"current": "KILLED"}},
         ],
     )
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.return_value = failed
     errors = [{"taskId": "load", "level": "ERROR", "message": f"boom {i}"} for i in range(8)]
     hook.get_logs.side_effect = lambda _id, min_level="INFO", cursor=None: (
@@ -186,8 +187,8 @@ def test_failure_message_names_state_failed_tasks_and_last_error_lines(hook: moc
 def test_success_returns_outputs_and_pushes_task_outputs_and_files(
     hook: mock.MagicMock, tmp_path: Path
 ) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {"t1": {"value": 1}}}
     hook.download_output_files.return_value = [tmp_path / "data.csv"]
     op = use_hook(trigger_op(include_task_outputs=True, output_files_dir=str(tmp_path)), hook)
@@ -214,8 +215,8 @@ def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
         return (line for line in lines if selection.accepts(line))
 
     hook.iter_logs.side_effect = iter_logs
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(log_level="debug"), hook)
     with caplog.at_level(logging.INFO):
         op.execute({"ti": make_ti()})
@@ -228,14 +229,14 @@ def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
 
 
 def test_stream_logs_off_reads_no_logs_on_success(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     use_hook(trigger_op(stream_logs=False), hook).execute({"ti": make_ti()})
     hook.get_logs.assert_not_called()
 
 
 def test_sync_timeout_kills_the_execution_and_fails(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.side_effect = KestraWaitTimeout("late", execution_id="ex1", state="RUNNING")
     op = use_hook(trigger_op(timeout=timedelta(minutes=2)), hook)
     with pytest.raises(KestraExecutionError, match=r"did not finish within 120s \(still RUNNING\)"):
@@ -248,7 +249,7 @@ def test_sync_timeout_kills_the_execution_and_fails(hook: mock.MagicMock) -> Non
 def test_losing_track_kills_the_execution_only_when_no_retry_remains(
     hook: mock.MagicMock, try_number: Any, max_tries: Any, killed: Any
 ) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.search_executions.return_value = []
     hook.wait_for_execution.side_effect = KestraConnectionError("Kestra unreachable")
     op = use_hook(trigger_op(retries=max_tries), hook)
@@ -258,7 +259,7 @@ def test_losing_track_kills_the_execution_only_when_no_retry_remains(
 
 
 def test_on_kill_kills_the_running_execution_and_does_not_hang(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     op = use_hook(trigger_op(), hook)
 
     def killed_while_waiting(*_: Any, **__: Any) -> dict[str, Any]:
@@ -307,8 +308,8 @@ def retry_ti() -> mock.MagicMock:
 
 
 def test_retry_reattaches_to_the_running_execution_of_the_earlier_try(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "RUNNING")]
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.search_executions.return_value = [execution("RUNNING", execution_id="ex1")]
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(retries=1), hook)
     ti = retry_ti()
     op.execute({"ti": ti})
@@ -326,7 +327,7 @@ def test_retry_reattaches_to_the_running_execution_of_the_earlier_try(hook: mock
 
 
 def test_retry_after_success_returns_the_outputs_without_running_again(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "SUCCESS")]
+    hook.search_executions.return_value = [execution("SUCCESS", execution_id="ex1")]
     hook.get_outputs.return_value = {"outputs": {"n": 1}, "task_outputs": {}}
     op = use_hook(trigger_op(retries=1), hook)
     assert op.execute({"ti": retry_ti()}) == {"n": 1}
@@ -335,9 +336,9 @@ def test_retry_after_success_returns_the_outputs_without_running_again(hook: moc
 
 
 def test_retry_after_failure_starts_a_new_execution_by_default(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "FAILED")]
-    hook.create_execution.return_value = execution("ex2", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex2", "SUCCESS")
+    hook.search_executions.return_value = [execution("FAILED", execution_id="ex1")]
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex2")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1), hook)
     ti = retry_ti()
     op.execute({"ti": ti})
@@ -347,9 +348,9 @@ def test_retry_after_failure_starts_a_new_execution_by_default(hook: mock.MagicM
 
 
 def test_restart_on_retry_restarts_the_failed_execution(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "FAILED")]
-    hook.restart_execution.return_value = execution("ex1", "RESTARTED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.search_executions.return_value = [execution("FAILED", execution_id="ex1")]
+    hook.restart_execution.return_value = execution("RESTARTED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
     op.execute({"ti": retry_ti()})
     hook.restart_execution.assert_called_once_with("ex1")
@@ -358,8 +359,8 @@ def test_restart_on_retry_restarts_the_failed_execution(hook: mock.MagicMock) ->
 
 @pytest.mark.parametrize("state", ["KILLED", "KILLING"])
 def test_killed_executions_are_replaced_even_with_restart_on_retry(hook: mock.MagicMock, state: Any) -> None:
-    hook.search_executions.return_value = [execution("ex1", state)]
-    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    hook.search_executions.return_value = [execution(state, execution_id="ex1")]
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
     op.execute({"ti": retry_ti()})
     hook.restart_execution.assert_not_called()
@@ -367,11 +368,11 @@ def test_killed_executions_are_replaced_even_with_restart_on_retry(hook: mock.Ma
 
 
 def test_refused_restart_falls_back_to_a_new_execution(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "FAILED")]
+    hook.search_executions.return_value = [execution("FAILED", execution_id="ex1")]
     hook.restart_execution.side_effect = KestraConflictError(
         status=409, method="POST", path="/x", kestra_message="cannot restart"
     )
-    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
     op.execute({"ti": retry_ti()})
     hook.create_execution.assert_called_once()
@@ -379,7 +380,7 @@ def test_refused_restart_falls_back_to_a_new_execution(hook: mock.MagicMock) -> 
 
 def test_clearing_a_task_starts_a_new_execution(hook: mock.MagicMock) -> None:
     # Try 1 succeeded, then the task was cleared: Airflow sets max_tries = 1 + retries, try_number = 2.
-    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1), hook)
     op.execute({"ti": make_ti(try_number=2, max_tries=2)})
     hook.search_executions.assert_not_called()
@@ -387,7 +388,7 @@ def test_clearing_a_task_starts_a_new_execution(hook: mock.MagicMock) -> None:
 
 
 def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.side_effect = KestraConnectionError("worker lost Kestra")
     op = use_hook(trigger_op(retries=1), hook)
     store = FakeTaskStateStore()
@@ -397,8 +398,8 @@ def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: moc
 
     hook.reset_mock()
     hook.wait_for_execution.side_effect = None
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op.execute({"ti": retry_ti(), "task_state_store": store})
     hook.get_execution.assert_any_call("ex1")
     hook.search_executions.assert_not_called()
@@ -408,7 +409,7 @@ def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: moc
 def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) -> None:
     store = FakeTaskStateStore({STATE_STORE_KEY: {"execution_id": "old", FIRST_TRY_LABEL: 1}})
     hook.search_executions.return_value = []
-    hook.create_execution.return_value = execution("ex3", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex3")
     op = use_hook(trigger_op(retries=1), hook)
     op.execute({"ti": make_ti(try_number=4, max_tries=4), "task_state_store": store})  # cleared: first try 4
     hook.get_execution.assert_not_called()
@@ -419,8 +420,8 @@ def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) ->
 
 
 def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     line = {"timestamp": "2026-01-01T00:00:00Z", "level": "INFO", "message": "before deferring"}
     hook.iter_logs.side_effect = lambda _id, selection: (e for e in [line] if selection.accepts(e))
     op = use_hook(
@@ -446,8 +447,8 @@ def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hoo
 
 
 def test_deferrable_deadline_respects_execution_timeout(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True, execution_timeout=timedelta(minutes=10)), hook)
     ti = make_ti()
     with pytest.raises(TaskDeferred) as deferred:
@@ -458,16 +459,16 @@ def test_deferrable_deadline_respects_execution_timeout(hook: mock.MagicMock) ->
 
 
 def test_deferrable_returns_outputs_without_deferring_when_already_done(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {}}
     op = use_hook(trigger_op(deferrable=True), hook)
     assert op.execute({"ti": make_ti()}) == {"rows": 3}
 
 
 def test_deferrable_finishes_without_deferring_when_already_terminal(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "FAILED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("FAILED", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True), hook)
     with pytest.raises(KestraExecutionError, match="ended in FAILED"):
         op.execute({"ti": make_ti()})
@@ -488,7 +489,7 @@ def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
     hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any
 ) -> None:
     std_log(KestraTriggerExecutionOperator)
-    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"ok": True}, "task_outputs": {}}
     late = {"taskId": "t", "level": "INFO", "message": "late line"}
     earlier = {"taskId": "t", "level": "INFO", "message": "shown by the trigger"}
@@ -503,14 +504,14 @@ def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
 
 
 def test_execute_complete_double_checks_the_state_on_success(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "SOMETHING_NEW")
+    hook.get_execution.return_value = execution("SOMETHING_NEW", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True), hook)
     with pytest.raises(KestraExecutionError):
         op.execute_complete({"ti": make_ti()}, event("success"))
 
 
 def test_execute_complete_failed_fails_with_details(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "FAILED")
+    hook.get_execution.return_value = execution("FAILED", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True), hook)
     with pytest.raises(KestraExecutionError, match="ended in FAILED"):
         op.execute_complete({"ti": make_ti()}, event("failed", state="FAILED"))
@@ -717,7 +718,7 @@ def test_deploy_operator_keeps_airflow_dry_run_method() -> None:
 
 
 def test_kill_waits_for_termination_and_returns_the_state(hook: mock.MagicMock) -> None:
-    hook.wait_for_execution.return_value = execution("ex1", "KILLED")
+    hook.wait_for_execution.return_value = execution("KILLED", execution_id="ex1")
     op = use_hook(KestraKillExecutionOperator(task_id="k", execution_id="ex1", timeout=30), hook)
     assert op.execute({"ti": make_ti()}) == "KILLED"
     hook.kill_execution.assert_called_once_with("ex1")
@@ -760,10 +761,12 @@ def test_resume_of_a_not_paused_execution_fails_with_kestras_message(
 def test_trigger_operator_talks_http_end_to_end(kestra_conn: str, requests_mock: Any, tmp_path: Path) -> None:
     """The operator and the real hook together: create (labels as query params), poll, outputs."""
     create = requests_mock.post(
-        f"{API}/executions/company.team/hello", json={**execution("ex1", "CREATED"), "url": "u"}
+        f"{API}/executions/company.team/hello", json={**execution("CREATED", execution_id="ex1"), "url": "u"}
     )
     requests_mock.get(f"{API}/executions/ex1/follow", status_code=404, json={"message": "Not Found"})
-    requests_mock.get(f"{API}/executions/ex1", json=execution("ex1", "SUCCESS", outputs={"x": 1}))
+    requests_mock.get(
+        f"{API}/executions/ex1", json=execution("SUCCESS", execution_id="ex1", outputs={"x": 1})
+    )
     requests_mock.get(f"{API}/logs/ex1", json=[])
     op = trigger_op(inputs={"name": "Ada", "n": 2}, labels={"team": "data"}, poll_interval=0.01)
     ti = make_ti()
@@ -773,7 +776,7 @@ def test_trigger_operator_talks_http_end_to_end(kestra_conn: str, requests_mock:
     assert labels["team"] == "data"
     assert labels["airflow.dag_id"] == "etl"
     assert labels["airflow.run_id"] == "manual__2026-11-22t10:00:00+00:00"  # requests-mock lower-cases qs
-    assert "s3cret-pass" not in json.dumps(pushed(ti))
+    assert PASSWORD not in json.dumps(pushed(ti))
 
 
 def test_links_module_exposes_the_execution_link() -> None:
@@ -784,14 +787,14 @@ def test_links_module_exposes_the_execution_link() -> None:
 def test_path_inputs_reach_the_hook_as_paths(hook: mock.MagicMock, tmp_path: Path) -> None:
     upload = tmp_path / "in.csv"
     upload.write_text("a,b\n")
-    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     use_hook(trigger_op(inputs={"data": upload}), hook).execute({"ti": make_ti()})
     assert isinstance(hook.create_execution.call_args.kwargs["inputs"]["data"], Path)
 
 
 def test_file_inputs_are_templated_paths_merged_into_inputs(hook: mock.MagicMock, tmp_path: Path) -> None:
     (tmp_path / "2026-11-22.csv").write_text("a,b\n")
-    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(inputs={"n": 1}, file_inputs={"data": str(tmp_path / "{{ ds }}.csv")}), hook)
     jinja_context: Any = {"ds": "2026-11-22"}
     op.render_template_fields(jinja_context)
