@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from integration_flows import GREETING_INPUTS, GREETING_OUTPUTS, GREETING_TASKS, PAUSE_TASKS, SLOW_TASKS
-from integration_kestra_side import FLOW_NAMESPACE, flow_source, state_history
+from support.kestra_flows import GREETING_INPUTS, GREETING_OUTPUTS, GREETING_TASKS, PAUSE_TASKS, SLOW_TASKS
+from support.kestra_side import FLOW_NAMESPACE, flow_source, state_history
 
 from airflow_provider_kestra.operators.kestra import (
     KestraDeployFlowOperator,
@@ -19,8 +19,8 @@ from airflow_provider_kestra.sensors.kestra import KestraExecutionSensor
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from integration_dag_runner import DagFactory, DagRunner
-    from integration_kestra_side import KestraTestSide
+    from support.dag_runner import DagFactory, DagRunner
+    from support.kestra_side import KestraTestSide
 
 pytestmark = pytest.mark.integration
 
