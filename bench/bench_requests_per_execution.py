@@ -58,8 +58,10 @@ def main(argv: list[str]) -> int:
     """Run the DAG once with ``dag.test()`` and write the journal's entries for the run."""
     url, report_path = argv
     sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "tests"))  # the test helpers' package, ``support``
+    from support.dag_runner import build_dag, register_dag
+
     from airflow_provider_kestra.operators.kestra import KestraTriggerExecutionOperator
-    from tests.integration.integration_dag_runner import build_dag, register_dag
 
     dag = build_dag(f"bench_issue12_requests_{int(time.time())}")
     with dag:

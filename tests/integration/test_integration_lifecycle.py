@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from integration_flows import (
+from support.kestra_flows import (
     FAILING_TASKS,
     GREETING_INPUTS,
     SLOW_TASKS,
     WRITE_FILE_OUTPUTS,
     WRITE_FILE_TASKS,
 )
-from integration_kestra_side import FLOW_NAMESPACE, KestraTestSide, flow_source, labels_of, state_history
+from support.kestra_side import FLOW_NAMESPACE, KestraTestSide, flow_source, labels_of, state_history
 
 from airflow_provider_kestra.exceptions import KestraNotFoundError
 from airflow_provider_kestra.operators import kestra_lifecycle as lifecycle
@@ -29,7 +29,7 @@ from airflow_provider_kestra.operators import kestra_lifecycle as lifecycle
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from integration_dag_runner import DagFactory, DagRunner
+    from support.dag_runner import DagFactory, DagRunner
 
     from airflow_provider_kestra.testing import KestraSimulator
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import FAILING_TASKS, GREETING_INPUTS, GREETING_OUTPUTS, GREETING_TASKS
+from support.kestra_flows import FAILING_TASKS, GREETING_INPUTS, GREETING_OUTPUTS, GREETING_TASKS
 
 from airflow_provider_kestra.operators.kestra import KestraTriggerExecutionOperator
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
-    from integration_dag_runner import DagFactory, DagRunner
-    from integration_kestra_side import KestraTestSide
+    from support.dag_runner import DagFactory, DagRunner
+    from support.kestra_side import KestraTestSide
 
 pytestmark = [
     pytest.mark.integration,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kestra_operator_doubles import FakeTaskStateStore, execution, make_ti, pushed, use_hook
+from support.airflow_doubles import FakeTaskStateStore, make_ti, pushed, use_hook
+from support.kestra_payloads import execution
 
 from airflow_provider_kestra.exceptions import (
     KestraExecutionError,
@@ -35,9 +36,12 @@ def _not_found() -> KestraNotFoundError:
 
 # -------------------------------------------------------------------------------------------- restart
 def test_restart_reads_the_flow_restarts_once_and_returns_outputs(hook: mock.MagicMock) -> None:
-    hook.get_execution.side_effect = [execution("old", "FAILED"), execution("new", "SUCCESS")]
-    hook.restart_to_execution.return_value = execution("new", "RESTARTED")
-    hook.wait_for_execution.return_value = execution("new", "SUCCESS")
+    hook.get_execution.side_effect = [
+        execution("FAILED", execution_id="old"),
+        execution("SUCCESS", execution_id="new"),
+    ]
+    hook.restart_to_execution.return_value = execution("RESTARTED", execution_id="new")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="new")
     hook.get_outputs.return_value = {"outputs": {"x": 1}, "task_outputs": {}}
     op = use_hook(
         KestraRestartExecutionOperator(
@@ -55,7 +59,7 @@ def test_restart_reads_the_flow_restarts_once_and_returns_outputs(hook: mock.Mag
 
 
 def test_restart_refuses_a_bad_revision_before_any_request(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("old", "FAILED")
+    hook.get_execution.return_value = execution("FAILED", execution_id="old")
     op = use_hook(KestraRestartExecutionOperator(task_id="r", execution_id="old", revision="latest"), hook)
     with pytest.raises(ValueError, match="revision must be an integer"):
         op.execute({"ti": make_ti()})
@@ -65,11 +69,11 @@ def test_restart_refuses_a_bad_revision_before_any_request(hook: mock.MagicMock)
 def test_restart_retry_follows_the_execution_the_earlier_try_restarted(hook: mock.MagicMock) -> None:
     """Airflow 3.3: the state store remembers the restarted execution; a running one is not restarted."""
     hook.get_execution.side_effect = [
-        execution("old", "FAILED"),
-        execution("old", "RUNNING"),
-        execution("old", "SUCCESS"),
+        execution("FAILED", execution_id="old"),
+        execution("RUNNING", execution_id="old"),
+        execution("SUCCESS", execution_id="old"),
     ]
-    hook.wait_for_execution.return_value = execution("old", "SUCCESS")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="old")
     store = FakeTaskStateStore({"kestra_execution": {"execution_id": "old", "airflow.first_try_number": 1}})
     op = use_hook(
         KestraRestartExecutionOperator(task_id="r", execution_id="old", stream_logs=False, retries=1), hook
@@ -82,8 +86,11 @@ def test_restart_retry_follows_the_execution_the_earlier_try_restarted(hook: moc
 def test_restart_deferrable_defers_on_the_restarted_execution(hook: mock.MagicMock) -> None:
     from airflow.exceptions import TaskDeferred
 
-    hook.get_execution.side_effect = [execution("old", "FAILED"), execution("new", "RUNNING")]
-    hook.restart_to_execution.return_value = execution("new", "RESTARTED")
+    hook.get_execution.side_effect = [
+        execution("FAILED", execution_id="old"),
+        execution("RUNNING", execution_id="new"),
+    ]
+    hook.restart_to_execution.return_value = execution("RESTARTED", execution_id="new")
     op = use_hook(
         KestraRestartExecutionOperator(task_id="r", execution_id="old", revision=2, deferrable=True), hook
     )
@@ -122,7 +129,7 @@ def test_webhook_fires_with_the_key_from_a_variable_and_returns_the_id(
     hook: mock.MagicMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_HOOK_KEY", "the-Secret-Key")
-    hook.trigger_webhook.return_value = execution("wh1", "CREATED")
+    hook.trigger_webhook.return_value = execution("CREATED", execution_id="wh1")
     op = _webhook(hook, webhook_key_variable="hook_key", body={"a": 1})
     masked: list[str] = []
     monkeypatch.setattr("airflow_provider_kestra.operators.kestra_lifecycle._mask", masked.append)
@@ -137,7 +144,7 @@ def test_webhook_key_from_a_connection_password(
     hook: mock.MagicMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_HOOK_KEY", '{"conn_type": "generic", "password": "pw-key"}')
-    hook.trigger_webhook.return_value = execution("wh1", "CREATED")
+    hook.trigger_webhook.return_value = execution("CREATED", execution_id="wh1")
     op = _webhook(hook, webhook_key_conn_id="hook_key")
     op.execute({"ti": make_ti()})
     assert hook.trigger_webhook.call_args.args[2] == "pw-key"
@@ -162,7 +169,7 @@ def test_webhook_answer_without_execution_returns_none(
 
 # -------------------------------------------------------------------------------------------- outputs
 def test_get_outputs_returns_outputs_and_pushes_task_outputs(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex9", "WARNING")
+    hook.get_execution.return_value = execution("WARNING", execution_id="ex9")
     hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {"t": {"v": 1}}}
     op = use_hook(KestraGetOutputsOperator(task_id="o", execution_id="ex9", include_task_outputs=True), hook)
     ti = make_ti()
@@ -175,7 +182,7 @@ def test_get_outputs_returns_outputs_and_pushes_task_outputs(hook: mock.MagicMoc
     ("state", "error"), [("RUNNING", KestraExecutionStateError), ("FAILED", KestraExecutionError)]
 )
 def test_get_outputs_refuses_unfinished_or_failed(hook: mock.MagicMock, state: str, error: type) -> None:
-    hook.get_execution.return_value = execution("ex9", state)
+    hook.get_execution.return_value = execution(state, execution_id="ex9")
     op = use_hook(KestraGetOutputsOperator(task_id="o", execution_id="ex9"), hook)
     with pytest.raises(error):
         op.execute({"ti": make_ti()})
