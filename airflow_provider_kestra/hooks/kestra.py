@@ -12,6 +12,7 @@ one route table of :mod:`airflow_provider_kestra.utils.routes`. Failed requests 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from functools import cached_property
@@ -66,6 +67,7 @@ from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
 from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader
 from airflow_provider_kestra.utils.wait import (
     STREAM_FALLBACK_ERRORS,
+    KestraLabelSearch,
     KestraMatchWait,
     KestraWaitTracker,
     wait_deadline,
@@ -190,7 +192,7 @@ class KestraHook(KestraHookBase):
         refused = options.pop("refused", None) or self._status_failure
         context, headers = call.context, dict(call.headers) or None
         kwargs = {"params": list(call.params) or None, "data": call.body, "headers": headers, **options}
-        kwargs.setdefault("timeout", self._timeout)
+        kwargs.setdefault("timeout", self._attempt_timeout())
         try:
             response = self.session.request(route.method, self._url(route), **kwargs)
         except requests.exceptions.SSLError as err:
@@ -198,31 +200,32 @@ class KestraHook(KestraHookBase):
         except TRANSPORT_ERRORS as err:
             error = self._connection_error(route, err, context)
             raise KestraAttemptFailure(requests_failure_kind(err), error) from None
+        self._reached(call, response.status_code)
         if response.status_code < 400:
             return response
         body = response.text
         response.close()
         retry_after = response.headers.get("Retry-After")
-        raise refused(route, response.status_code, body, retry_after, context)
+        raise self._lagging(call, refused(route, response.status_code, body, retry_after, context))
 
-    def _request(self, route: KestraRoute, call: KestraCall, **options: Any) -> requests.Response:
-        """Send ``call`` with retries as the route's retry mode allows."""
+    def _request(self, route: KestraRoute, call: KestraCall, *, read: bool = False, **options: Any) -> Any:
+        """Send ``call`` with retries as the route's retry mode allows; the response, or with ``read`` its
+        answer read (an unreadable answer is a failed attempt too)."""
         attempt = 0
         while True:
             try:
-                return self._attempt(route, call, **options)
+                response = self._attempt(route, call, **options)
+                if not read:
+                    return response
+                with contextlib.closing(response):
+                    return self._answer(call, route, response)
             except KestraAttemptFailure as failure:
                 self._sleep(self._retry_or_give_up(route, attempt, failure))
                 attempt += 1
 
     def _send(self, call: KestraCall) -> Any:
         """Send one call (with retries) and read its answer."""
-        route = self._route_of(call)
-        response = self._request(route, call)
-        try:
-            return self._answer(call, route, response)
-        finally:
-            response.close()
+        return self._request(self._route_of(call), call, read=True)
 
     def _call(self, call: KestraCall) -> Any:
         """Run an operation's plan (:meth:`KestraHookBase._plan`): send what it asks, hand back answers."""
@@ -245,20 +248,26 @@ class KestraHook(KestraHookBase):
         return self._server_info
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the URL, TLS, credentials and tenant; the message says what was found or what failed."""
+        """Check the URL, TLS, credentials and tenant; the message says what was found or what failed
+        (DNS, refused, TLS, timeout, 401, 403, unknown tenant), in one line. Nothing is retried, so the
+        answer comes within one request timeout per request."""
         try:
             settings = self.settings
         except KestraConfigError as err:
             return False, f"Invalid Kestra connection: {err}"
+        limit, self.retry_limit = self.retry_limit, 0
         try:
-            info = self.server_info()
-        except KestraError as err:
-            return False, base.connection_test_failure(settings, None, err)
-        try:
-            self._call(base.search_flows_call())
-        except KestraError as err:
-            return False, base.connection_test_failure(settings, info, err)
-        return True, base.connection_test_success(settings, info)
+            try:
+                info = self.server_info()
+            except KestraError as err:
+                return False, base.one_line(base.connection_test_failure(settings, None, err))
+            try:
+                self._call(base.search_flows_call())
+            except KestraError as err:
+                return False, base.one_line(base.connection_test_failure(settings, info, err))
+            return True, base.connection_test_success(settings, info)
+        finally:
+            self.retry_limit = limit
 
     # -------------------------------------------------------------------------------------------- flows
     def get_flow(self, namespace: str, flow_id: str, *, source: bool = True) -> KestraFlow:
@@ -390,10 +399,13 @@ class KestraHook(KestraHookBase):
 
         The POST is never repeated blindly. It is retried when Kestra certainly did not get it (connection
         refused, 429). When the outcome is unknown (connection lost after sending, read timeout,
-        502/503/504) and ``idempotency_label_key`` names a label whose value is unique to this request, the
-        hook searches for an execution of the flow carrying that label: found → it is returned; not found
-        → the POST is sent again. Without that key an unknown outcome raises at once rather than risk a
-        second run. Bad inputs or labels raise :class:`KestraInputError` before anything is sent.
+        502/503/504, or a 200 whose body is empty, cut or not JSON, such as a proxy's HTML page) and
+        ``idempotency_label_key`` names a label whose value is unique to this request, the hook searches
+        for an execution of the flow carrying that label, again and again for up to
+        :data:`UNKNOWN_OUTCOME_SEARCH_SECONDS` (Kestra's search may list a new execution late): found → it
+        is returned; still not found → the POST is sent again. Without that key an unknown outcome raises
+        at once rather than risk a second run. Bad inputs or labels raise :class:`KestraInputError` before
+        anything is sent. A 404 on the first reads of the new execution (read-after-write lag) is retried.
         """
         clean_labels = validate_labels(labels)
         if idempotency_label_key is not None and idempotency_label_key not in clean_labels:
@@ -413,6 +425,10 @@ class KestraHook(KestraHookBase):
         while True:
             try:
                 response = self._attempt(route, call)
+                with contextlib.closing(response):
+                    created = base.created_execution(self._answer(call, route, response), route)
+                self._expect(str(created["id"]))
+                return created
             except KestraAttemptFailure as failure:
                 ambiguous = is_ambiguous(failure.kind)
                 if ambiguous:
@@ -431,9 +447,6 @@ class KestraHook(KestraHookBase):
                     "Kestra %s %s failed (%s); sending it again", route.method, route.path, failure.kind.value
                 )
                 attempt += 1
-                continue
-            with contextlib.closing(response):
-                return self._answer(call, route, response)
 
     def _find_after_unknown_outcome(
         self,
@@ -444,29 +457,24 @@ class KestraHook(KestraHookBase):
         key: str,
         labels: dict[str, str],
     ) -> KestraExecution | None:
-        """Look (twice, after a pause each) for the execution a lost create request may have started.
-
-        Kestra stores a new execution asynchronously, so one immediate search could miss it.
-        """
+        """Look for the execution a lost create request may have started, by its label, for up to
+        :data:`UNKNOWN_OUTCOME_SEARCH_SECONDS`: Kestra stores a new execution asynchronously and its search
+        may list it late, so a search that finds nothing is repeated before the POST is sent again."""
         query = KestraExecutionQuery(namespace=namespace, flow_id=flow_id, labels={key: labels[key]})
-        for check in range(2):
-            self._sleep(self._retry_pause(attempt + check, failure))
-            try:
-                matches = self.search_executions(query, size=2)
-                if matches:
-                    found = self.get_execution(str(matches[0]["id"]))
-                    log.warning(
-                        "Starting flow %s.%s had an unknown outcome; found execution %s by label %s",
-                        namespace,
-                        flow_id,
-                        found.get("id"),
-                        key,
-                    )
-                    return found
-            except KestraError as err:
-                note = f"the execution may or may not have been created; looking for it by label {key!r} "
-                note += f"failed: {err}"
-                raise with_note(failure.error, note) from None
+        search = KestraLabelSearch(self._clock, self._retry_pause(attempt, failure))
+        what = f"looking for the execution of {namespace}.{flow_id} labelled {key}={labels[key]}"
+        with self.retrying_until(search.ends, what=what):
+            while (pause := search.next_pause()) is not None:
+                self._sleep(pause)
+                try:
+                    matches = self.search_executions(query, size=2)
+                    if matches:
+                        self._expect(str(matches[0]["id"]))
+                        found = self.get_execution(str(matches[0]["id"]))
+                        log.warning(base.found_by_label(namespace, flow_id, found, key, search.searches))
+                        return found
+                except KestraError as err:
+                    raise with_note(failure.error, base.label_search_failed(key, err)) from None
         return None
 
     def get_execution(self, execution_id: str) -> KestraExecution:
@@ -488,15 +496,21 @@ class KestraHook(KestraHookBase):
     ) -> KestraExecution | None:
         """The newest execution matching ``query``, searching every ``poll_interval`` seconds until one
         exists; None once ``deadline`` (a UNIX time) has passed without a match."""
-        wait = KestraMatchWait(deadline, poll_interval)
-        while True:
-            found = self.search_executions(query, size=1)
-            if found:
-                return found[0]
-            pause = wait.next_pause()
-            if pause is None:
-                return None
-            self._sleep(pause)
+        wait = KestraMatchWait(deadline, poll_interval, clock=self._clock)
+        with self.retrying_until(deadline, what=base.match_wait_what(query)):
+            while True:
+                try:
+                    found = self.search_executions(query, size=1)
+                except KestraError:
+                    if wait.next_pause() is None:
+                        return None
+                    raise
+                if found:
+                    return found[0]
+                pause = wait.next_pause()
+                if pause is None:
+                    return None
+                self._sleep(pause)
 
     def kill_execution(self, execution_id: str) -> None:
         """Ask Kestra to kill the execution (asynchronous; a finished execution is left as it is)."""
@@ -531,6 +545,17 @@ class KestraHook(KestraHookBase):
         so a wait polls meanwhile). Raises :class:`KestraStreamError` too when the stream stops before
         ``end`` (cut, idle longer than ``read_timeout``, or an unknown id: Kestra closes without a 404).
         """
+        stream = self._follow(execution_id, read_timeout)
+        with contextlib.closing(stream):
+            for execution in stream:
+                if execution is not None:
+                    yield execution
+
+    def _follow(
+        self, execution_id: str, read_timeout: float | None
+    ) -> Generator[KestraExecution | None, None, None]:
+        """:meth:`follow_execution`, with a None after every read that brought no execution (a comment,
+        part of a frame, a frame that is no execution): the wait checks the time on each."""
         call = base.follow_execution_call(execution_id)
         route = self._route_of(call)
         timeout = (self._timeout, read_timeout or self._timeout)
@@ -541,7 +566,8 @@ class KestraHook(KestraHookBase):
         reader = KestraExecutionFollowReader()
         try:
             for chunk in response.iter_content(chunk_size=None):
-                yield from reader.feed_chunk(chunk)
+                executions: list[KestraExecution | None] = [*reader.feed_chunk(chunk)]
+                yield from executions or [None]
                 if reader.ended:
                     return
         except (requests.exceptions.RequestException, OSError) as err:
@@ -566,24 +592,37 @@ class KestraHook(KestraHookBase):
         ``on_update`` is called for each new state. Raises :class:`KestraWaitTimeout` past ``deadline``
         (a UNIX time, as for :class:`KestraAsyncHook`) or ``timeout`` seconds from now (the earlier wins).
         """
-        wait = KestraWaitTracker(execution_id, wait_deadline(timeout, deadline), on_update, until=until)
-        while True:
-            if wait.use_stream:
-                try:
-                    stream = self.follow_execution(execution_id, read_timeout=wait.begin_stream())
-                    with contextlib.closing(stream):
-                        for execution in stream:
-                            if wait.streamed(execution):
-                                return execution
-                except STREAM_FALLBACK_ERRORS as err:
-                    wait.stream_failed(err)
-            execution = self.get_execution(execution_id)
-            if wait.polled(execution):
-                return execution
-            pause = wait.poll_pause(poll_interval)
-            if pause > 0:
-                self._sleep(pause)
-            wait.check_deadline()
+        limit = wait_deadline(timeout, deadline, self._clock)
+        wait = KestraWaitTracker(execution_id, limit, on_update, clock=self._clock, until=until)
+        with self.retrying_until(limit, what=f"waiting for execution {execution_id}"):
+            self._expect(execution_id)
+            while True:
+                if wait.use_stream:
+                    try:
+                        stream = self._follow(execution_id, read_timeout=wait.begin_stream())
+                        with contextlib.closing(stream):
+                            for execution in stream:
+                                step = wait.stream_read(execution, poll_interval)
+                                if step == "poll":
+                                    step = "end" if wait.polled(self._poll(wait, execution_id)) else ""
+                                if step == "end" and wait.last is not None:
+                                    return wait.last
+                    except STREAM_FALLBACK_ERRORS as err:
+                        wait.stream_failed(err)
+                if wait.polled(execution := self._poll(wait, execution_id)):
+                    return execution
+                pause = wait.poll_pause(poll_interval)
+                if pause > 0:
+                    self._sleep(pause)
+                wait.check_deadline()
+
+    def _poll(self, wait: KestraWaitTracker, execution_id: str) -> KestraExecution:
+        """Read the execution for a wait (retried until its deadline, then the wait times out)."""
+        try:
+            return self.get_execution(execution_id)
+        except KestraError:
+            wait.read_failed()
+            raise
 
     # ------------------------------------------------------------------------------------ outputs, files
     def get_outputs(
@@ -677,16 +716,21 @@ class KestraHook(KestraHookBase):
         """
         call = base.logs_call(execution_id, selection.min_level)
         route = self._route_of(call)
-        response = self._request(route, call, stream=True)
-        reader = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}")
-        try:
-            for chunk in response.iter_content(chunk_size=LOG_CHUNK_BYTES):
-                yield from base.accepted_entries(selection, reader.feed(chunk))
-            yield from base.accepted_entries(selection, reader.close())
-        except (requests.exceptions.RequestException, OSError) as err:
-            raise KestraConnectionError(f"{call.context} failed: {self._error_detail(err)}") from None
-        finally:
-            response.close()
+        for attempt in itertools.count():
+            response = self._request(route, call, stream=True)
+            reader, decoded = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}"), 0
+            try:
+                for chunk in response.iter_content(chunk_size=LOG_CHUNK_BYTES):
+                    entries = reader.feed(chunk)
+                    decoded += len(entries)
+                    yield from base.accepted_entries(selection, entries)
+                yield from base.accepted_entries(selection, reader.close())
+                return
+            except (requests.exceptions.RequestException, OSError, KestraError) as err:
+                failure = self._log_read_failed(call, err, decoded)
+            finally:
+                response.close()
+            self._sleep(self._retry_or_give_up(route, attempt, failure))
 
     def download_logs(self, execution_id: str, min_level: str = "INFO") -> str:
         """The whole log of an execution as text (``<instant> <LEVEL> <message>`` lines)."""
