@@ -498,19 +498,20 @@ class KestraHook(KestraHookBase):
         exists; None once ``deadline`` (a UNIX time) has passed without a match."""
         wait = KestraMatchWait(deadline, poll_interval, clock=self._clock)
         with self.retrying_until(deadline, what=base.match_wait_what(query)):
-            while True:
-                try:
-                    found = self.search_executions(query, size=1)
-                except KestraError:
-                    if wait.next_pause() is None:
-                        return None
-                    raise
-                if found:
-                    return found[0]
-                pause = wait.next_pause()
-                if pause is None:
+            while not (found := self._search_once(wait, query)):
+                if (pause := wait.next_pause()) is None:
                     return None
                 self._sleep(pause)
+        return found[0]
+
+    def _search_once(self, wait: KestraMatchWait, query: KestraExecutionQuery) -> list[KestraExecution]:
+        """One search of a ``wait_for_match``: nothing once its retries reached the deadline."""
+        try:
+            return self.search_executions(query, size=1)
+        except KestraError:
+            if not wait.expired():
+                raise
+            return []
 
     def kill_execution(self, execution_id: str) -> None:
         """Ask Kestra to kill the execution (asynchronous; a finished execution is left as it is)."""

@@ -227,19 +227,20 @@ class KestraAsyncHook(KestraHookBase):
         """The newest execution matching ``query``, searching until one exists; None past ``deadline``."""
         wait = KestraMatchWait(deadline, poll_interval, clock=self._clock)
         with self.retrying_until(deadline, what=base.match_wait_what(query)):
-            while True:
-                try:
-                    found = await self.search_executions(query, size=1)
-                except KestraError:
-                    if wait.next_pause() is None:
-                        return None
-                    raise
-                if found:
-                    return found[0]
-                pause = wait.next_pause()
-                if pause is None:
+            while not (found := await self._search_once(wait, query)):
+                if (pause := wait.next_pause()) is None:
                     return None
                 await self._asleep(pause)
+        return found[0]
+
+    async def _search_once(self, wait: KestraMatchWait, query: KestraExecutionQuery) -> list[KestraExecution]:
+        """One search of a ``wait_for_match``: nothing once its retries reached the deadline."""
+        try:
+            return await self.search_executions(query, size=1)
+        except KestraError:
+            if not wait.expired():
+                raise
+            return []
 
     async def kill_execution(self, execution_id: str) -> None:
         """Ask Kestra to kill the execution (asynchronous on Kestra's side too)."""

@@ -197,6 +197,11 @@ class KestraMatchWait:
         self.clock = clock or time.time
         self.searches = 0
 
+    def expired(self) -> bool:
+        """Whether the deadline has passed (a search that failed for good then ends the wait without a
+        match, like any wait past its deadline)."""
+        return self.deadline is not None and self.clock() >= self.deadline
+
     def next_pause(self) -> float | None:
         """Seconds to sleep before the next search (at most the poll interval, never past the deadline);
         None when the deadline has passed and the wait ends without a match."""

@@ -9,13 +9,13 @@ Time is the hooks' own clock: the pauses they ask for are recorded, not slept, a
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from kestra_hook_payloads import execution, log_entry, paged
 from kestra_hook_transports import Reply
+from test_hook_kestra_transports import EXEC_ID, FOLLOW, GET, STUB, sse
 
 from airflow_provider_kestra.exceptions import (
     KestraConflictError,
@@ -33,15 +33,7 @@ if TYPE_CHECKING:
 
     from kestra_hook_transports import KestraTransport
 
-EXEC_ID = "4wjtkzwVGBM9yKnjm3yv8r"
-STUB = {"id": EXEC_ID, "labels": [], "originalId": EXEC_ID, "deleted": False}
-FOLLOW = f"executions/{EXEC_ID}/follow"
-GET = f"executions/{EXEC_ID}"
 HTML = Reply(200, content=b"<html><title>Sign in</title></html>", headers={"Content-Type": "text/html"})
-
-
-def sse(*frames: tuple[str, dict[str, Any]]) -> bytes:
-    return "".join(f"id: {kind}\ndata: {json.dumps(data)}\n\n" for kind, data in frames).encode()
 
 
 def outage(transport: KestraTransport, seconds: float, down: Reply, up: Reply) -> Callable[[], Reply]:

@@ -27,27 +27,14 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.testing import KestraSimulator
 
 TRANSPORTS = ["sync", "async"]
-FLOWS = """id: nap
-namespace: issue10
-tasks:
-  - id: nap
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT2S
----
-id: long
-namespace: issue10
-tasks:
-  - id: nap
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT60S
----
-id: quick
-namespace: issue10
-tasks:
-  - id: hello
-    type: io.kestra.plugin.core.log.Log
-    message: hello
-"""
+FLOWS = "---\n".join(
+    f"id: {flow_id}\nnamespace: issue10\ntasks:\n  - id: {task}\n    type: io.kestra.plugin.core.{kind}\n"
+    for flow_id, task, kind in [
+        ("nap", "nap", "flow.Sleep\n    duration: PT2S"),
+        ("long", "nap", "flow.Sleep\n    duration: PT60S"),
+        ("quick", "hello", "log.Log\n    message: hello"),
+    ]
+)
 HOOK = {"retry_limit": 1, "retry_delay": 0.2, "request_timeout": 3}
 
 
