@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import time
 from functools import cached_property
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -29,7 +28,6 @@ from airflow_provider_kestra.exceptions import (
     KestraFlowDeployError,
     KestraFlowValidationError,
     KestraNotFoundError,
-    stream_ended_early,
     with_note,
 )
 from airflow_provider_kestra.hooks import kestra_base as base
@@ -38,9 +36,8 @@ from airflow_provider_kestra.hooks.kestra_base import (
     UNKNOWN_OUTCOME_NOTE,
     KestraAttemptFailure,
     KestraCall,
-    KestraHookBase,
-    KestraPlan,
 )
+from airflow_provider_kestra.hooks.kestra_requests import KestraRequestsBase
 from airflow_provider_kestra.utils.encoding import validate_labels
 from airflow_provider_kestra.utils.files import find_kestra_uris, safe_local_path, unique_file_names
 from airflow_provider_kestra.utils.flows import (
@@ -51,23 +48,12 @@ from airflow_provider_kestra.utils.flows import (
     validation_problems,
 )
 from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogCursor, KestraLogSelection
-from airflow_provider_kestra.utils.models import (
-    KestraExecution,
-    KestraExecutionQuery,
-    KestraFlow,
-    KestraFlowDeployResult,
-    KestraFlowProblem,
-    KestraLogEntry,
-    KestraOutputs,
-    KestraServerInfo,
-)
+from airflow_provider_kestra.utils.models import KestraExecution  # noqa: TC001 - re-exported
 from airflow_provider_kestra.utils.outputs import task_outputs_from_listing
-from airflow_provider_kestra.utils.retry import is_ambiguous, read_timed_out, requests_failure_kind
+from airflow_provider_kestra.utils.retry import is_ambiguous
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
-from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader
 from airflow_provider_kestra.utils.wait import (
     STREAM_FALLBACK_ERRORS,
-    KestraLabelSearch,
     KestraMatchWait,
     KestraWaitTracker,
     wait_deadline,
@@ -78,20 +64,22 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from airflow_provider_kestra.utils.connection import KestraConnectionSettings
+    from airflow_provider_kestra.utils.models import (
+        KestraExecutionQuery,
+        KestraFlow,
+        KestraFlowDeployResult,
+        KestraFlowProblem,
+        KestraLogEntry,
+        KestraOutputs,
+        KestraServerInfo,
+    )
 
 __all__ = ["KestraHook"]
-
-TRANSPORT_ERRORS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-"""The requests errors an attempt may be retried after (see ``requests_failure_kind``)."""
 
 log = logging.getLogger(__name__)
 
 
-class KestraHook(KestraHookBase):
+class KestraHook(KestraRequestsBase):
     """Synchronous Kestra client: one ``requests.Session`` per hook (keep-alive, no cookies).
 
     :param kestra_conn_id: Airflow connection id (type ``kestra``).
@@ -99,9 +87,6 @@ class KestraHook(KestraHookBase):
     :param retry_delay: base of the exponential backoff, in seconds.
     :param request_timeout: seconds per request; defaults to the connection's ``timeout`` extra (30).
     """
-
-    _sleep: Callable[[float], None] = staticmethod(time.sleep)
-    """How the hook pauses between retries and polls (tests replace it on the instance)."""
 
     # Connection form for Airflow 2.11 (Airflow 3 reads conn-fields / ui-field-behaviour from provider info);
     # both are rendered from airflow_provider_kestra.connection_form.
@@ -184,58 +169,6 @@ class KestraHook(KestraHookBase):
     def _route_of(self, call: KestraCall) -> KestraRoute:
         self._ensure_connected()
         return self._route(call.route, self._fixed_version(call) or self.api_version, **call.path)
-
-    def _attempt(self, route: KestraRoute, call: KestraCall, **options: Any) -> requests.Response:
-        """Send ``call`` once; raise :class:`KestraAttemptFailure` for retryable failures, a typed error
-        otherwise. ``options``: ``stream``, ``timeout``, and ``refused``, what decides what an error status
-        means (the base's ``_status_failure`` unless given)."""
-        refused = options.pop("refused", None) or self._status_failure
-        context, headers = call.context, dict(call.headers) or None
-        kwargs = {"params": list(call.params) or None, "data": call.body, "headers": headers, **options}
-        kwargs.setdefault("timeout", self._attempt_timeout())
-        try:
-            response = self.session.request(route.method, self._url(route), **kwargs)
-        except requests.exceptions.SSLError as err:
-            raise self._connection_error(route, err, context) from None
-        except TRANSPORT_ERRORS as err:
-            error = self._connection_error(route, err, context)
-            raise KestraAttemptFailure(requests_failure_kind(err), error) from None
-        self._reached(call, response.status_code)
-        if response.status_code < 400:
-            return response
-        body = response.text
-        response.close()
-        retry_after = response.headers.get("Retry-After")
-        raise self._lagging(call, refused(route, response.status_code, body, retry_after, context))
-
-    def _request(self, route: KestraRoute, call: KestraCall, *, read: bool = False, **options: Any) -> Any:
-        """Send ``call`` with retries as the route's retry mode allows; the response, or with ``read`` its
-        answer read (an unreadable answer is a failed attempt too)."""
-        attempt = 0
-        while True:
-            try:
-                response = self._attempt(route, call, **options)
-                if not read:
-                    return response
-                with contextlib.closing(response):
-                    return self._answer(call, route, response)
-            except KestraAttemptFailure as failure:
-                self._sleep(self._retry_or_give_up(route, attempt, failure))
-                attempt += 1
-
-    def _send(self, call: KestraCall) -> Any:
-        """Send one call (with retries) and read its answer."""
-        return self._request(self._route_of(call), call, read=True)
-
-    def _call(self, call: KestraCall) -> Any:
-        """Run an operation's plan (:meth:`KestraHookBase._plan`): send what it asks, hand back answers."""
-        plan = KestraPlan(self._plan(call))
-        while not plan.done:
-            try:
-                plan.send(self._send(plan.step))
-            except KestraError as err:
-                plan.throw(err)
-        return plan.result
 
     # ------------------------------------------------------------------------------------------- server
     def server_info(self) -> KestraServerInfo:
@@ -448,35 +381,6 @@ class KestraHook(KestraHookBase):
                 )
                 attempt += 1
 
-    def _find_after_unknown_outcome(
-        self,
-        failure: KestraAttemptFailure,
-        attempt: int,
-        namespace: str,
-        flow_id: str,
-        key: str,
-        labels: dict[str, str],
-    ) -> KestraExecution | None:
-        """Look for the execution a lost create request may have started, by its label, for up to
-        :data:`UNKNOWN_OUTCOME_SEARCH_SECONDS`: Kestra stores a new execution asynchronously and its search
-        may list it late, so a search that finds nothing is repeated before the POST is sent again."""
-        query = KestraExecutionQuery(namespace=namespace, flow_id=flow_id, labels={key: labels[key]})
-        search = KestraLabelSearch(self._clock, self._retry_pause(attempt, failure))
-        what = f"looking for the execution of {namespace}.{flow_id} labelled {key}={labels[key]}"
-        with self.retrying_until(search.ends, what=what):
-            while (pause := search.next_pause()) is not None:
-                self._sleep(pause)
-                try:
-                    matches = self.search_executions(query, size=2)
-                    if matches:
-                        self._expect(str(matches[0]["id"]))
-                        found = self.get_execution(str(matches[0]["id"]))
-                        log.warning(base.found_by_label(namespace, flow_id, found, key, search.searches))
-                        return found
-                except KestraError as err:
-                    raise with_note(failure.error, base.label_search_failed(key, err)) from None
-        return None
-
     def get_execution(self, execution_id: str) -> KestraExecution:
         """The execution with its task runs (``GET /executions/{id}``)."""
         return self._call(base.get_execution_call(execution_id))
@@ -503,15 +407,6 @@ class KestraHook(KestraHookBase):
                     return None
                 self._sleep(pause)
         return found[0]
-
-    def _search_once(self, wait: KestraMatchWait, query: KestraExecutionQuery) -> list[KestraExecution]:
-        """One search of a ``wait_for_match``: nothing once its retries reached the deadline."""
-        try:
-            return self.search_executions(query, size=1)
-        except KestraError:
-            if not wait.expired():
-                raise
-            return []
 
     def kill_execution(self, execution_id: str) -> None:
         """Ask Kestra to kill the execution (asynchronous; a finished execution is left as it is)."""
@@ -552,31 +447,6 @@ class KestraHook(KestraHookBase):
                 if execution is not None:
                     yield execution
 
-    def _follow(
-        self, execution_id: str, read_timeout: float | None
-    ) -> Generator[KestraExecution | None, None, None]:
-        """:meth:`follow_execution`, with a None after every read that brought no execution (a comment,
-        part of a frame, a frame that is no execution): the wait checks the time on each."""
-        call = base.follow_execution_call(execution_id)
-        route = self._route_of(call)
-        timeout = (self._timeout, read_timeout or self._timeout)
-        try:
-            response = self._attempt(route, call, stream=True, timeout=timeout, refused=self._stream_refused)
-        except KestraAttemptFailure as failure:
-            raise self._stream_not_opened(execution_id, failure) from None
-        reader = KestraExecutionFollowReader()
-        try:
-            for chunk in response.iter_content(chunk_size=None):
-                executions: list[KestraExecution | None] = [*reader.feed_chunk(chunk)]
-                yield from executions or [None]
-                if reader.ended:
-                    return
-        except (requests.exceptions.RequestException, OSError) as err:
-            raise self._stream_cut(execution_id, err, idle=read_timed_out(err)) from None
-        finally:
-            response.close()
-        raise stream_ended_early(execution_id)
-
     def wait_for_execution(
         self,
         execution_id: str,
@@ -616,14 +486,6 @@ class KestraHook(KestraHookBase):
                 if pause > 0:
                     self._sleep(pause)
                 wait.check_deadline()
-
-    def _poll(self, wait: KestraWaitTracker, execution_id: str) -> KestraExecution:
-        """Read the execution for a wait (retried until its deadline, then the wait times out)."""
-        try:
-            return self.get_execution(execution_id)
-        except KestraError:
-            wait.read_failed()
-            raise
 
     # ------------------------------------------------------------------------------------ outputs, files
     def get_outputs(
