@@ -39,6 +39,7 @@ from airflow_provider_kestra.exceptions import (
 from airflow_provider_kestra.hooks.kestra_calls import (
     KestraAnswer,
     KestraCall,
+    KestraPlan,
     create_execution_call,
     create_flow_call,
     delete_execution_call,
@@ -118,6 +119,7 @@ __all__ = [  # the call descriptions and messages, re-exported from kestra_calls
     "UNKNOWN_OUTCOME_NOTE",
     "KestraAnswer",
     "KestraCall",
+    "KestraPlan",
     "auth_message",
     "connection_failure_cause",
     "connection_test_failure",
@@ -271,35 +273,6 @@ def accepted_entries(selection: KestraLogSelection, entries: Iterable[Any]) -> I
     for entry in entries:
         if isinstance(entry, dict) and selection.accepts(entry):
             yield entry  # type: ignore[misc]
-
-
-class KestraPlan:
-    """Steps through an operation's plan (a generator of :class:`KestraCall`, see
-    :meth:`KestraHookBase._plan`) for a hook that sends each :attr:`step` and reports back with
-    :meth:`send` (the answer) or :meth:`throw` (the error); :attr:`result` once :attr:`done`.
-
-    An error the plan does not handle leaves :meth:`throw` (or :meth:`send`) unchanged.
-    """
-
-    def __init__(self, plan: Generator[KestraCall, Any, Any]) -> None:
-        self._plan = plan
-        self.done = False
-        self.result: Any = None
-        self.step: KestraCall = next(plan)
-
-    def send(self, answer: Any) -> None:
-        """Hand the answer to :attr:`step` to the plan."""
-        self._advance(lambda: self._plan.send(answer))
-
-    def throw(self, error: KestraError) -> None:
-        """Hand the error of :attr:`step` to the plan (re-raised unless the plan handles it)."""
-        self._advance(lambda: self._plan.throw(error))
-
-    def _advance(self, resume: Callable[[], KestraCall]) -> None:
-        try:
-            self.step = resume()
-        except StopIteration as stop:
-            self.done, self.result = True, stop.value
 
 
 class KestraHookBase(BaseHook):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_kestra.exceptions import KestraConfigError, KestraFlowValidationError
+from airflow_provider_kestra.exceptions import KestraConfigError, KestraError, KestraFlowValidationError
 from airflow_provider_kestra.utils.encoding import (
     encode_inputs,
     encode_labels,
@@ -22,7 +22,7 @@ from airflow_provider_kestra.utils.logs import normalise_level
 from airflow_provider_kestra.utils.models import KestraExecutionQuery
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Generator, Mapping, Sequence
     from datetime import datetime
 
 KestraAnswer = Literal["json", "none", "text", "results", "object", "list", "server_info"]
@@ -293,3 +293,32 @@ def flow_identity_of(source: str) -> tuple[str, str]:
         raise KestraFlowValidationError(
             f"Invalid flow source: {err}", [flow_problem(None, 0, None, None, str(err))]
         ) from None
+
+
+class KestraPlan:
+    """Steps through an operation's plan (a generator of :class:`KestraCall`, see
+    :meth:`KestraHookBase._plan`) for a hook that sends each :attr:`step` and reports back with
+    :meth:`send` (the answer) or :meth:`throw` (the error); :attr:`result` once :attr:`done`.
+
+    An error the plan does not handle leaves :meth:`throw` (or :meth:`send`) unchanged.
+    """
+
+    def __init__(self, plan: Generator[KestraCall, Any, Any]) -> None:
+        self._plan = plan
+        self.done = False
+        self.result: Any = None
+        self.step: KestraCall = next(plan)
+
+    def send(self, answer: Any) -> None:
+        """Hand the answer to :attr:`step` to the plan."""
+        self._advance(lambda: self._plan.send(answer))
+
+    def throw(self, error: KestraError) -> None:
+        """Hand the error of :attr:`step` to the plan (re-raised unless the plan handles it)."""
+        self._advance(lambda: self._plan.throw(error))
+
+    def _advance(self, resume: Callable[[], KestraCall]) -> None:
+        try:
+            self.step = resume()
+        except StopIteration as stop:
+            self.done, self.result = True, stop.value
