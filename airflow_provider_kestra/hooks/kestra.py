@@ -12,6 +12,7 @@ one route table of :mod:`airflow_provider_kestra.utils.routes`. Failed requests 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from functools import cached_property
@@ -30,7 +31,6 @@ from airflow_provider_kestra.exceptions import (
     KestraMethodNotAllowedError,
     KestraNotFoundError,
     KestraServerError,
-    stream_ended_early,
     with_note,
 )
 from airflow_provider_kestra.hooks import kestra_base as base
@@ -39,8 +39,6 @@ from airflow_provider_kestra.hooks.kestra_base import (
     UNKNOWN_OUTCOME_NOTE,
     KestraAttemptFailure,
     KestraCall,
-    KestraHookBase,
-    KestraPlan,
 )
 from airflow_provider_kestra.hooks.kestra_deploy import (
     KestraDeployLedger,
@@ -53,6 +51,7 @@ from airflow_provider_kestra.hooks.kestra_deploy import (
     maybe_applied,
     revisions_by_id,
 )
+from airflow_provider_kestra.hooks.kestra_requests import KestraRequestsBase
 from airflow_provider_kestra.utils.encoding import validate_labels
 from airflow_provider_kestra.utils.files import find_kestra_uris, safe_local_path, unique_file_names
 from airflow_provider_kestra.utils.flows import (
@@ -64,7 +63,6 @@ from airflow_provider_kestra.utils.flows import (
 )
 from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogCursor, KestraLogSelection
 from airflow_provider_kestra.utils.models import (
-    KestraExecution,
     KestraExecutionQuery,
     KestraFlow,
     KestraFlowDeployResult,
@@ -74,9 +72,8 @@ from airflow_provider_kestra.utils.models import (
     KestraServerInfo,
 )
 from airflow_provider_kestra.utils.outputs import task_outputs_from_listing
-from airflow_provider_kestra.utils.retry import is_ambiguous, read_timed_out, requests_failure_kind
+from airflow_provider_kestra.utils.retry import is_ambiguous
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, has_route
-from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader
 from airflow_provider_kestra.utils.wait import (
     STREAM_FALLBACK_ERRORS,
     KestraMatchWait,
@@ -89,20 +86,23 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from airflow_provider_kestra.utils.connection import KestraConnectionSettings
+    from airflow_provider_kestra.utils.models import (
+        KestraExecution,
+        KestraExecutionQuery,
+        KestraFlow,
+        KestraFlowDeployResult,
+        KestraFlowProblem,
+        KestraLogEntry,
+        KestraOutputs,
+        KestraServerInfo,
+    )
 
 __all__ = ["KestraHook"]
-
-TRANSPORT_ERRORS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-"""The requests errors an attempt may be retried after (see ``requests_failure_kind``)."""
 
 log = logging.getLogger(__name__)
 
 
-class KestraHook(KestraHookBase):
+class KestraHook(KestraRequestsBase):
     """Synchronous Kestra client: one ``requests.Session`` per hook (keep-alive, no cookies).
 
     :param kestra_conn_id: Airflow connection id (type ``kestra``).
@@ -110,9 +110,6 @@ class KestraHook(KestraHookBase):
     :param retry_delay: base of the exponential backoff, in seconds.
     :param request_timeout: seconds per request; defaults to the connection's ``timeout`` extra (30).
     """
-
-    _sleep: Callable[[float], None] = staticmethod(time.sleep)
-    """How the hook pauses between retries and polls (tests replace it on the instance)."""
 
     # Connection form for Airflow 2.11 (Airflow 3 reads conn-fields / ui-field-behaviour from provider info);
     # both are rendered from airflow_provider_kestra.connection_form.
@@ -196,57 +193,6 @@ class KestraHook(KestraHookBase):
         self._ensure_connected()
         return self._route(call.route, self._fixed_version(call) or self.api_version, **call.path)
 
-    def _attempt(self, route: KestraRoute, call: KestraCall, **options: Any) -> requests.Response:
-        """Send ``call`` once; raise :class:`KestraAttemptFailure` for retryable failures, a typed error
-        otherwise. ``options``: ``stream``, ``timeout``, and ``refused``, what decides what an error status
-        means (the base's ``_status_failure`` unless given)."""
-        refused = options.pop("refused", None) or self._status_failure
-        context, headers = call.context, dict(call.headers) or None
-        kwargs = {"params": list(call.params) or None, "data": call.body, "headers": headers, **options}
-        kwargs.setdefault("timeout", self._timeout)
-        try:
-            response = self.session.request(route.method, self._url(route), **kwargs)
-        except requests.exceptions.SSLError as err:
-            raise self._connection_error(route, err, context) from None
-        except TRANSPORT_ERRORS as err:
-            error = self._connection_error(route, err, context)
-            raise KestraAttemptFailure(requests_failure_kind(err), error) from None
-        if response.status_code < 400:
-            return response
-        body = response.text
-        response.close()
-        retry_after = response.headers.get("Retry-After")
-        raise refused(route, response.status_code, body, retry_after, context)
-
-    def _request(self, route: KestraRoute, call: KestraCall, **options: Any) -> requests.Response:
-        """Send ``call`` with retries as the route's retry mode allows."""
-        attempt = 0
-        while True:
-            try:
-                return self._attempt(route, call, **options)
-            except KestraAttemptFailure as failure:
-                self._sleep(self._retry_or_give_up(route, attempt, failure))
-                attempt += 1
-
-    def _send(self, call: KestraCall) -> Any:
-        """Send one call (with retries) and read its answer."""
-        route = self._route_of(call)
-        response = self._request(route, call)
-        try:
-            return self._answer(call, route, response)
-        finally:
-            response.close()
-
-    def _call(self, call: KestraCall) -> Any:
-        """Run an operation's plan (:meth:`KestraHookBase._plan`): send what it asks, hand back answers."""
-        plan = KestraPlan(self._plan(call))
-        while not plan.done:
-            try:
-                plan.send(self._send(plan.step))
-            except KestraError as err:
-                plan.throw(err)
-        return plan.result
-
     # ------------------------------------------------------------------------------------------- server
     def server_info(self) -> KestraServerInfo:
         """Version, edition and API generation of the server (``GET /api/v1/configs``, read once).
@@ -258,20 +204,26 @@ class KestraHook(KestraHookBase):
         return self._server_info
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the URL, TLS, credentials and tenant; the message says what was found or what failed."""
+        """Check the URL, TLS, credentials and tenant; the message says what was found or what failed
+        (DNS, refused, TLS, timeout, 401, 403, unknown tenant), in one line. Nothing is retried, so the
+        answer comes within one request timeout per request."""
         try:
             settings = self.settings
         except KestraConfigError as err:
             return False, f"Invalid Kestra connection: {err}"
+        limit, self.retry_limit = self.retry_limit, 0
         try:
-            info = self.server_info()
-        except KestraError as err:
-            return False, base.connection_test_failure(settings, None, err)
-        try:
-            self._call(base.search_flows_call())
-        except KestraError as err:
-            return False, base.connection_test_failure(settings, info, err)
-        return True, base.connection_test_success(settings, info)
+            try:
+                info = self.server_info()
+            except KestraError as err:
+                return False, base.one_line(base.connection_test_failure(settings, None, err))
+            try:
+                self._call(base.search_flows_call())
+            except KestraError as err:
+                return False, base.one_line(base.connection_test_failure(settings, info, err))
+            return True, base.connection_test_success(settings, info)
+        finally:
+            self.retry_limit = limit
 
     # -------------------------------------------------------------------------------------------- flows
     def get_flow(self, namespace: str, flow_id: str, *, source: bool = True) -> KestraFlow:
@@ -515,10 +467,13 @@ class KestraHook(KestraHookBase):
 
         The POST is never repeated blindly. It is retried when Kestra certainly did not get it (connection
         refused, 429). When the outcome is unknown (connection lost after sending, read timeout,
-        502/503/504) and ``idempotency_label_key`` names a label whose value is unique to this request, the
-        hook searches for an execution of the flow carrying that label: found → it is returned; not found
-        → the POST is sent again. Without that key an unknown outcome raises at once rather than risk a
-        second run. Bad inputs or labels raise :class:`KestraInputError` before anything is sent.
+        502/503/504, or a 200 whose body is empty, cut or not JSON, such as a proxy's HTML page) and
+        ``idempotency_label_key`` names a label whose value is unique to this request, the hook searches
+        for an execution of the flow carrying that label, again and again for up to
+        :data:`UNKNOWN_OUTCOME_SEARCH_SECONDS` (Kestra's search may list a new execution late): found → it
+        is returned; still not found → the POST is sent again. Without that key an unknown outcome raises
+        at once rather than risk a second run. Bad inputs or labels raise :class:`KestraInputError` before
+        anything is sent. A 404 on the first reads of the new execution (read-after-write lag) is retried.
 
         ``breakpoints`` (task ids, or ``taskId.value``) and ``kind`` (``NORMAL``, ``TEST``, ``PLAYGROUND``)
         are Kestra 1.x/2.x options; a 0.22 server refuses them with :class:`KestraConfigError` before sending.
@@ -545,6 +500,10 @@ class KestraHook(KestraHookBase):
         while True:
             try:
                 response = self._attempt(route, call)
+                with contextlib.closing(response):
+                    created = base.created_execution(self._answer(call, route, response), route)
+                self._expect(str(created["id"]))
+                return created
             except KestraAttemptFailure as failure:
                 ambiguous = is_ambiguous(failure.kind)
                 if ambiguous:
@@ -563,43 +522,6 @@ class KestraHook(KestraHookBase):
                     "Kestra %s %s failed (%s); sending it again", route.method, route.path, failure.kind.value
                 )
                 attempt += 1
-                continue
-            with contextlib.closing(response):
-                return self._answer(call, route, response)
-
-    def _find_after_unknown_outcome(
-        self,
-        failure: KestraAttemptFailure,
-        attempt: int,
-        namespace: str,
-        flow_id: str,
-        key: str,
-        labels: dict[str, str],
-    ) -> KestraExecution | None:
-        """Look (twice, after a pause each) for the execution a lost create request may have started.
-
-        Kestra stores a new execution asynchronously, so one immediate search could miss it.
-        """
-        query = KestraExecutionQuery(namespace=namespace, flow_id=flow_id, labels={key: labels[key]})
-        for check in range(2):
-            self._sleep(self._retry_pause(attempt + check, failure))
-            try:
-                matches = self.search_executions(query, size=2)
-                if matches:
-                    found = self.get_execution(str(matches[0]["id"]))
-                    log.warning(
-                        "Starting flow %s.%s had an unknown outcome; found execution %s by label %s",
-                        namespace,
-                        flow_id,
-                        found.get("id"),
-                        key,
-                    )
-                    return found
-            except KestraError as err:
-                note = f"the execution may or may not have been created; looking for it by label {key!r} "
-                note += f"failed: {err}"
-                raise with_note(failure.error, note) from None
-        return None
 
     def get_execution(self, execution_id: str) -> KestraExecution:
         """The execution with its task runs (``GET /executions/{id}``)."""
@@ -620,15 +542,13 @@ class KestraHook(KestraHookBase):
     ) -> KestraExecution | None:
         """The newest execution matching ``query``, searching every ``poll_interval`` seconds until one
         exists; None once ``deadline`` (a UNIX time) has passed without a match."""
-        wait = KestraMatchWait(deadline, poll_interval)
-        while True:
-            found = self.search_executions(query, size=1)
-            if found:
-                return found[0]
-            pause = wait.next_pause()
-            if pause is None:
-                return None
-            self._sleep(pause)
+        wait = KestraMatchWait(deadline, poll_interval, clock=self._clock)
+        with self.retrying_until(deadline, what=base.match_wait_what(query)):
+            while not (found := self._search_once(wait, query)):
+                if (pause := wait.next_pause()) is None:
+                    return None
+                self._sleep(pause)
+        return found[0]
 
     def kill_execution(self, execution_id: str) -> None:
         """Ask Kestra to kill the execution (asynchronous; a finished execution is left as it is)."""
@@ -734,24 +654,11 @@ class KestraHook(KestraHookBase):
         so a wait polls meanwhile). Raises :class:`KestraStreamError` too when the stream stops before
         ``end`` (cut, idle longer than ``read_timeout``, or an unknown id: Kestra closes without a 404).
         """
-        call = base.follow_execution_call(execution_id)
-        route = self._route_of(call)
-        timeout = (self._timeout, read_timeout or self._timeout)
-        try:
-            response = self._attempt(route, call, stream=True, timeout=timeout, refused=self._stream_refused)
-        except KestraAttemptFailure as failure:
-            raise self._stream_not_opened(execution_id, failure) from None
-        reader = KestraExecutionFollowReader()
-        try:
-            for chunk in response.iter_content(chunk_size=None):
-                yield from reader.feed_chunk(chunk)
-                if reader.ended:
-                    return
-        except (requests.exceptions.RequestException, OSError) as err:
-            raise self._stream_cut(execution_id, err, idle=read_timed_out(err)) from None
-        finally:
-            response.close()
-        raise stream_ended_early(execution_id)
+        stream = self._follow(execution_id, read_timeout)
+        with contextlib.closing(stream):
+            for execution in stream:
+                if execution is not None:
+                    yield execution
 
     def wait_for_execution(
         self,
@@ -769,24 +676,29 @@ class KestraHook(KestraHookBase):
         ``on_update`` is called for each new state. Raises :class:`KestraWaitTimeout` past ``deadline``
         (a UNIX time, as for :class:`KestraAsyncHook`) or ``timeout`` seconds from now (the earlier wins).
         """
-        wait = KestraWaitTracker(execution_id, wait_deadline(timeout, deadline), on_update, until=until)
-        while True:
-            if wait.use_stream:
-                try:
-                    stream = self.follow_execution(execution_id, read_timeout=wait.begin_stream())
-                    with contextlib.closing(stream):
-                        for execution in stream:
-                            if wait.streamed(execution):
-                                return execution
-                except STREAM_FALLBACK_ERRORS as err:
-                    wait.stream_failed(err)
-            execution = self.get_execution(execution_id)
-            if wait.polled(execution):
-                return execution
-            pause = wait.poll_pause(poll_interval)
-            if pause > 0:
-                self._sleep(pause)
-            wait.check_deadline()
+        limit = wait_deadline(timeout, deadline, self._clock)
+        wait = KestraWaitTracker(execution_id, limit, on_update, clock=self._clock, until=until)
+        with self.retrying_until(limit, what=f"waiting for execution {execution_id}"):
+            self._expect(execution_id)
+            while True:
+                if wait.use_stream:
+                    try:
+                        stream = self._follow(execution_id, read_timeout=wait.begin_stream())
+                        with contextlib.closing(stream):
+                            for execution in stream:
+                                step = wait.stream_read(execution, poll_interval)
+                                if step == "poll":
+                                    step = "end" if wait.polled(self._poll(wait, execution_id)) else ""
+                                if step == "end" and wait.last is not None:
+                                    return wait.last
+                    except STREAM_FALLBACK_ERRORS as err:
+                        wait.stream_failed(err)
+                if wait.polled(execution := self._poll(wait, execution_id)):
+                    return execution
+                pause = wait.poll_pause(poll_interval)
+                if pause > 0:
+                    self._sleep(pause)
+                wait.check_deadline()
 
     # ------------------------------------------------------------------------------------ outputs, files
     def get_outputs(
@@ -880,16 +792,21 @@ class KestraHook(KestraHookBase):
         """
         call = base.logs_call(execution_id, selection.min_level)
         route = self._route_of(call)
-        response = self._request(route, call, stream=True)
-        reader = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}")
-        try:
-            for chunk in response.iter_content(chunk_size=LOG_CHUNK_BYTES):
-                yield from base.accepted_entries(selection, reader.feed(chunk))
-            yield from base.accepted_entries(selection, reader.close())
-        except (requests.exceptions.RequestException, OSError) as err:
-            raise KestraConnectionError(f"{call.context} failed: {self._error_detail(err)}") from None
-        finally:
-            response.close()
+        for attempt in itertools.count():
+            response = self._request(route, call, stream=True)
+            reader, decoded = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}"), 0
+            try:
+                for chunk in response.iter_content(chunk_size=LOG_CHUNK_BYTES):
+                    entries = reader.feed(chunk)
+                    decoded += len(entries)
+                    yield from base.accepted_entries(selection, entries)
+                yield from base.accepted_entries(selection, reader.close())
+                return
+            except (requests.exceptions.RequestException, OSError, KestraError) as err:
+                failure = self._log_read_failed(call, err, decoded)
+            finally:
+                response.close()
+            self._sleep(self._retry_or_give_up(route, attempt, failure))
 
     def download_logs(self, execution_id: str, min_level: str = "INFO") -> str:
         """The whole log of an execution as text (``<instant> <LEVEL> <message>`` lines)."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.exceptions import KestraConnectionError, KestraError, stream_ended_early
+from airflow_provider_kestra.exceptions import KestraError, stream_ended_early
 from airflow_provider_kestra.hooks import kestra_base as base
 from airflow_provider_kestra.hooks.kestra_base import (
     LOG_CHUNK_BYTES,
@@ -25,8 +26,11 @@ from airflow_provider_kestra.utils.connection import shared_ssl_context
 from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogSelection
 from airflow_provider_kestra.utils.retry import httpx_failure_kind
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
-from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader
+from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader, execution_of
 from airflow_provider_kestra.utils.wait import STREAM_FALLBACK_ERRORS, KestraMatchWait, KestraWaitTracker
+
+OFF_LOOP_DECODE_BYTES = 1 << 16
+"""JSON bodies and event-stream frames from this size on are decoded in a thread, off the event loop."""
 
 if TYPE_CHECKING:
     import ssl
@@ -54,6 +58,8 @@ class KestraAsyncHook(KestraHookBase):
     """Built on first use by :meth:`client`, dropped by :meth:`aclose`."""
     _asleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
     """How the hook pauses between retries and polls (tests replace it on the instance)."""
+    _lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+    """Serialises the first connection read, client build and server detection (per event loop)."""
 
     async def __aenter__(self) -> KestraAsyncHook:
         return self
@@ -68,42 +74,67 @@ class KestraAsyncHook(KestraHookBase):
             await client.aclose()
 
     # ----------------------------------------------------------------------------------------- plumbing
-    async def settings(self) -> KestraConnectionSettings:
-        """The resolved connection settings, read once without blocking the event loop."""
-        if self._settings is None:
-            aget = getattr(type(self), "aget_connection", None)
-            if aget is not None:
-                conn = await aget(self.kestra_conn_id)
-            else:  # Airflow 2.11
-                from asgiref.sync import sync_to_async
+    def _once(self) -> asyncio.Lock:
+        """The lock that makes concurrent coroutines of this hook read the connection (and build the
+        client, detect the server) once: two concurrent connection reads through the Task SDK's
+        supervisor channel confuse it ("Got response for unknown request frame")."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
-                conn = await sync_to_async(self.get_connection)(self.kestra_conn_id)
-            self._settings = self._settings_from_connection(conn)
+    async def settings(self) -> KestraConnectionSettings:
+        """The resolved connection settings, read once (one lookup however many coroutines ask at the same
+        time) without blocking the event loop."""
+        if self._settings is None:
+            async with self._once():
+                if self._settings is None:
+                    aget = getattr(type(self), "aget_connection", None)
+                    if aget is not None:
+                        conn = await aget(self.kestra_conn_id)
+                    else:  # Airflow 2.11
+                        from asgiref.sync import sync_to_async
+
+                        conn = await sync_to_async(self.get_connection)(self.kestra_conn_id)
+                    self._settings = self._settings_from_connection(conn)
         return self._settings
 
     async def client(self) -> httpx.AsyncClient:
         """The shared ``httpx.AsyncClient`` (auth, TLS, timeout, User-Agent; cookies refused)."""
         if self._client is None:
-            from http.cookiejar import CookieJar
-
-            import httpx
-
             settings = await self.settings()
-            verify: bool | ssl.SSLContext = shared_ssl_context(settings.verify) if settings.verify else False
-            self._client = httpx.AsyncClient(
-                headers=self._headers(),
-                verify=verify,
-                timeout=httpx.Timeout(self._timeout),
-                follow_redirects=True,
-                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-            )
+            async with self._once():
+                if self._client is None:
+                    self._client = self._new_client(settings)
         return self._client
 
+    def _new_client(self, settings: KestraConnectionSettings) -> httpx.AsyncClient:
+        from http.cookiejar import CookieJar
+
+        import httpx
+
+        verify: bool | ssl.SSLContext = shared_ssl_context(settings.verify) if settings.verify else False
+        return httpx.AsyncClient(
+            headers=self._headers(),
+            verify=verify,
+            timeout=httpx.Timeout(self._timeout),
+            follow_redirects=True,
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        )
+
     async def api_version(self) -> KestraApiVersion:
-        """The API generation in use: pinned by the ``api_version`` extra, else detected once."""
+        """The API generation in use: pinned (``api_version`` argument or extra), else detected once (one
+        ``/api/v1/configs`` read however many coroutines ask; in a wait it is retried like the rest)."""
         if self._api_version is None:
             pinned = (await self.settings()).api_version
-            self._api_version = pinned or KestraApiVersion((await self.server_info())["api_version"])
+            if pinned is not None:
+                self._api_version = pinned
+            else:
+                await self.client()
+                async with self._once():
+                    if self._api_version is None:
+                        info = await self.server_info()
+                        self._api_version = KestraApiVersion(info["api_version"])
         return self._api_version
 
     async def execution_ui_url(self, execution: KestraExecution) -> str:
@@ -124,6 +155,7 @@ class KestraAsyncHook(KestraHookBase):
         refused, stream = options.pop("refused", None) or self._status_failure, options.pop("stream", False)
         context, headers = call.context, dict(call.headers) or None
         kwargs = {"params": list(call.params) or None, "content": call.body, "headers": headers, **options}
+        kwargs.setdefault("timeout", self._attempt_timeout())
         client = await self.client()
         try:
             request = client.build_request(route.method, self._url(route), **kwargs)
@@ -136,24 +168,37 @@ class KestraAsyncHook(KestraHookBase):
         except httpx.TransportError as err:
             error, kind = self._connection_error(route, err, context), httpx_failure_kind(err)
             raise (error if kind is None else KestraAttemptFailure(kind, error)) from None
+        self._reached(call, response.status_code)
         if response.status_code < 400:
             return response
         retry_after = response.headers.get("Retry-After")
-        raise refused(route, response.status_code, response.text, retry_after, context)
+        raise self._lagging(call, refused(route, response.status_code, response.text, retry_after, context))
 
-    async def _request(self, route: KestraRoute, call: KestraCall, **options: Any) -> httpx.Response:
+    async def _request(
+        self, route: KestraRoute, call: KestraCall, *, read: bool = False, **options: Any
+    ) -> Any:
+        """Send ``call`` with retries; the response, or with ``read`` its answer read (see ``KestraHook``)."""
         attempt = 0
         while True:
             try:
-                return await self._attempt(route, call, **options)
+                response = await self._attempt(route, call, **options)
+                return await self._read(call, route, response) if read else response
             except KestraAttemptFailure as failure:
                 await self._asleep(self._retry_or_give_up(route, attempt, failure))
                 attempt += 1
 
+    async def _read(self, call: KestraCall, route: KestraRoute, response: httpx.Response) -> Any:
+        """The answer read; a big JSON body (a 1,500-task-run execution is megabytes) is decoded in a
+        thread so the event loop (the triggerer's, shared by every trigger) never stalls on it."""
+        if call.answer in ("none", "text") or len(response.content) < OFF_LOOP_DECODE_BYTES:
+            return self._answer(call, route, response)
+        required = call.answer in ("json", "results")
+        data = await asyncio.to_thread(base.decode_json, response, route, required=required)
+        return self._answer(call, route, response, data)
+
     async def _send(self, call: KestraCall) -> Any:
         """Send one call (with retries) and read its answer."""
-        route = await self._route_of(call)
-        return self._answer(call, route, await self._request(route, call))
+        return await self._request(await self._route_of(call), call, read=True)
 
     async def _call(self, call: KestraCall) -> Any:
         """Run an operation's plan (:meth:`KestraHookBase._plan`): send what it asks, hand back answers."""
@@ -186,13 +231,22 @@ class KestraAsyncHook(KestraHookBase):
         self, query: KestraExecutionQuery, deadline: float | None = None, poll_interval: float = 5.0
     ) -> KestraExecution | None:
         """The newest execution matching ``query``, searching until one exists; None past ``deadline``."""
-        wait = KestraMatchWait(deadline, poll_interval)
-        while not (found := await self.search_executions(query, size=1)):
-            pause = wait.next_pause()
-            if pause is None:
-                return None
-            await self._asleep(pause)
+        wait = KestraMatchWait(deadline, poll_interval, clock=self._clock)
+        with self.retrying_until(deadline, what=base.match_wait_what(query)):
+            while not (found := await self._search_once(wait, query)):
+                if (pause := wait.next_pause()) is None:
+                    return None
+                await self._asleep(pause)
         return found[0]
+
+    async def _search_once(self, wait: KestraMatchWait, query: KestraExecutionQuery) -> list[KestraExecution]:
+        """One search of a ``wait_for_match``: nothing once its retries reached the deadline."""
+        try:
+            return await self.search_executions(query, size=1)
+        except KestraError:
+            if not wait.expired():
+                raise
+            return []
 
     async def kill_execution(self, execution_id: str) -> None:
         """Ask Kestra to kill the execution (asynchronous on Kestra's side too)."""
@@ -226,24 +280,41 @@ class KestraAsyncHook(KestraHookBase):
 
         call = base.logs_call(execution_id, selection.min_level)
         route = await self._route_of(call)
-        response = await self._request(route, call, stream=True)
-        reader = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}")
-        try:
-            async for chunk in response.aiter_bytes(LOG_CHUNK_BYTES):
-                for entry in base.accepted_entries(selection, reader.feed(chunk)):
+        for attempt in itertools.count():
+            response = await self._request(route, call, stream=True)
+            reader, decoded = KestraJsonArrayReader(f"Kestra's answer to {route.method} {route.path}"), 0
+            try:
+                async for chunk in response.aiter_bytes(LOG_CHUNK_BYTES):
+                    entries = reader.feed(chunk)
+                    decoded += len(entries)
+                    for entry in base.accepted_entries(selection, entries):
+                        yield entry
+                for entry in base.accepted_entries(selection, reader.close()):
                     yield entry
-            for entry in base.accepted_entries(selection, reader.close()):
-                yield entry
-        except (httpx.TransportError, httpx.StreamError) as err:
-            raise KestraConnectionError(f"{call.context} failed: {self._error_detail(err)}") from None
-        finally:
-            await response.aclose()
+                return
+            except (httpx.TransportError, httpx.StreamError, KestraError) as err:
+                failure = self._log_read_failed(call, err, decoded)
+            finally:
+                await response.aclose()
+            await self._asleep(self._retry_or_give_up(route, attempt, failure))
 
     async def follow_execution(
         self, execution_id: str, *, read_timeout: float | None = None
     ) -> AsyncGenerator[KestraExecution, None]:
         """Execution updates from the SSE stream, ending with the ``end`` frame's execution; opened once,
         with the same refusal policy as ``KestraHook.follow_execution`` (429/5xx → poll meanwhile)."""
+
+        stream = self._follow(execution_id, read_timeout)
+        async with contextlib.aclosing(stream):
+            async for execution in stream:
+                if execution is not None:
+                    yield execution
+
+    async def _follow(
+        self, execution_id: str, read_timeout: float | None
+    ) -> AsyncGenerator[KestraExecution | None, None]:
+        """:meth:`follow_execution` with a None after each read that brought no execution (see
+        ``KestraHook._follow``); big frames are decoded in a thread."""
         import httpx
 
         call = base.follow_execution_call(execution_id)
@@ -258,8 +329,17 @@ class KestraAsyncHook(KestraHookBase):
         reader = KestraExecutionFollowReader()
         try:
             async for chunk in response.aiter_bytes():
-                for execution in reader.feed_chunk(chunk):
-                    yield execution
+                news = False
+                for frame in reader.frames(chunk):
+                    if len(frame.data) < OFF_LOOP_DECODE_BYTES:
+                        execution = execution_of(frame)
+                    else:
+                        execution = await asyncio.to_thread(execution_of, frame)
+                    if execution is not None:
+                        news = True
+                        yield execution
+                if not news:
+                    yield None
                 if reader.ended:
                     return
         except (httpx.TransportError, httpx.StreamError) as err:
@@ -279,23 +359,36 @@ class KestraAsyncHook(KestraHookBase):
     ) -> KestraExecution:
         """Return the execution once terminal, or once ``until(execution)`` is true when given (SSE first,
         polling as fallback); past ``deadline`` (a UNIX time: it survives a move to another triggerer)
-        :class:`KestraWaitTimeout` is raised."""
+        :class:`KestraWaitTimeout` is raised. Until then every failure to reach or read Kestra is retried
+        (see ``KestraHook.wait_for_execution``)."""
         await self.settings()
-        wait = KestraWaitTracker(execution_id, deadline, on_update, until=until)
-        while True:
-            if wait.use_stream:
-                try:
-                    stream = self.follow_execution(execution_id, read_timeout=wait.begin_stream())
-                    async with contextlib.aclosing(stream):
-                        async for execution in stream:
-                            if wait.streamed(execution):
-                                return execution
-                except STREAM_FALLBACK_ERRORS as err:
-                    wait.stream_failed(err)
-            execution = await self.get_execution(execution_id)
-            if wait.polled(execution):
-                return execution
-            pause = wait.poll_pause(poll_interval)
-            if pause > 0:
-                await self._asleep(pause)
-            wait.check_deadline()
+        wait = KestraWaitTracker(execution_id, deadline, on_update, clock=self._clock, until=until)
+        with self.retrying_until(deadline, what=f"waiting for execution {execution_id}"):
+            self._expect(execution_id)
+            while True:
+                if wait.use_stream:
+                    try:
+                        stream = self._follow(execution_id, read_timeout=wait.begin_stream())
+                        async with contextlib.aclosing(stream):
+                            async for execution in stream:
+                                step = wait.stream_read(execution, poll_interval)
+                                if step == "poll":
+                                    step = "end" if wait.polled(await self._poll(wait, execution_id)) else ""
+                                if step == "end" and wait.last is not None:
+                                    return wait.last
+                    except STREAM_FALLBACK_ERRORS as err:
+                        wait.stream_failed(err)
+                if wait.polled(execution := await self._poll(wait, execution_id)):
+                    return execution
+                pause = wait.poll_pause(poll_interval)
+                if pause > 0:
+                    await self._asleep(pause)
+                wait.check_deadline()
+
+    async def _poll(self, wait: KestraWaitTracker, execution_id: str) -> KestraExecution:
+        """Read the execution for a wait (retried until its deadline, then the wait times out)."""
+        try:
+            return await self.get_execution(execution_id)
+        except KestraError:
+            wait.read_failed()
+            raise

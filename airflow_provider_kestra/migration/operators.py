@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_kestra.hooks.kestra import KestraExecution, KestraHook
+    from airflow_provider_kestra.hooks.kestra import KestraHook
     from airflow_provider_kestra.migration.state import KestraMigrationTaskSpec, KestraOutputMapping
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 SHADOW_LABEL = "airflow.migration"
 """Label carried by every shadow execution (value ``shadow``)."""

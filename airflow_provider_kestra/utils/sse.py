@@ -4,16 +4,22 @@ the reader of Kestra's execution follow stream built on it.
 Kestra frames carry an ``id:`` (``start``, ``progress``, ``end``) and one ``data:`` line of JSON, with no
 ``event:`` name. The parser follows the SSE rules anyway: several ``data:`` lines join with ``\\n``,
 ``:`` lines are comments, one space after the colon is dropped, a blank line ends a frame.
+
+Whatever a proxy adds is skipped, never an error: comment-only traffic, frames whose data is not JSON
+(``data: ping``) or not an execution, frames split at any byte.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from airflow_provider_kestra.utils.models import KestraExecution
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,17 +88,23 @@ class KestraSseParser:
 class KestraSseLineBuffer:
     """Splits raw byte chunks into lines (``\\n`` or ``\\r\\n``), even when a chunk ends mid-line."""
 
-    _pending: bytes = b""
+    _pending: list[bytes] = field(default_factory=list)
 
     def feed(self, chunk: bytes) -> list[str]:
-        """The complete lines in ``self._pending + chunk`` (without terminators)."""
-        data = self._pending + chunk
-        *lines, self._pending = data.split(b"\n")
+        """The complete lines in what is pending + ``chunk`` (without terminators). A long line (a big
+        execution is one multi-megabyte ``data:`` line) is joined once, when its end arrives."""
+        if b"\n" not in chunk:
+            if chunk:
+                self._pending.append(chunk)
+            return []
+        data = b"".join([*self._pending, chunk])
+        *lines, rest = data.split(b"\n")
+        self._pending = [rest] if rest else []
         return [line.rstrip(b"\r").decode("utf-8", errors="replace") for line in lines]
 
     def flush(self) -> list[str]:
         """The last, unterminated line, if any."""
-        rest, self._pending = self._pending, b""
+        rest, self._pending = b"".join(self._pending), []
         return [rest.rstrip(b"\r").decode("utf-8", errors="replace")] if rest else []
 
 
@@ -108,21 +120,43 @@ class KestraExecutionFollowReader:
     def feed_chunk(self, chunk: bytes) -> list[KestraExecution]:
         """The executions carried by the frames a raw chunk of the body completes, in order; nothing
         after the ``end`` frame (both hooks read the stream as bytes and hand each chunk here)."""
-        executions: list[KestraExecution] = []
+        return [e for e in map(execution_of, self.frames(chunk)) if e is not None]
+
+    def frames(self, chunk: bytes) -> list[KestraSseEvent]:
+        """The frames a raw chunk completes that may carry an execution (``start`` skipped; nothing after
+        ``end``), not decoded yet: decode each with :func:`execution_of` (the async hook decodes big ones
+        off its event loop)."""
+        frames: list[KestraSseEvent] = []
         for line in self._lines.feed(chunk):
             if self.ended:
                 break
-            execution = self.feed(line)
-            if execution is not None:
-                executions.append(execution)
-        return executions
+            event = self._frame(line)
+            if event is not None:
+                frames.append(event)
+        return frames
 
     def feed(self, line: str | bytes) -> KestraExecution | None:
         """The execution carried by the frame this line completes, if any."""
+        event = self._frame(line)
+        return execution_of(event) if event is not None else None
+
+    def _frame(self, line: str | bytes) -> KestraSseEvent | None:
         event = self._parser.feed(line)
         if event is None or event.kind == "start":
             return None
         if event.kind == "end":
             self.ended = True
+        return event
+
+
+def execution_of(event: KestraSseEvent) -> KestraExecution | None:
+    """The execution a frame carries; None (skipped, logged at DEBUG) for data that is not JSON (a proxy's
+    ``data: ping``) or not an execution (no ``state``)."""
+    try:
         data = event.json()
-        return cast("KestraExecution", data) if isinstance(data, dict) else None
+    except ValueError:
+        log.debug("Skipping an event-stream frame whose data is not JSON: %r", event.data[:80])
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("state"), dict):
+        return None
+    return cast("KestraExecution", data)

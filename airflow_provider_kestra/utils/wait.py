@@ -61,6 +61,10 @@ class KestraWaitTracker:
     state such as PAUSED; enforces the deadline (a ``clock()`` value, None for no limit); and decides when
     to give up on the event stream: after :attr:`MAX_STREAM_FAILURES` stream attempts in a row that
     brought no update, the wait only polls. A stream that was merely idle is reopened at once.
+
+    A stream that trickles (keep-alive comments, a frame split in many reads, frames that are not
+    executions) brings no news: the hook hands each read to :meth:`stream_read`, which enforces the
+    deadline and asks for a status read once nothing was learnt for a poll interval.
     """
 
     MAX_STREAM_FAILURES = 3
@@ -83,6 +87,7 @@ class KestraWaitTracker:
         self.stream_failures = 0
         self._stream_updates = 0
         self._reconnect_now = False
+        self._last_news = self.clock()
 
     @property
     def use_stream(self) -> bool:
@@ -103,6 +108,7 @@ class KestraWaitTracker:
         """
         self._stream_updates = 0
         self._reconnect_now = False
+        self._last_news = self.clock()
         return self.remaining(STREAM_IDLE_SECONDS)
 
     def streamed(self, execution: KestraExecution) -> bool:
@@ -134,6 +140,21 @@ class KestraWaitTracker:
         self.check_deadline()
         return False
 
+    def stream_read(self, execution: KestraExecution | None, poll_interval: float) -> str:
+        """Take one read of the stream: an execution update, or None for a read that carried none (a
+        comment, part of a frame). ``"end"`` when the update ends the wait; ``"poll"`` when nothing was
+        learnt for ``poll_interval`` seconds, so the hook reads the status once; else ``""``. Raises
+        :class:`KestraWaitTimeout` past the deadline either way."""
+        if execution is not None:
+            return "end" if self.streamed(execution) else ""
+        self.check_deadline()
+        return "poll" if self.clock() - self._last_news >= poll_interval else ""
+
+    def read_failed(self) -> None:
+        """A status read gave up (its retries end at the deadline): past the deadline, the wait times out
+        rather than fail on the last error; before it, the caller re-raises the error."""
+        self.check_deadline()
+
     def poll_pause(self, poll_interval: float) -> float:
         """How long to sleep before the next poll: nothing when an idle stream is to be reopened."""
         if self._reconnect_now and self.use_stream:
@@ -152,6 +173,7 @@ class KestraWaitTracker:
 
     def _update(self, execution: KestraExecution) -> None:
         self.last = execution
+        self._last_news = self.clock()
         state = state_of(execution) or None
         if state != self.state:
             self.state = state
@@ -175,6 +197,11 @@ class KestraMatchWait:
         self.clock = clock or time.time
         self.searches = 0
 
+    def expired(self) -> bool:
+        """Whether the deadline has passed (a search that failed for good then ends the wait without a
+        match, like any wait past its deadline)."""
+        return self.deadline is not None and self.clock() >= self.deadline
+
     def next_pause(self) -> float | None:
         """Seconds to sleep before the next search (at most the poll interval, never past the deadline);
         None when the deadline has passed and the wait ends without a match."""
@@ -185,3 +212,30 @@ class KestraMatchWait:
         if left <= 0:
             return None
         return min(self.poll_interval, left)
+
+
+UNKNOWN_OUTCOME_SEARCH_SECONDS = 30.0
+"""How long the label search after a create with an unknown outcome goes on before the POST is sent again
+(a Kestra search index may list a new execution seconds after it was stored)."""
+
+
+class KestraLabelSearch:
+    """The rhythm of the label search after a create with an unknown outcome, without I/O: a first pause
+    (the retry pause, at most 5 s), then searches 1, 2, 4, 5, 5... seconds apart until
+    :data:`UNKNOWN_OUTCOME_SEARCH_SECONDS` have passed (at least two searches)."""
+
+    def __init__(self, clock: Callable[[], float], first_pause: float) -> None:
+        self.clock = clock
+        self.ends = clock() + UNKNOWN_OUTCOME_SEARCH_SECONDS
+        self.first_pause = min(max(0.0, first_pause), 5.0)
+        self.searches = 0
+
+    def next_pause(self) -> float | None:
+        """The pause before the next search; None when the window is over."""
+        self.searches += 1
+        if self.searches == 1:
+            return self.first_pause
+        left = self.ends - self.clock()
+        if left <= 0 and self.searches > 2:
+            return None
+        return max(0.0, min(2.0 ** (self.searches - 2), 5.0, left))

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -35,7 +36,12 @@ def hook(kestra_conn: str, http: requests_mock_module.Mocker, server_version: st
     http.get(f"{BASE}/api/v1/configs", json={"version": server_version, "edition": "OSS", "uuid": "u1"})
     instance = KestraHook(retry_limit=3, retry_delay=0.5)
     instance.sleeps = []  # type: ignore[attr-defined]
-    instance._sleep = instance.sleeps.append  # type: ignore[attr-defined]
+
+    def sleep(seconds: float) -> None:  # recorded, not slept: the hook's clock moves on by that much
+        instance.sleeps.append(seconds)  # type: ignore[attr-defined]
+
+    instance._sleep = sleep  # type: ignore[method-assign]
+    instance._clock = lambda: time.time() + sum(instance.sleeps)  # type: ignore[attr-defined]
     return instance
 
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -91,6 +93,8 @@ class KestraTransport:
         self.hook = hook
         self.mock = mock
         self.sleeps: list[float] = []
+        # Pauses are recorded, not slept; the hook's clock moves on by them (plus the real time spent).
+        hook._clock = lambda: time.time() + sum(self.sleeps)
         if name == "sync":
             hook._sleep = self.sleeps.append
         else:
@@ -122,6 +126,34 @@ class KestraTransport:
             return self._httpx_reply(reply)
 
         route = self.mock.route(method=method, url=url).mock(side_effect=answer)
+        return MockedRoute(lambda: [call.request for call in route.calls])
+
+    def clock(self) -> float:
+        """The hook's clock: real time plus every pause the hook asked for."""
+        return float(self.hook._clock())
+
+    def reply_with(self, method: str, path: str, choose: Callable[[], Reply]) -> MockedRoute:
+        """Mock an endpoint whose answer ``choose()`` picks at each request (e.g. from :meth:`clock`);
+        ``path`` is below ``/api/v1/main`` unless it starts with ``/``."""
+        url = f"{BASE}{path}" if path.startswith("/") else f"{BASE}/api/v1/main/{path}"
+        if self.name == "sync":
+
+            def content(request: Any, context: Any) -> bytes:
+                reply = choose()
+                answer = self._requests_reply(reply)
+                if "exc" in answer:
+                    raise answer["exc"]
+                context.status_code, context.headers = reply.status, dict(reply.headers)
+                if reply.json is not None:
+                    context.headers["Content-Type"] = "application/json"
+                    return json.dumps(reply.json).encode()
+                return reply.content or b""
+
+            matcher = self.mock.register_uri(method, url, content=content)
+            return MockedRoute(lambda: matcher.request_history)
+        route = self.mock.route(method=method, url=url).mock(
+            side_effect=lambda _: self._httpx_reply(choose())
+        )
         return MockedRoute(lambda: [call.request for call in route.calls])
 
     @staticmethod

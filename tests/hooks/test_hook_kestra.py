@@ -190,10 +190,15 @@ def test_429_honours_retry_after_seconds(hook: KestraHook, http: Any, api: str) 
 def test_resume_is_not_repeated_after_read_timeout(hook: KestraHook, http: Any, api: str, v2: bool) -> None:
     path = f"{api}/executions/{EXEC_ID}/actions/resume" if v2 else f"{api}/executions/{EXEC_ID}/resume"
     http.post(path, exc=requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(KestraConnectionError):
+    read = http.get(f"{api}/executions/{EXEC_ID}", json=execution("PAUSED"))
+    with pytest.raises(KestraConnectionError, match="still PAUSED"):
         hook.resume_execution(EXEC_ID)
-    assert http.call_count == 2  # configs + one resume
+    assert http.call_count == 3  # configs + one resume + one read of the state to decide
     assert hook.sleeps == []  # type: ignore[attr-defined]
+    # The answer was lost but the execution runs again: the resume happened.
+    read.reset()
+    http.get(f"{api}/executions/{EXEC_ID}", json=execution("RUNNING"))
+    hook.resume_execution(EXEC_ID)
 
 
 # ------------------------------------------------------------------------------------------ executions

@@ -270,9 +270,10 @@ async def test_resume_of_an_execution_not_paused_is_a_conflict_not_retried(
 ) -> None:
     body = {"message": f"Illegal state: Execution '{EXEC_ID}' is not paused, can't resume it"}
     route = transport.reply("POST", f"{GET}/resume", Reply(409, json=body))
+    read = transport.reply("GET", GET, Reply(json=execution("RUNNING")))  # never paused
     with pytest.raises(KestraConflictError, match="not paused"):
         await transport.call("resume_execution", EXEC_ID)
-    assert route.call_count == 1
+    assert route.call_count == 1 and read.call_count == 1
 
 
 # ------------------------------------------------------------------------ the review's probe, for real

@@ -753,6 +753,9 @@ def test_resume_of_a_not_paused_execution_fails_with_kestras_message(
         status_code=409,
         json={"message": "Illegal state: Execution 'ex1' is not paused, can't resume it"},
     )
+    # The hook reads the execution on a 409 (a lost answer to an earlier resume would look the same):
+    # never PAUSED, so the refusal stands.
+    requests_mock.get(f"{API}/executions/ex1", json=execution("RUNNING", execution_id="ex1"))
     op = KestraResumeExecutionOperator(task_id="approve", execution_id="ex1")
     with pytest.raises(KestraConflictError, match="is not paused"):
         op.execute({"ti": make_ti()})

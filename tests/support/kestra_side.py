@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
     import pytest
 
-    from airflow_provider_kestra.hooks.kestra import KestraExecution, KestraHook
+    from airflow_provider_kestra.hooks.kestra import KestraHook
     from airflow_provider_kestra.testing import KestraSimulator
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 FLOW_NAMESPACE = "airflow.integration"
 AIRFLOW_LABEL_KEYS = ("airflow.dag_id", "airflow.run_id", "airflow.task_id", "airflow.map_index")
