@@ -82,6 +82,16 @@ class KestraSimulatorProfile:
     #: JSON data of the log follow ``start`` event: an empty LogEntry (1.x: ``attemptNumber`` is always
     #: included) or an empty ``FollowLogEvent`` (2.0). Only sent when ``log_follow_start_event``.
     log_follow_start_payload: str
+    #: Fraction digits of a LogEntry ``timestamp``: 3 (0.2x ``RunContextLogger``:
+    #: ``Instant.ofEpochMilli(event.getTimeStamp())``) or 6 (1.x+: ``event.getInstant()``, a logback
+    #: ``Instant.now()``, microseconds on Linux). Lines logged within one such unit share a timestamp.
+    log_timestamp_digits: int
+    #: ``GET /logs/search`` goes through ``RequestUtils.getFiltersOrDefaultToLegacyMapping`` and
+    #: ``AbstractJdbcLogRepository.find(pageable, tenant, filters)`` (1.x+): the deprecated parameters count
+    #: only without any ``filters[...]``, legacy ``startDate``/``endDate`` are exclusive (``GREATER_THAN``/
+    #: ``LESS_THAN``), results are newest first whatever ``sort`` says. 0.2x: the parameters go straight
+    #: to SQL, ``startDate``/``endDate`` inclusive, ``sort`` applied (no default order).
+    logs_search_query_filters: bool
 
 
 _KESTRA_0_22 = KestraSimulatorProfile(
@@ -109,6 +119,8 @@ _KESTRA_0_22 = KestraSimulatorProfile(
     flow_has_updated=False,
     flow_has_draft=False,
     log_follow_start_payload='{"attemptNumber":null}',
+    log_timestamp_digits=3,
+    logs_search_query_filters=False,
     api_task_runs=False,
     output_routes="",
     conflict_refusals=False,
@@ -130,6 +142,8 @@ _KESTRA_1_3 = replace(
     tenant_alias=True,
     flow_has_updated=True,
     property_as_string=True,
+    log_timestamp_digits=6,
+    logs_search_query_filters=True,
 )
 _KESTRA_2_0 = replace(
     _KESTRA_1_3,

@@ -199,6 +199,7 @@ class KestraSimulator:
                 with_tenant=self.profile.tenant_in_path,
                 start_delay=self.start_delay,
                 task_delay=self.task_delay,
+                log_timestamp_digits=self.profile.log_timestamp_digits,
             )
             self._context = KestraSimContext(
                 profile=self.profile,

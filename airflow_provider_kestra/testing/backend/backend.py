@@ -700,10 +700,16 @@ class KestraSimBackend:
         task_id: str | None = None,
         attempt: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The LogEntries of one execution (an unknown execution has none: Kestra answers ``[]``)."""
+        """The LogEntries of one execution, oldest first (an unknown execution has none: Kestra answers
+        ``[]``). As ``ExecutionLogService#getExecutionLogs`` picks its query: ``taskId`` wins over
+        ``taskRunId``, and ``attempt`` counts only with ``taskRunId``."""
         execution = self.store.executions.get(execution_id)
         if execution is None or execution["tenantId"] != tenant:
             return []
+        if task_id is not None:
+            task_run_id = attempt = None
+        elif task_run_id is None:
+            attempt = None
         return [
             entry
             for entry in self.store.logs.get(execution_id, [])
@@ -729,17 +735,37 @@ class KestraSimBackend:
             and execution["state"]["current"] not in TERMINAL_STATES
         )
 
-    def search_logs(self, tenant: str, filters: KestraSimFilters) -> list[dict[str, Any]]:
-        """LogEntries of the tenant matching ``filters``, newest first."""
+    def search_logs(
+        self, tenant: str, filters: KestraSimFilters, sorts: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """LogEntries of the tenant matching ``filters``, NORMAL executions only (``NORMAL_KIND_CONDITION``).
+
+        1.x+ (``AbstractJdbcLogRepository.find``): ordered by ``timestamp`` descending whatever ``sort``
+        says (lines of one instant keep the order they were stored in). 0.2x: ``sort`` (``field:asc|desc``)
+        applied, oldest first without one. A malformed ``sort`` is ``PageableUtils``' IllegalArgument."""
+        for spec in sorts:
+            if len(spec.split(":")) != 2:
+                raise KestraSimIllegalArgument("Invalid sort parameter")
+        now = now_instant()
         entries = [
             entry
             for execution_id, logs in self.store.logs.items()
             if (execution := self.store.executions.get(execution_id)) is not None
             and execution["tenantId"] == tenant
             for entry in logs
-            if filters.match_log(entry)
+            if entry.get("executionKind") in (None, "NORMAL") and filters.match_log(entry, now)
         ]
-        entries.sort(key=lambda e: str(e["timestamp"]), reverse=True)
+        newest_first = self.profile.logs_search_query_filters
+        entries.sort(key=lambda e: parse_instant(str(e["timestamp"])), reverse=newest_first)
+        if newest_first:
+            return entries
+        for spec in reversed(sorts):
+            name, _, direction = spec.partition(":")
+
+            def key(entry: dict[str, Any], name: str = name) -> str:
+                return str(entry.get(name) or "")
+
+            entries.sort(key=key, reverse=direction == "desc")
         return entries
 
     def delete_logs(self, tenant: str, execution_id: str) -> None:

@@ -20,9 +20,13 @@ def new_kestra_id() -> str:
     return "".join(reversed(chars)) or "0"
 
 
-def now_instant() -> str:
-    """The current time as a Java ``Instant.toString()``: UTC, ``Z``, fractional digits trimmed in 3s."""
-    return format_instant_ns(time.time_ns())
+def now_instant(digits: int = 9) -> str:
+    """The current time as a Java ``Instant.toString()``: UTC, ``Z``, fractional digits trimmed in 3s;
+    ``digits`` truncates the clock first (3: an ``Instant.ofEpochMilli``, 6: Java's ``Instant.now()`` on
+    Linux, 9: Python's nanosecond clock)."""
+    unit = 10 ** (9 - digits)
+    epoch_ns = time.time_ns()
+    return format_instant_ns(epoch_ns - epoch_ns % unit)
 
 
 def format_instant_ns(epoch_ns: int) -> str:

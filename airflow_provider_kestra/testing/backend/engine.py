@@ -97,8 +97,10 @@ class KestraSimEngine:
         with_tenant: bool,
         start_delay: float = 0.02,
         task_delay: float = 0.005,
+        log_timestamp_digits: int = 9,
     ) -> None:
         self.store = store
+        self.log_timestamp_digits = log_timestamp_digits
         self.hub = hub
         self.with_tenant = with_tenant
         self.start_delay = start_delay
@@ -226,7 +228,8 @@ class KestraSimEngine:
         if task_run is not None:
             entry["taskRunId"] = task_run["id"]
         entry["attemptNumber"] = max(len(task_run.get("attempts", [])) - 1, 0) if task_run else None
-        entry.update(timestamp=now_instant(), level=level, thread="WorkerThread", message=message)
+        timestamp = now_instant(self.log_timestamp_digits)
+        entry.update(timestamp=timestamp, level=level, thread="WorkerThread", message=message)
         if execution.get("kind"):
             entry["executionKind"] = execution["kind"]
         self.store.add_log(entry)

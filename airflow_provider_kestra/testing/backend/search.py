@@ -39,6 +39,21 @@ SUPPORTED = {
     "FLOW": ("labels", "namespace", "q", "scope", "flowId"),
     "LOG": ("q", "scope", "namespace", "startDate", "endDate", "flowId", "triggerId", "level", "executionId"),
 }  # fmt: skip
+#: ``QueryFilter.Field#supportedOp`` of the LOG fields (``core/.../models/QueryFilter.java`` @00bdfbee):
+#: a LOG filter with another operation is refused (``QueryFilter.validateQueryFilters``).
+_ID_OPS = ("EQUALS", "NOT_EQUALS", "CONTAINS", "STARTS_WITH", "ENDS_WITH", "IN", "NOT_IN")
+_TEXT_OPS = (*_ID_OPS[:5], "REGEX", "IN", "NOT_IN", "PREFIX")
+_DATE_OPS = (
+    "GREATER_THAN_OR_EQUAL_TO", "GREATER_THAN", "LESS_THAN_OR_EQUAL_TO", "LESS_THAN", "EQUALS", "NOT_EQUALS",
+)  # fmt: skip
+LOG_OPS = {
+    "q": ("EQUALS", "NOT_EQUALS"), "scope": ("EQUALS", "NOT_EQUALS"), "namespace": _TEXT_OPS,
+    "startDate": _DATE_OPS, "endDate": _DATE_OPS, "flowId": _TEXT_OPS, "triggerId": _ID_OPS,
+    "level": ("EQUALS", "NOT_EQUALS"), "executionId": _ID_OPS, "timeRange": ("EQUALS",),
+}  # fmt: skip
+#: ``LogController.searchLogs``'s deprecated parameters (besides namespace, minLevel, startDate, endDate):
+#: ``executionId`` is no query parameter of that route, so Kestra ignores it.
+_LOG_LEGACY = ("q", "flowId", "triggerId")
 _ALSO_ACCEPTED = {"EXECUTION": ("timeRange",), "LOG": ("timeRange",), "FLOW": ()}
 _KEY = re.compile(r"^filters\[([^\]]+)\]\[([^\]]+)\](?:\[([^\]]*)\])?$")
 _SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
@@ -162,26 +177,45 @@ class KestraSimFilters:
                 return False
         return True
 
-    def match_log(self, entry: dict[str, Any]) -> bool:
-        """Whether a log entry passes every filter (``level`` keeps that level and more severe)."""
+    def match_log(self, entry: dict[str, Any], now: str) -> bool:
+        """Whether a log entry passes every filter, as ``AbstractJdbcRepository#getConditionOnField`` builds
+        them for LOG: ``level`` ``EQUALS`` keeps that level and more severe (``LogEntry.findLevelsByMin``),
+        ``NOT_EQUALS`` the less severe ones; ``startDate`` and ``endDate`` both compare the ``timestamp``."""
         for c in self.items:
             if c.field == "level":
-                if _SEVERITY.get(str(entry.get("level")), 2) < _SEVERITY.get(c.value.upper(), 0):
+                at_least = _SEVERITY.get(str(entry.get("level")), 2) >= _SEVERITY.get(c.value.upper(), 0)
+                if at_least != (c.op != "NOT_EQUALS"):
                     return False
             elif c.field in ("namespace", "flowId", "executionId", "triggerId"):
                 if not _compare(c.op, entry.get(c.field), c.value):
                     return False
-            elif c.field == "q" and c.value not in str(entry.get("message", "")):
+            elif c.field in ("startDate", "endDate"):
+                if not _compare_dates(c.op, entry.get("timestamp"), c.value):
+                    return False
+            elif c.field == "timeRange":
+                since = parse_instant(now) - timedelta(seconds=parse_iso_duration(c.value))
+                if parse_instant(str(entry["timestamp"])) < since:
+                    return False
+            elif c.field == "q" and not _full_text(c.op, str(entry.get("message", "")), c.value):
                 return False
         return True
 
 
-def parse_filters(params: Sequence[tuple[str, str]], resource: str) -> KestraSimFilters:
+def parse_filters(
+    params: Sequence[tuple[str, str]], resource: str, *, legacy_mapping: bool = False
+) -> KestraSimFilters:
     """Read ``filters[...]`` and the deprecated flat parameters from the query ``params`` (name, value
-    pairs in order); an unsupported field is Kestra's ``InvalidQueryFiltersException``."""
+    pairs in order); an unsupported field is Kestra's ``InvalidQueryFiltersException``.
+
+    ``legacy_mapping`` (LOG, 1.x+): ``RequestUtils.getFiltersOrDefaultToLegacyMapping`` reads the deprecated
+    parameters only when no ``filters[...]`` is given, ``startDate`` as ``GREATER_THAN`` and ``endDate`` as
+    ``LESS_THAN``; without it (0.2x) they are inclusive (``>=``/``<=`` in ``AbstractJdbcLogRepository``)."""
     filters = KestraSimFilters(resource)
     supported = SUPPORTED[resource]
+    has_query_filters = any(_KEY.match(name) for name, _ in params)
     for name, value in params:
+        if legacy_mapping and has_query_filters and not _KEY.match(name):
+            continue
         match = _KEY.match(name)
         if match:
             field_name, op, key = match.groups()
@@ -195,10 +229,19 @@ def parse_filters(params: Sequence[tuple[str, str]], resource: str) -> KestraSim
                 raise KestraSimInvalidQueryFilters(
                     f"Provided query filters are invalid: Unknown operation {op}"
                 )
+            if resource == "LOG" and op not in LOG_OPS[field_name]:
+                raise KestraSimInvalidQueryFilters(
+                    f"Provided query filters are invalid: Operation {op} is not supported for field "
+                    f"{_FIELD_ENUM[field_name]}. Supported operations are {', '.join(LOG_OPS[field_name])}"
+                )
             filters.items.append(KestraSimFilter(field_name, op, value, key))
         elif name == "namespace":
             filters.items.append(KestraSimFilter("namespace", "PREFIX", value))
-        elif name in ("flowId", "q", "triggerId", "executionId", "triggerExecutionId") and name in supported:
+        elif (
+            name in ("flowId", "q", "triggerId", "executionId", "triggerExecutionId")
+            and name in supported
+            and (resource != "LOG" or name in _LOG_LEGACY)
+        ):
             filters.items.append(KestraSimFilter(name, "EQUALS" if name != "q" else "CONTAINS", value))
         elif name == "state":
             filters.items.append(
@@ -206,13 +249,19 @@ def parse_filters(params: Sequence[tuple[str, str]], resource: str) -> KestraSim
             )
         elif name == "labels":
             filters.items.append(KestraSimFilter("labels", "EQUALS", value))
+        elif name in ("startDate", "endDate") and resource == "LOG":
+            if legacy_mapping:
+                op = "GREATER_THAN" if name == "startDate" else "LESS_THAN"
+            else:
+                op = "GREATER_THAN_OR_EQUAL_TO" if name == "startDate" else "LESS_THAN_OR_EQUAL_TO"
+            filters.items.append(KestraSimFilter(name, op, value))
         elif name in ("startDate", "endDate") and name in supported:
             op = "GREATER_THAN_OR_EQUAL_TO" if name == "startDate" else "LESS_THAN_OR_EQUAL_TO"
             filters.items.append(KestraSimFilter("startDate", op, value))
-        elif name == "timeRange":
+        elif name == "timeRange" and resource != "LOG":
             filters.items.append(KestraSimFilter("timeRange", "EQUALS", value))
         elif name == "minLevel" and resource == "LOG":
-            filters.items.append(KestraSimFilter("level", "GREATER_THAN_OR_EQUAL_TO", value))
+            filters.items.append(KestraSimFilter("level", "EQUALS", value))
     unique: list[KestraSimFilter] = []
     for item in filters.items:
         if item not in unique:
