@@ -319,7 +319,7 @@ class KestraAsyncHook(KestraHookBase):
 
         call = base.follow_execution_call(execution_id)
         route = await self._route_of(call)
-        timeout = httpx.Timeout(self._timeout, read=read_timeout or self._timeout)
+        timeout = httpx.Timeout(self._attempt_timeout(), read=read_timeout or self._timeout)
         try:
             response = await self._attempt(
                 route, call, stream=True, timeout=timeout, refused=self._stream_refused

@@ -155,7 +155,7 @@ class KestraRequestsBase(KestraHookBase):
         part of a frame, a frame that is no execution): the wait checks the time on each."""
         call = base.follow_execution_call(execution_id)
         route = self._route_of(call)
-        timeout = (self._timeout, read_timeout or self._timeout)
+        timeout = (self._attempt_timeout(), read_timeout or self._timeout)
         try:
             response = self._attempt(route, call, stream=True, timeout=timeout, refused=self._stream_refused)
         except KestraAttemptFailure as failure:
