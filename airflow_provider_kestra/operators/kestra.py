@@ -404,7 +404,15 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         """Look once more; finish at once if the execution already ended, else hand over to the triggerer."""
         execution_id = execution["id"]
         self._relay_logs(execution_id)
-        current = self.hook.get_execution(execution_id)
+        try:
+            current = self.hook.get_execution(execution_id)
+        except Exception as err:
+            if is_lasting_error(err):
+                self._leave_running(execution_id, err)
+                raise
+            # A fault is no reason to fail the try: the trigger looks again.
+            self.log.warning("Could not read Kestra execution %s before deferring (%s)", execution_id, err)
+            current = execution
         if is_terminal(state_of(current)):
             self._relay_logs(execution_id)
             return self._finish(context, current)
@@ -488,8 +496,10 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         try:
             current = self.hook.get_execution(execution_id)
         except Exception as err:
-            self._leave_running(execution_id, err)
-            raise stopped from err
+            if is_lasting_error(err):
+                self._leave_running(execution_id, err)
+                raise stopped from err
+            current = {"id": execution_id, "state": {"current": "UNKNOWN"}}  # still to be watched
         if is_terminal(state_of(current)):
             self._relay_logs(execution_id)
             return self._finish(context, current)
