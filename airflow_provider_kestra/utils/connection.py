@@ -108,6 +108,16 @@ def without_userinfo(text: str) -> str:
     return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", text)
 
 
+def _shown(value: str) -> str:
+    """A field value for an error message: a short word as it is, anything else (it may be a secret pasted
+    into the wrong field) by its length only."""
+    return (
+        repr(value)
+        if re.fullmatch(r"[a-z][a-z0-9+.-]{0,9}", value)
+        else f"a value of {len(value)} characters"
+    )
+
+
 def build_base_url(host: str | None, schema: str | None, port: int | None) -> str:
     """``scheme://host[:port][/path]`` without a trailing slash, and without user info."""
     host_text = (host or "").strip()
@@ -130,8 +140,8 @@ def build_base_url(host: str | None, schema: str | None, port: int | None) -> st
         return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     if schema_text not in ("", "http", "https"):
         raise KestraConfigError(
-            f"connection schema must be 'http' or 'https', got {without_userinfo(str(schema))!r} (put a base "
-            "path in the host as a full URL, e.g. https://kestra.example.com/base)"
+            f"connection schema must be 'http' or 'https', got {_shown(schema_text)} (put a base path in the "
+            "host as a full URL, e.g. https://kestra.example.com/base)"
         )
     hostname, _, path = host_text.partition("/")
     hostname = hostname.rpartition("@")[2]
@@ -155,7 +165,8 @@ def settings_from_fields(
     """
     extras = extras or {}
     token = _extra(extras, "token")
-    secrets = tuple(str(v) for v in (password, token) if v)
+    # A secret of one to three characters would turn every word into stars: too short to hide anyway.
+    secrets = tuple(str(v) for v in (password, token) if v and len(str(v)) >= 4)
     try:
         return _settings(host, schema, port, login, password, extras)
     except KestraConfigError as err:
