@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kestra.exceptions import KestraWaitTimeout
-from airflow_provider_kestra.utils.logs import KestraLogRelay
+from airflow_provider_kestra.utils.logs import KestraLogRelay, further_cursor
 from airflow_provider_kestra.utils.models import KILL_TIMEOUT_SECONDS
 from airflow_provider_kestra.utils.reattach import is_lasting_error
 from airflow_provider_kestra.utils.state import KestraOutcome, state_of
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
         KestraTriggerStatus,
     )
 
+LOG_CURSOR_XCOM_KEY = "kestra_log_cursor"
+"""XCom (Airflow 3.3) where the trigger keeps its log cursor while it relays, so a trigger rebuilt by another
+triggerer (restart, fail-over) from the kwargs stored at defer time does not print those lines again."""
 TI_STATE_TIMEOUT_SECONDS = 10.0
 """How long ``on_kill`` may wait for Airflow to say what became of the task instance."""
 REASSIGNED_TI_STATES = frozenset({"deferred"})
@@ -115,6 +119,7 @@ class KestraExecutionTrigger(BaseTrigger):
         self.stream_logs = stream_logs
         self.log_level = log_level
         self._logs = KestraLogRelay(self.log, log_level, log_cursor)
+        self._cursor_restored = False
         self.cancel_on_kill = cancel_on_kill
         self._hook: KestraAsyncHook | None = None
 
@@ -281,7 +286,72 @@ class KestraExecutionTrigger(BaseTrigger):
 
     async def _relay_logs(self, execution_id: str) -> None:
         """Copy new Kestra log lines into the task log; a failure here never ends the wait."""
+        if not self._cursor_restored:
+            self._cursor_restored = True
+            await self._restore_log_cursor(execution_id)
+        before = self._logs.cursor
         await self._logs.arelay(execution_id, self._get_hook().iter_logs)
+        if self._logs.cursor != before:
+            await self._save_log_cursor(execution_id)
+
+    def _comms(self) -> tuple[Any, Any] | None:
+        """``(task instance, Task SDK channel)`` of this trigger in Airflow 3.3's triggerer, else None."""
+        ti = getattr(self, "task_instance", None)
+        try:
+            from airflow.sdk.execution_time import task_runner
+        except ImportError:
+            return None
+        comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+        if ti is None or comms is None or not hasattr(comms, "asend"):
+            return None
+        return ti, comms
+
+    def _xcom_address(self, ti: Any) -> dict[str, Any]:
+        raw_index = getattr(ti, "map_index", None)
+        map_index = -1 if raw_index is None else int(raw_index)
+        return {
+            "key": LOG_CURSOR_XCOM_KEY,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": map_index if map_index >= 0 else None,
+        }
+
+    async def _save_log_cursor(self, execution_id: str) -> None:
+        """Keep the cursor where another triggerer finds it (best effort)."""
+        found = self._comms()
+        if found is None:
+            return
+        ti, comms = found
+        try:
+            from airflow.sdk.execution_time.comms import SetXCom
+
+            value = json.dumps({"execution_id": execution_id, "cursor": self._logs.cursor})
+            await asyncio.wait_for(
+                comms.asend(SetXCom(value=value, **self._xcom_address(ti))), TI_STATE_TIMEOUT_SECONDS
+            )
+        except Exception as err:
+            self.log.debug("Could not keep the Kestra log cursor: %s", err)
+
+    async def _restore_log_cursor(self, execution_id: str) -> None:
+        """Take the cursor an earlier trigger of this try kept, when it is further than the one given."""
+        found = self._comms()
+        if found is None:
+            return
+        ti, comms = found
+        try:
+            from airflow.sdk.execution_time.comms import GetXCom
+
+            answer = await asyncio.wait_for(
+                comms.asend(GetXCom(**self._xcom_address(ti))), TI_STATE_TIMEOUT_SECONDS
+            )
+            stored = getattr(answer, "value", None)
+            stored = json.loads(stored) if isinstance(stored, str) else stored
+        except Exception as err:
+            self.log.debug("Could not read the kept Kestra log cursor: %s", err)
+            return
+        if isinstance(stored, dict) and stored.get("execution_id") == execution_id:
+            self._logs.cursor = further_cursor(self._logs.cursor, stored.get("cursor"))
 
     def _sleep_seconds(self) -> float:
         if self.deadline is None:
@@ -341,15 +411,12 @@ class KestraExecutionTrigger(BaseTrigger):
     async def _task_instance_state(self) -> tuple[bool, str | None]:
         """``(known, state)`` of this trigger's task instance, read through the triggerer's Task SDK
         channel (Airflow 3.3); ``(False, None)`` when it cannot be read."""
-        ti = getattr(self, "task_instance", None)
-        try:
-            from airflow.sdk.execution_time import task_runner
-            from airflow.sdk.execution_time.comms import GetTaskStates
-        except ImportError:
+        found = self._comms()
+        if found is None:
             return False, None
-        comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-        if ti is None or comms is None or not hasattr(comms, "asend"):
-            return False, None
+        ti, comms = found
+        from airflow.sdk.execution_time.comms import GetTaskStates
+
         raw_index = getattr(ti, "map_index", None)
         map_index = -1 if raw_index is None else int(raw_index)
         mapped = map_index >= 0

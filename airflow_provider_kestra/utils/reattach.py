@@ -56,24 +56,24 @@ only memory on Airflow < 3.3."""
 def is_lasting_error(err: BaseException) -> bool:
     """Whether ``err`` means this try cannot go on watching its execution: a credential refused or revoked
     (401/403), the execution gone (404), a request Kestra will always refuse, a connection that is not
-    usable, or a programming error. Anything else is a fault to wait out until the deadline: Kestra or a
-    proxy unreachable, 5xx, 429, a cut stream, an answer that is not Kestra's JSON (even one that escapes
-    the hook as a bare ``ValueError``).
+    usable or does not exist, or a programming error. The faults to wait out until the deadline are the
+    others: Kestra or a proxy unreachable, 5xx, 429, a cut stream, an answer that is not Kestra's JSON (even
+    one that escapes the hook as a bare ``ValueError`` or transport error).
 
     Neither kind is a reason to kill the execution: after a lasting error the try stops and leaves the
     execution running for the next try, which reattaches to it.
     """
-    from airflow_provider_kestra.exceptions import KestraApiError, KestraConfigError
+    from airflow_provider_kestra.exceptions import KestraApiError, KestraConfigError, KestraError
 
     if isinstance(err, KestraConfigError):
         return True
     if isinstance(err, KestraApiError):
         return err.status in LASTING_HTTP_STATUSES
-    if type(err).__name__ == "AirflowNotFoundException":  # the connection does not exist
-        return True
-    return isinstance(
-        err, (TypeError, AttributeError, NameError, ImportError, NotImplementedError, AssertionError)
-    )
+    if isinstance(err, (KestraError, OSError, ValueError)):  # ValueError: JSON or UTF-8 that did not decode
+        return False
+    # A transport error that escaped the hook unwrapped is a fault too; anything else (a bug, a missing
+    # connection) will not get better by waiting.
+    return not type(err).__module__.startswith(("httpx", "httpcore", "requests", "urllib3"))
 
 
 def _digest(*parts: object) -> str:

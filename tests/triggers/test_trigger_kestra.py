@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+from airflow_provider_kestra.triggers.kestra import LOG_CURSOR_XCOM_KEY, KestraExecutionTrigger
 from airflow_provider_kestra.utils.models import KestraTriggerEvent
 
 BASE = "http://kestra.test:8080"
@@ -580,3 +580,65 @@ async def test_logs_are_relayed_while_following_and_after_the_end(
     assert event["status"] == "success"
     assert logs.call_count >= 2
     assert caplog.text.count("[kestra:t] step") == 1
+
+
+class FakeXComComms(FakeTriggerComms):
+    """The triggerer's channel with an XCom table: what one triggerer writes, the next one reads."""
+
+    def __init__(self) -> None:
+        super().__init__("deferred")
+        self.xcoms: dict[str, Any] = {}
+
+    async def asend(self, msg: Any) -> Any:
+        from types import SimpleNamespace
+
+        kind = type(msg).__name__
+        if kind == "SetXCom":
+            self.xcoms[msg.key] = msg.value
+            return None
+        if kind == "GetXCom":
+            return SimpleNamespace(key=msg.key, value=self.xcoms.get(msg.key))
+        return await super().asend(msg)
+
+
+async def test_log_lines_are_never_printed_twice_after_a_triggerer_restart(
+    kestra: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+    trigger_log: None,
+    ti_state: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Case 18: Airflow rebuilds a trigger from the kwargs stored when the task deferred, so the cursor in
+    them is old. The trigger keeps its cursor in an XCom while it relays; the rebuilt trigger (restart,
+    fail-over) takes it and prints only the lines not shown yet."""
+    from airflow.sdk.execution_time import task_runner
+
+    first_line = {
+        "taskId": "t",
+        "level": "INFO",
+        "message": "before restart",
+        "timestamp": "2026-11-22T10:00:01Z",
+    }
+    later_line = {**first_line, "message": "after restart", "timestamp": "2026-11-22T10:00:09Z"}
+    logs = kestra.get(f"{API}/logs/ex1")
+    stored_at_defer = make_trigger(stream_logs=True).serialize()[1]
+    comms = FakeXComComms()
+
+    logs.mock(return_value=httpx.Response(200, json=[first_line]))
+    first = KestraExecutionTrigger(**stored_at_defer)
+    ti_state(first, "deferred")
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    with caplog.at_level("INFO"):
+        await first._relay_logs("ex1")  # what the triggerer that then stops relayed
+    await first.cleanup()
+    assert LOG_CURSOR_XCOM_KEY in comms.xcoms
+
+    logs.mock(return_value=httpx.Response(200, json=[first_line, later_line]))
+    rebuilt = KestraExecutionTrigger(**json.loads(json.dumps(stored_at_defer)))
+    ti_state(rebuilt, "deferred")
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    with caplog.at_level("INFO"):
+        await rebuilt._relay_logs("ex1")
+    await rebuilt.cleanup()
+    assert caplog.text.count("[kestra:t] before restart") == 1
+    assert caplog.text.count("[kestra:t] after restart") == 1
