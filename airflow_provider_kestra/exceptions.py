@@ -98,16 +98,12 @@ class KestraFlowValidationError(KestraError):
 
 
 class KestraFlowDeployError(KestraError):
-    """A deployment stopped midway; ``deployed`` lists what was done, ``not_deployed`` what was not, and
-    ``unknown`` the flows whose request reached Kestra without an answer (they may or may not be deployed)."""
+    """A deployment stopped midway; ``deployed`` lists what was done, ``not_deployed`` what was not."""
 
-    def __init__(
-        self, message: str, *, deployed: list[Any], not_deployed: list[str], unknown: list[str] | None = None
-    ) -> None:
+    def __init__(self, message: str, *, deployed: list[Any], not_deployed: list[str]) -> None:
         super().__init__(message)
         self.deployed = deployed
         self.not_deployed = not_deployed
-        self.unknown = list(unknown or [])
 
 
 class KestraApiError(KestraError):

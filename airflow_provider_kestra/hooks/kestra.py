@@ -28,7 +28,6 @@ from airflow_provider_kestra.exceptions import (
     KestraFlowDeployError,
     KestraFlowValidationError,
     KestraNotFoundError,
-    KestraServerError,
     stream_ended_early,
     with_note,
 )
@@ -88,14 +87,6 @@ TRANSPORT_ERRORS = (
 """The requests errors an attempt may be retried after (see ``requests_failure_kind``)."""
 
 log = logging.getLogger(__name__)
-
-
-def _answer_lost(err: KestraError) -> bool:
-    """Whether a request may have reached Kestra with its answer lost: the connection failed (after the
-    hook's retries) or a gateway answered 502/503/504 in Kestra's place."""
-    if isinstance(err, KestraServerError):
-        return err.status in (502, 503, 504)
-    return isinstance(err, KestraConnectionError)
 
 
 class KestraHook(KestraHookBase):
@@ -374,40 +365,14 @@ class KestraHook(KestraHookBase):
                         )
                     )
         except KestraError as err:
-            unknown: list[str] = []
-            if pending and not dry_run and _answer_lost(err):
-                # The flow being sent when the answer was lost: read it back to learn what happened.
-                outcome = self._outcome_of_lost_upsert(documents[len(documents) - len(pending)])
-                if isinstance(outcome, str):
-                    unknown.append(pending.pop(0))
-                elif outcome is not None:
-                    results.append(outcome)
-                    pending.pop(0)
             done = ", ".join(f"{r['namespace']}.{r['flow_id']} ({r['action']})" for r in results) or "nothing"
-            parts = [f"Flow deployment stopped: {err}. Already deployed: {done}."]
-            parts.append(f"Not deployed: {', '.join(pending) or 'none (the deletions were not finished)'}.")
-            if unknown:
-                parts.append(
-                    f"Unknown (the request was sent but its answer was lost, and the flow could not be read "
-                    f"back): {', '.join(unknown)}; run the deployment again, it is idempotent."
-                )
             raise KestraFlowDeployError(
-                " ".join(parts), deployed=results, not_deployed=pending, unknown=unknown
+                f"Flow deployment stopped: {err}. Already deployed: {done}. "
+                f"Not deployed: {', '.join(pending) or 'none (the deletions were not finished)'}",
+                deployed=results,
+                not_deployed=pending,
             ) from err
         return results
-
-    def _outcome_of_lost_upsert(self, doc: KestraFlowDocument) -> KestraFlowDeployResult | str | None:
-        """After a create/update whose answer was lost: the deployed flow when Kestra holds exactly ``doc``'s
-        source, None when it holds another one (or none), ``"unknown"`` when it cannot be read either."""
-        try:
-            existing = self.get_flow(doc.namespace, doc.flow_id, source=True)
-        except KestraNotFoundError:
-            return None
-        except KestraError:
-            return "unknown"
-        if base.same_source(existing.get("source"), doc.source):
-            return base.deploy_result(doc.namespace, doc.flow_id, existing.get("revision"), "updated")
-        return None
 
     # --------------------------------------------------------------------------------------- executions
     def create_execution(

@@ -828,62 +828,6 @@ def test_deploy_sends_kestra_expressions_untouched_over_the_wire(
     assert result == [{"namespace": "company.team", "flow_id": "hello", "revision": 1, "action": "created"}]
 
 
-FLOW_TWO = FLOW_WITH_EXPRESSION.replace("id: hello", "id: two")
-FLOW_THREE = FLOW_WITH_EXPRESSION.replace("id: hello", "id: three")
-
-
-@pytest.mark.parametrize("read_back", ["same-source", "not-there", "unreadable"])
-def test_deploy_error_lists_deployed_not_deployed_and_unknown(
-    kestra_conn: str, requests_mock: Any, read_back: str
-) -> None:
-    """Case 17: the answer to the second flow's create is lost (504 from a gateway). Kestra is asked what it
-    holds: the same source means deployed, nothing means not deployed, no answer means unknown."""
-    from airflow_provider_kestra.exceptions import KestraFlowDeployError
-
-    requests_mock.post(
-        f"{API}/flows/validate",
-        json=[{"index": i, "flow": f, "constraints": None} for i, f in enumerate(["hello", "two", "three"])],
-    )
-    requests_mock.get(f"{API}/flows/company.team/hello", status_code=404, json={"message": "Not Found"})
-    requests_mock.get(f"{API}/flows/company.team/three", status_code=404, json={"message": "Not Found"})
-    before = {"status_code": 404, "json": {"message": "Not Found"}}
-    after = {
-        "same-source": {
-            "json": {"id": "two", "namespace": "company.team", "revision": 1, "source": FLOW_TWO}
-        },
-        "not-there": {"status_code": 404, "json": {"message": "Not Found"}},
-        "unreadable": {"status_code": 503, "text": "<html>maintenance</html>"},
-    }[read_back]
-    requests_mock.get(f"{API}/flows/company.team/two", [before, after])
-    requests_mock.post(
-        f"{API}/flows",
-        [
-            {"json": {"id": "hello", "namespace": "company.team", "revision": 1}},
-            {"status_code": 504, "text": "gateway timeout"},
-        ],
-    )
-    op = KestraDeployFlowOperator(
-        task_id="deploy",
-        source="---\n".join([FLOW_WITH_EXPRESSION, FLOW_TWO, FLOW_THREE]),
-        hook_params={"retry_limit": 0},
-    )
-    with pytest.raises(KestraFlowDeployError) as info:
-        op.execute({"ti": make_ti()})
-    error = info.value
-    assert [r["flow_id"] for r in error.deployed] == (
-        ["hello", "two"] if read_back == "same-source" else ["hello"]
-    )
-    assert error.unknown == (["company.team.two"] if read_back == "unreadable" else [])
-    expected_not = (
-        ["company.team.three"] if read_back != "not-there" else ["company.team.two", "company.team.three"]
-    )
-    assert error.not_deployed == expected_not
-    assert ("Unknown (the request was sent but its answer was lost" in str(error)) is (
-        read_back == "unreadable"
-    )
-    assert "s3cret-pass" not in str(error)
-
-
 def test_deploy_reads_a_folder_recursively_with_relative_file_names(
     hook: mock.MagicMock, tmp_path: Path
 ) -> None:
