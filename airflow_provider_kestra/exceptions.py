@@ -98,12 +98,17 @@ class KestraFlowValidationError(KestraError):
 
 
 class KestraFlowDeployError(KestraError):
-    """A deployment stopped midway; ``deployed`` lists what was done, ``not_deployed`` what was not."""
+    """A deployment stopped midway. ``deployed``: the results of what was done; ``not_deployed``: the flows
+    (``namespace.id``) certainly left as they were; ``unknown``: the flows whose write was sent but whose
+    answer was lost or partial (a cut connection, a 5xx), which Kestra may or may not have applied."""
 
-    def __init__(self, message: str, *, deployed: list[Any], not_deployed: list[str]) -> None:
+    def __init__(
+        self, message: str, *, deployed: list[Any], not_deployed: list[str], unknown: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.deployed = deployed
         self.not_deployed = not_deployed
+        self.unknown = list(unknown or [])
 
 
 class KestraApiError(KestraError):

@@ -28,13 +28,25 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.hooks.kestra"]}],
         "operators": [
-            {"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.operators.kestra"]}
+            {
+                "integration-name": "Kestra",
+                "python-modules": [
+                    "airflow_provider_kestra.operators.kestra",
+                    "airflow_provider_kestra.operators.kestra_lifecycle",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.sensors.kestra"]}
         ],
         "triggers": [
-            {"integration-name": "Kestra", "python-modules": ["airflow_provider_kestra.triggers.kestra"]}
+            {
+                "integration-name": "Kestra",
+                "python-modules": [
+                    "airflow_provider_kestra.triggers.kestra",
+                    "airflow_provider_kestra.triggers.kestra_events",
+                ],
+            }
         ],
         "connection-types": [
             {

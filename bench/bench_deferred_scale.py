@@ -20,6 +20,14 @@ JSON line.
 The same run with ``MODE`` ``hook-follow`` waits through ``KestraAsyncHook.wait_for_execution`` (the
 hook's SSE follow path) instead of the trigger: a reference for what the trigger would cost on that path.
 
+``MODE`` ``operator-defaults`` (issue 12, ``bench_defaults_deferred.py``) runs the trigger exactly as
+``KestraTriggerExecutionOperator`` builds it with its defaults (log streaming on, INFO, poll interval 5 s):
+the warm-up is a real operator ``execute()`` whose ``TaskDeferred`` gives the trigger's serialized kwargs,
+and every measured trigger is rebuilt from them (as the triggerer does) with its own execution id. ``MODE``
+``trigger`` is the trigger's constructor defaults (log streaming off). Every mode also reports each
+event's lateness (``time.time()`` at the event minus the execution's ``state.endDate``), the log requests
+sent while the executions log nothing, and the total event-loop stall.
+
 Usage: ``python bench_deferred_scale.py MODE URL USERNAME PASSWORD CONN_ID COUNT SLEEP SETTLE``
 """
 
@@ -94,12 +102,53 @@ async def _consume(trigger: Any) -> dict[str, Any]:
         await trigger.cleanup()
 
 
+async def _consume_timed(trigger: Any) -> dict[str, Any]:
+    event = await _consume(trigger)
+    event["_received"] = time.time()
+    return event
+
+
+#: Mode ``operator-defaults``: the trigger class path and kwargs the operator deferred with (set by warm-up).
+_OPERATOR_TRIGGER: dict[str, Any] = {}
+
+
+def _operator_defaults_trigger(conn_id: str, url: str, auth: tuple[str, str]) -> Any:
+    """The trigger a ``KestraTriggerExecutionOperator`` with its defaults defers with (deferrable=True)."""
+    from airflow.exceptions import TaskDeferred
+    from bench_log_relay import fake_context
+
+    from airflow_provider_kestra.operators.kestra import KestraTriggerExecutionOperator
+
+    _create_executions(url, auth, 0, 0.0)  # deploys the flow
+    operator = KestraTriggerExecutionOperator(
+        task_id="scale",
+        namespace="bench",
+        flow_id=FLOW_ID,
+        inputs={"sleep": "PT2S"},
+        deferrable=True,
+        kestra_conn_id=conn_id,
+    )
+    try:
+        operator.execute(fake_context("scale"))  # type: ignore[arg-type]
+    except TaskDeferred as deferred:
+        classpath, kwargs = deferred.trigger.serialize()
+        _OPERATOR_TRIGGER.update(classpath=classpath, kwargs=kwargs)
+        return deferred.trigger
+    raise RuntimeError("the operator did not defer")
+
+
 def _make_waiter(mode: str, conn_id: str, execution_id: str) -> Any:
-    """A ``KestraExecutionTrigger`` (mode ``trigger``), or the hook's SSE follow path (``hook-follow``)."""
+    """A ``KestraExecutionTrigger`` (mode ``trigger``: constructor defaults; ``operator-defaults``: as the
+    operator defers with its defaults), or the hook's SSE follow path (``hook-follow``)."""
     if mode == "hook-follow":
         from bench_detection_latency import HookFollowWaiter
 
         return HookFollowWaiter(conn_id, execution_id)
+    if mode == "operator-defaults":
+        from bench_log_relay import import_string
+
+        kwargs = {**_OPERATOR_TRIGGER["kwargs"], "execution_id": execution_id, "log_cursor": None}
+        return import_string(_OPERATOR_TRIGGER["classpath"])(**kwargs)
     from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
 
     return KestraExecutionTrigger(kestra_conn_id=conn_id, execution_id=execution_id)
@@ -110,25 +159,38 @@ class LoopLagMonitor:
 
     def __init__(self) -> None:
         self.worst = 0.0
+        self.total = 0.0
         self._task = asyncio.create_task(self._tick())
 
     async def _tick(self) -> None:
         while True:
             expected = time.monotonic() + 0.05
             await asyncio.sleep(0.05)
-            self.worst = max(self.worst, time.monotonic() - expected)
+            late = time.monotonic() - expected
+            self.worst = max(self.worst, late)
+            self.total += late if late > 0.005 else 0.0
 
     def take(self) -> float:
         """The worst lag since the previous call."""
         worst, self.worst = self.worst, 0.0
         return worst
 
+    def take_total(self) -> float:
+        """The summed lateness (ticks more than 5 ms late) since the previous call."""
+        total, self.total = self.total, 0.0
+        return total
+
     def stop(self) -> None:
         self._task.cancel()
 
 
-def _phase(wall_from: float, wall_to: float, cpu_from: float, cpu_to: float, lag: float) -> dict[str, float]:
-    return {"seconds": wall_to - wall_from, "cpu": cpu_to - cpu_from, "lag": lag}
+def _phase(
+    wall_from: float, wall_to: float, cpu_from: float, cpu_to: float, lag: float, stall: float = 0.0
+) -> dict[str, float]:
+    return {"seconds": wall_to - wall_from, "cpu": cpu_to - cpu_from, "lag": lag, "stall": stall}
+
+
+LOG_PATHS = r"/logs/"
 
 
 async def _measure(
@@ -138,13 +200,14 @@ async def _measure(
     lag = LoopLagMonitor()
     rss_before, cpu_launch, wall_launch = rss_bytes(), time.process_time(), time.monotonic()
     requests_before, reads_before = counter.total, counter.execution_reads
-    tasks = [asyncio.create_task(_consume(_make_waiter(mode, conn_id, eid))) for eid in ids]
+    tasks = [asyncio.create_task(_consume_timed(_make_waiter(mode, conn_id, eid))) for eid in ids]
     # Start-up ends once every trigger has asked about its execution, plus ``settle`` seconds.
     while counter.execution_reads - reads_before < len(ids) and time.time() < first_end - 2:
         await asyncio.sleep(0.2)
     await asyncio.sleep(settle)
     cpu_settled, wall_settled = time.process_time(), time.monotonic()
-    requests_settled, lag_startup = counter.total, lag.take()
+    requests_settled, lag_startup, stall_startup = counter.total, lag.take(), lag.take_total()
+    logs_settled = counter._count(LOG_PATHS)
     window = first_end - 1.0 - time.time()
     rss_waiting = rss_bytes()
     if window > 0:
@@ -152,24 +215,42 @@ async def _measure(
         rss_waiting = rss_bytes()
         await asyncio.sleep(window / 2)
     cpu_waited, wall_waited = time.process_time(), time.monotonic()
-    requests_waited, lag_waiting = counter.total, lag.take()
+    requests_waited, lag_waiting, stall_waiting = counter.total, lag.take(), lag.take_total()
+    logs_waited = counter._count(LOG_PATHS)
     events = await asyncio.gather(*tasks)
     cpu_done, wall_done = time.process_time(), time.monotonic()
     lag.stop()
     return {
         "count": len(ids),
         "statuses": dict(Counter(str(event.get("status")) for event in events)),
-        "startup": _phase(wall_launch, wall_settled, cpu_launch, cpu_settled, lag_startup),
-        "waiting": _phase(wall_settled, wall_waited, cpu_settled, cpu_waited, lag_waiting),
-        "completion": _phase(wall_waited, wall_done, cpu_waited, cpu_done, lag.take()),
+        "startup": _phase(wall_launch, wall_settled, cpu_launch, cpu_settled, lag_startup, stall_startup),
+        "waiting": _phase(wall_settled, wall_waited, cpu_settled, cpu_waited, lag_waiting, stall_waiting),
+        "completion": _phase(wall_waited, wall_done, cpu_waited, cpu_done, lag.take(), lag.take_total()),
+        "received": {eid: event.get("_received") for eid, event in zip(ids, events, strict=True)},
         "rss_before": rss_before,
         "rss_waiting": rss_waiting,
         "requests": {
             "startup": requests_settled - requests_before,
             "waiting": requests_waited - requests_settled,
             "total": counter.total - requests_before,
+            "logs_waiting": logs_waited - logs_settled,
         },
     }
+
+
+def _lateness(url: str, auth: tuple[str, str], received: dict[str, float | None]) -> list[float]:
+    """Seconds from each execution's ``state.endDate`` to its event (sorted); read after the measure."""
+    from bench_server import parse_instant
+
+    late = []
+    with requests.Session() as session:
+        session.auth = auth
+        for execution_id, at in received.items():
+            answer = session.get(f"{url}/api/v1/main/executions/{execution_id}", timeout=30)
+            end = answer.json()["state"].get("endDate") if answer.ok else None
+            if at is not None and end:
+                late.append(at - parse_instant(end))
+    return sorted(late)
 
 
 def main(argv: list[str]) -> int:
@@ -177,13 +258,17 @@ def main(argv: list[str]) -> int:
     mode, url, username, password, conn_id, count, sleep, settle = argv
     auth = (username, password)
     counter = HttpRequestCounter(url).start()
-    warm_up = _create_executions(url, auth, 1, 0.2)
-    asyncio.run(_consume(_make_waiter(mode, conn_id, warm_up[0])))
+    if mode == "operator-defaults":
+        asyncio.run(_consume(_operator_defaults_trigger(conn_id, url, auth)))
+    else:
+        warm_up = _create_executions(url, auth, 1, 0.2)
+        asyncio.run(_consume(_make_waiter(mode, conn_id, warm_up[0])))
     created_at = time.time()
     ids = _create_executions(url, auth, int(count), float(sleep))
     create_seconds = time.time() - created_at
     report = asyncio.run(_measure(mode, conn_id, ids, created_at + float(sleep), float(settle), counter))
     report["create_seconds"] = create_seconds
+    report["lateness"] = _lateness(url, auth, report.pop("received"))
     print(json.dumps(report))
     return 0
 
@@ -265,6 +350,25 @@ def scale_rows(report: dict[str, Any], variant: str, judged: bool) -> list[Bench
     ]
 
 
+def deferred_scale_report(
+    server: BenchServer, conn_id: str, count: int, sleep: float, settle: float, mode: str = "trigger"
+) -> dict[str, Any]:
+    """Run :func:`main` in a fresh interpreter and return its JSON report (raises with stderr's last line)."""
+    args = [mode, server.url, server.username, server.password, conn_id, str(count), str(sleep), str(settle)]
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__)), *args],
+        capture_output=True,
+        text=True,
+        timeout=sleep * 3 + 180 + count / 20,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"exit {done.returncode}")
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
 def run_deferred_scale(
     server: BenchServer, conn_id: str, count: int, sleep: float, settle: float, mode: str = "trigger"
 ) -> list[BenchRow]:
@@ -274,19 +378,11 @@ def run_deferred_scale(
     else:
         variant = f"reference: {count} KestraAsyncHook.wait_for_execution (SSE follow), one loop"
         judged = False
-    args = [mode, server.url, server.username, server.password, conn_id, str(count), str(sleep), str(settle)]
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__)), *args],
-        capture_output=True,
-        text=True,
-        timeout=sleep * 3 + 180,
-        check=False,
-    )
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        reason = lines[-1] if lines else f"exit {done.returncode}"
-        return [BenchRow("2. Deferred waits at scale", variant, "all", "n/a", note=reason)]
-    return scale_rows(json.loads(done.stdout.strip().splitlines()[-1]), variant, judged)
+    try:
+        report = deferred_scale_report(server, conn_id, count, sleep, settle, mode)
+    except RuntimeError as err:
+        return [BenchRow("2. Deferred waits at scale", variant, "all", "n/a", note=str(err))]
+    return scale_rows(report, variant, judged)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ asyncio loop, as in Airflow's triggerer. Both variants run one after the other i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +27,7 @@ from bench_report import BenchRow, percentile
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+    from pathlib import Path
 
     from bench_server import BenchServer
 
@@ -103,12 +105,13 @@ def measure_latencies(
     count: int,
     base_sleep: float,
     spread: float,
+    flow_id: str = FLOW_ID,
 ) -> tuple[list[float], list[str]]:
     """Latencies (seconds) of ``count`` executions, and the non-success event messages seen."""
     execution_ids = []
     for index in range(count):
         seconds = base_sleep + spread * index / max(count - 1, 1)
-        execution_ids.append(server.create_execution(FLOW_ID, {"sleep": f"PT{seconds:.3f}S"}))
+        execution_ids.append(server.create_execution(flow_id, {"sleep": f"PT{seconds:.3f}S"}))
     triggers = [make_trigger(execution_id) for execution_id in execution_ids]
     results = asyncio.run(_run_triggers(triggers))
     latencies, problems = [], []
@@ -190,3 +193,75 @@ def run_detection_latency(server: BenchServer, conn_id: str, count: int) -> list
             goal=False,
         ),
     ]
+
+
+# ------------------------------------------------------------------------------ issue 12, goal 6
+SELECT_ISSUE12 = {12, 126}
+LOGGING_FLOW_ID = "latencylogs"
+LOGGING_FLOW_SOURCE = f"""id: {LOGGING_FLOW_ID}
+namespace: bench
+inputs:
+  - id: sleep
+    type: STRING
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message:
+      - "starting"
+      - "working for {{{{ inputs.sleep }}}}"
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: "{{{{ inputs.sleep }}}}"
+  - id: bye
+    type: io.kestra.plugin.core.log.Log
+    message: "done"
+"""
+
+
+def run_detection_latency_with_logs(server: BenchServer, conn_id: str, count: int) -> list[BenchRow]:
+    """Goal 6: the trigger as the operator defers with its defaults (log relay on), on a flow that logs
+    three lines around a staggered ``Sleep``; latency to the execution's ``endDate`` as benchmark 1."""
+    from bench_log_relay import import_string
+    from bench_startup_stall import TRIGGER_CLASS, operator_default_kwargs
+
+    trigger_class = import_string(
+        TRIGGER_CLASS
+    )  # before the executions start: importing Airflow takes seconds
+
+    def make_trigger(execution_id: str) -> ExecutionWaiter:
+        trigger: ExecutionWaiter = trigger_class(**operator_default_kwargs(conn_id, execution_id))
+        return trigger
+
+    server.deploy_flow(LOGGING_FLOW_SOURCE, LOGGING_FLOW_ID)
+    latencies, problems = measure_latencies(
+        server, make_trigger, count, base_sleep=2.0, spread=1.5, flow_id=LOGGING_FLOW_ID
+    )
+    row = latency_row(
+        "trigger as the operator defers with defaults (stream_logs=True, INFO, 5 s), flow logs 3 lines",
+        latencies,
+        problems,
+        count,
+        goal=True,
+    )
+    return [dataclasses.replace(row, benchmark="12.6 Detection latency, log relay on")]
+
+
+def _rows_if_selected(selected: set[int], workdir: Path, quick: bool) -> list[BenchRow]:
+    """``run.py``'s hook for issue 12 goal 6 (``--only 12`` or ``126``): 30 executions (10 with --quick)."""
+    if not selected & SELECT_ISSUE12:
+        return []
+    from bench_server import ISSUE12_CONN_ID, issue12_simulator
+
+    print("12.6 Detection latency with the log relay on ...", flush=True)
+    with issue12_simulator(workdir, "latency-logs") as server:
+        return run_detection_latency_with_logs(server, ISSUE12_CONN_ID, 10 if quick else 30)
+
+
+def rows_if_selected(selected: set[int], workdir: Path, quick: bool) -> list[BenchRow]:
+    """:func:`_rows_if_selected` with the load average at its start and end in every note."""
+    from bench_machine import load_average
+    from bench_report import with_load
+
+    start = load_average()
+    rows = _rows_if_selected(selected, workdir, quick)
+    return with_load(rows, start, load_average()) if rows else rows

@@ -7,7 +7,7 @@ goal is visible in the table itself and never hidden in a log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import median, quantiles
 
 
@@ -49,3 +49,9 @@ def markdown_table(rows: list[BenchRow]) -> str:
         cells = [row.benchmark, row.variant, row.metric, row.value, row.goal, row.verdict, row.note]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
+
+
+def with_load(rows: list[BenchRow], start: str, end: str) -> list[BenchRow]:
+    """``rows`` with the load average at the start and end of their measure appended to each note."""
+    text = f"load avg (1/5/15 min) {start} at start, {end} at end"
+    return [replace(row, note=f"{row.note}; {text}" if row.note else text) for row in rows]

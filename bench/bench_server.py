@@ -8,6 +8,7 @@ provider's code only where it means to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -17,10 +18,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SIM_USERNAME = "admin@kestra.io"
 SIM_PASSWORD = "Kestra-Sim-Pass1"
@@ -153,3 +157,24 @@ def start_simulator(
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"kestra-sim at {url} did not answer; see {log_path}")
+
+
+ISSUE12_CONN_ID = "kestra_bench"
+
+
+@contextlib.contextmanager
+def issue12_simulator(workdir: Path, name: str) -> Iterator[BenchServer]:
+    """A simulator of its own for one issue-12 benchmark (journal large enough for 5,000 polling
+    triggers), with ``AIRFLOW_CONN_KESTRA_BENCH`` pointing at it while the block runs."""
+    server = start_simulator(workdir / f"kestra-sim-{name}.log", extra_args=("--journal-size", "1000000"))
+    variable = f"AIRFLOW_CONN_{ISSUE12_CONN_ID.upper()}"
+    previous = os.environ.get(variable)
+    os.environ[variable] = server.connection_uri()
+    try:
+        yield server
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = previous

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    /work/venv33/bin/python bench/run.py [--only 1,2,3,4] [--quick] [--output bench/results.md]
+    /work/venv33/bin/python bench/run.py [--only 1,2,3,4,5] [--quick] [--output bench/results.md]
 
 The table is printed and written to ``bench/results.md`` with a description of the machine and the load
 average at the start and the end of the run (the numbers are only as quiet as the machine was). The
@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench_deferred_scale import run_deferred_scale
+from bench_deploy import run_deploy
 from bench_detection_latency import run_detection_latency
 from bench_hook_throughput import THROUGHPUT_FLOW, run_hook_throughput
 from bench_machine import describe_machine, load_average
@@ -68,7 +69,7 @@ def _write_results(
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks, print the table and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="1,2,3,4", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated benchmark numbers")
     parser.add_argument("--quick", action="store_true", help="smaller samples, for trying the harness")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.md")
     args = parser.parse_args(argv)
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print("4. DAG-parse cost ...", flush=True)
         rows += run_parse_cost(samples=3 if quick else 5)
 
-    if selected & {1, 2, 3}:
+    if selected & {1, 2, 3, 5}:
         server = start_simulator(workdir / "kestra-sim.log")
         print(
             f"simulator at {server.url} (pid {server.process.pid}, log {workdir / 'kestra-sim.log'})",
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows += run_hook_throughput(
                     server, CONN_ID, execution_id, rounds=3 if quick else 9, seconds=0.5 if quick else 0.7
                 )
+            if 5 in selected:
+                print("5. Flow deploy ...", flush=True)
+                rows += run_deploy(server, CONN_ID, count=500)
             if 1 in selected:
                 print("1. Detection latency ...", flush=True)
                 rows += run_detection_latency(server, CONN_ID, count=10 if quick else 30)
@@ -118,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
         finally:
             server.stop()
+    rows += __import__("bench_log_relay").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_defaults_deferred").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_requests_per_execution").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_startup_stall").rows_if_selected(selected, workdir, quick)
+    rows += __import__("bench_detection_latency").rows_if_selected(selected, workdir, quick)
 
     text = _write_results(args.output, machine, rows, load_average(), time.monotonic() - started)
     print(text)

@@ -1,23 +1,17 @@
-"""Session-wide test setup: a throw-away AIRFLOW_HOME with a SQLite metadata DB, and the simulator fixtures.
+"""Session-wide test setup: a throw-away AIRFLOW_HOME with a SQLite metadata DB, and the shared fixtures.
 
 The environment is set at import time, before any test module imports Airflow, so every test in the run
-sees the same temporary home and no test touches a real Airflow installation.
+sees the same temporary home and no test touches a real Airflow installation. The fixtures every suite
+shares live in ``tests/support/fixtures.py`` (``airflow_db``, ``kestra_conn``, ``kestra_side``, ``make_dag``,
+``run_dag``...), registered here once for the whole run.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import pytest
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 _HOME = Path(tempfile.mkdtemp(prefix="kestra-provider-tests-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
@@ -30,16 +24,4 @@ if metadata.version("apache-airflow").startswith("2."):
     # reschedule mode (or anything else) loads the executor.
     os.environ.setdefault("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
 
-pytest_plugins = ["airflow_provider_kestra.testing.pytest_plugin"]
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
-    """Migrate the session's SQLite metadata DB once; yields AIRFLOW_HOME."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-    )
-    yield _HOME
+pytest_plugins = ["airflow_provider_kestra.testing.pytest_plugin", "support.fixtures"]

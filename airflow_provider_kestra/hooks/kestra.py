@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from airflow_provider_kestra.exceptions import (
+    KestraApiError,
     KestraConfigError,
     KestraConnectionError,
     KestraError,
-    KestraFlowDeployError,
     KestraFlowValidationError,
+    KestraMethodNotAllowedError,
     KestraNotFoundError,
+    KestraServerError,
     stream_ended_early,
     with_note,
 )
@@ -39,6 +41,17 @@ from airflow_provider_kestra.hooks.kestra_base import (
     KestraCall,
     KestraHookBase,
     KestraPlan,
+)
+from airflow_provider_kestra.hooks.kestra_deploy import (
+    KestraDeployLedger,
+    KestraWriteFailed,
+    bulk_flows_call,
+    bulk_results,
+    create_document_call,
+    fits_bulk,
+    flow_key,
+    maybe_applied,
+    revisions_by_id,
 )
 from airflow_provider_kestra.utils.encoding import validate_labels
 from airflow_provider_kestra.utils.files import find_kestra_uris, safe_local_path, unique_file_names
@@ -62,7 +75,7 @@ from airflow_provider_kestra.utils.models import (
 )
 from airflow_provider_kestra.utils.outputs import task_outputs_from_listing
 from airflow_provider_kestra.utils.retry import is_ambiguous, read_timed_out, requests_failure_kind
-from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
+from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, has_route
 from airflow_provider_kestra.utils.sse import KestraExecutionFollowReader
 from airflow_provider_kestra.utils.wait import (
     STREAM_FALLBACK_ERRORS,
@@ -332,11 +345,13 @@ class KestraHook(KestraHookBase):
         dry_run: bool = False,
         filenames: Sequence[str] | None = None,
     ) -> list[KestraFlowDeployResult]:
-        """Validate every flow, then create/update each one (and delete the namespace's other flows).
+        """Validate every flow, then create/update them (and delete the namespace's other flows).
 
         Nothing is deployed when any flow is invalid (:class:`KestraFlowValidationError` lists them all).
         ``delete_missing`` needs an explicit ``namespace`` and only touches flows of exactly that namespace.
-        A failure midway raises :class:`KestraFlowDeployError` naming what was and was not deployed.
+        Requests: one validation, then per namespace one listing and one bulk write (flow by flow on 0.22:
+        see :mod:`airflow_provider_kestra.hooks.kestra_deploy`). A failure midway raises
+        :class:`KestraFlowDeployError` naming the flows deployed, not deployed and unknown.
         """
         if delete_missing and not namespace:
             raise KestraConfigError(
@@ -346,32 +361,140 @@ class KestraHook(KestraHookBase):
         problems += scope_problems(documents, namespace) + self._validate_documents(documents)
         if problems:
             raise KestraFlowValidationError(problems_message(problems), problems)
-        results: list[KestraFlowDeployResult] = []
-        pending = [f"{doc.namespace}.{doc.flow_id}" for doc in documents]
+        groups: dict[str, list[KestraFlowDocument]] = {}
+        for doc in documents:
+            groups.setdefault(doc.namespace, []).append(doc)
+        ledger = KestraDeployLedger.of(documents)
         try:
-            for doc in documents:
-                results.append(self.upsert_flow(doc.source, dry_run=dry_run))
-                pending.pop(0)
-            if delete_missing and namespace:
-                wanted = {doc.flow_id for doc in documents}
-                for flow in self.list_flows(namespace):
-                    if flow.get("id") in wanted or flow.get("namespace", namespace) != namespace:
-                        continue
-                    if not dry_run:
-                        self.delete_flow(namespace, str(flow["id"]))
-                    results.append(
-                        base.deploy_result(
-                            namespace, str(flow["id"]), None, "would-delete" if dry_run else "deleted"
-                        )
-                    )
+            for flow_namespace, docs in groups.items():
+                prune = delete_missing and flow_namespace == namespace
+                if dry_run:
+                    ledger.done(*self._dry_run_namespace(flow_namespace, docs, prune))
+                else:
+                    self._deploy_namespace(flow_namespace, docs, prune, ledger)
         except KestraError as err:
-            done = ", ".join(f"{r['namespace']}.{r['flow_id']} ({r['action']})" for r in results) or "nothing"
-            raise KestraFlowDeployError(
-                f"Flow deployment stopped: {err}. Already deployed: {done}. "
-                f"Not deployed: {', '.join(pending) or 'none (the deletions were not finished)'}",
-                deployed=results,
-                not_deployed=pending,
-            ) from err
+            raise ledger.error(err) from err
+        order = {flow_key(doc.namespace, doc.flow_id): index for index, doc in enumerate(documents)}
+        return sorted(
+            ledger.results, key=lambda r: order.get(flow_key(r["namespace"], r["flow_id"]), len(order))
+        )
+
+    def _deploy_namespace(
+        self, namespace: str, docs: list[KestraFlowDocument], prune: bool, ledger: KestraDeployLedger
+    ) -> None:
+        """Write the flows of one namespace: one bulk request where the server has it, else flow by flow."""
+        before = revisions_by_id(self.list_flows(namespace))
+        wanted = {doc.flow_id for doc in docs}
+        missing = [flow_id for flow_id in before if flow_id not in wanted] if prune else []
+        bulk = [doc for doc in docs if fits_bulk(doc)] if has_route("flow_bulk", self.api_version) else []
+        alone = [doc for doc in docs if not fits_bulk(doc)] if bulk else list(docs)
+        pruned_by_bulk = bool(missing) and not alone
+        if bulk:
+            call = bulk_flows_call(namespace, bulk, delete=pruned_by_bulk)
+            try:
+                answer = self._write(call)
+            except KestraWriteFailed as failed:
+                if not isinstance(failed.error, (KestraNotFoundError, KestraMethodNotAllowedError)):
+                    if maybe_applied(failed.error, sent=failed.sent, bulk=True):
+                        lost = [flow_key(namespace, doc.flow_id) for doc in bulk]
+                        deleted = missing if pruned_by_bulk else []
+                        ledger.lost(lost + [f"{flow_key(namespace, fid)} (deletion)" for fid in deleted])
+                    raise failed.error from None
+                log.warning(
+                    "%s: no bulk route on this server (%s); writing flow by flow", call.context, failed
+                )
+                alone, pruned_by_bulk = list(docs), False
+            else:
+                try:
+                    ledger.done(*bulk_results(bulk, before, answer))
+                except KestraError:
+                    ledger.lost([flow_key(namespace, doc.flow_id) for doc in bulk])
+                    raise
+                if pruned_by_bulk:
+                    ledger.done(*(base.deploy_result(namespace, fid, None, "deleted") for fid in missing))
+        for doc in alone:
+            ledger.done(self._write_document(doc, before, ledger))
+        if not pruned_by_bulk:
+            for flow_id in missing:
+                call = base.delete_flow_call(namespace, flow_id)
+                self._write_or_lose(call, ledger, flow_key(namespace, flow_id))
+                ledger.done(base.deploy_result(namespace, flow_id, None, "deleted"))
+
+    def _write_document(
+        self, doc: KestraFlowDocument, before: Mapping[str, int | None], ledger: KestraDeployLedger
+    ) -> KestraFlowDeployResult:
+        """Create or update one flow (read first when it exists, and left alone when identical)."""
+        key = flow_key(doc.namespace, doc.flow_id)
+        if doc.flow_id not in before:
+            created = self._write_or_lose(create_document_call(doc), ledger, key)
+            return base.deploy_result(doc.namespace, doc.flow_id, created.get("revision"), "created")
+        existing = self.get_flow(doc.namespace, doc.flow_id, source=True)
+        revision = existing.get("revision")
+        if base.same_source(existing.get("source"), doc.source):
+            return base.deploy_result(doc.namespace, doc.flow_id, revision, "unchanged")
+        call = base.update_flow_call(doc.namespace, doc.flow_id, doc.source)
+        new_revision = self._write_or_lose(call, ledger, key).get("revision")
+        action = "unchanged" if new_revision is not None and new_revision == revision else "updated"
+        return base.deploy_result(doc.namespace, doc.flow_id, new_revision, action)
+
+    def _write_or_lose(self, call: KestraCall, ledger: KestraDeployLedger, key: str) -> Any:
+        """Send one single-flow write; when it fails after maybe reaching Kestra, ``key`` becomes unknown."""
+        try:
+            return self._write(call) or {}
+        except KestraWriteFailed as failed:
+            if maybe_applied(failed.error, sent=failed.sent, bulk=False):
+                ledger.lost([key if call.route != "flow_delete" else f"{key} (deletion)"])
+            raise failed.error from None
+
+    def _write(self, call: KestraCall) -> Any:
+        """Send a write with its route's retries; a failure raises :class:`KestraWriteFailed`, which says
+        whether any attempt may have reached Kestra (connection lost after sending, 502-504, an answer)."""
+        route = self._route_of(call)
+        attempt, sent = 0, False
+        while True:
+            try:
+                response = self._attempt(route, call)
+            except KestraAttemptFailure as failure:
+                sent = sent or is_ambiguous(failure.kind)
+                try:
+                    pause = self._retry_or_give_up(route, attempt, failure)
+                except KestraError as err:
+                    raise KestraWriteFailed(err, sent=sent) from None
+                self._sleep(pause)
+                attempt += 1
+                continue
+            except KestraApiError as err:
+                raise KestraWriteFailed(err, sent=True) from None
+            except KestraError as err:
+                raise KestraWriteFailed(err, sent=sent) from None
+            try:
+                return self._answer(call, route, response)
+            except KestraError as err:
+                raise KestraWriteFailed(err, sent=True) from None
+            finally:
+                response.close()
+
+    def _dry_run_namespace(
+        self, namespace: str, docs: list[KestraFlowDocument], prune: bool
+    ) -> list[KestraFlowDeployResult]:
+        """What deploying would do to one namespace: reads only (the existing flows' sources)."""
+        before = revisions_by_id(self.list_flows(namespace))
+        results = []
+        for doc in docs:
+            if doc.flow_id not in before:
+                results.append(base.deploy_result(doc.namespace, doc.flow_id, None, "would-create"))
+                continue
+            existing = self.get_flow(doc.namespace, doc.flow_id, source=True)
+            same = base.same_source(existing.get("source"), doc.source)
+            action = "unchanged" if same else "would-update"
+            results.append(base.deploy_result(doc.namespace, doc.flow_id, existing.get("revision"), action))
+        if prune:
+            wanted = {doc.flow_id for doc in docs}
+            results += [
+                base.deploy_result(namespace, fid, None, "would-delete")
+                for fid in before
+                if fid not in wanted
+            ]
         return results
 
     # --------------------------------------------------------------------------------------- executions
@@ -385,6 +508,8 @@ class KestraHook(KestraHookBase):
         revision: int | None = None,
         schedule_date: datetime | str | None = None,
         idempotency_label_key: str | None = None,
+        breakpoints: Sequence[str] | str | None = None,
+        kind: str | None = None,
     ) -> KestraExecution:
         """Start an execution (``POST /executions/{namespace}/{flowId}``, multipart inputs).
 
@@ -394,7 +519,12 @@ class KestraHook(KestraHookBase):
         hook searches for an execution of the flow carrying that label: found → it is returned; not found
         → the POST is sent again. Without that key an unknown outcome raises at once rather than risk a
         second run. Bad inputs or labels raise :class:`KestraInputError` before anything is sent.
+
+        ``breakpoints`` (task ids, or ``taskId.value``) and ``kind`` (``NORMAL``, ``TEST``, ``PLAYGROUND``)
+        are Kestra 1.x/2.x options; a 0.22 server refuses them with :class:`KestraConfigError` before sending.
         """
+        if breakpoints or kind is not None:
+            base.check_create_options(self.api_version, breakpoints, kind)
         clean_labels = validate_labels(labels)
         if idempotency_label_key is not None and idempotency_label_key not in clean_labels:
             raise KestraConfigError(
@@ -407,6 +537,8 @@ class KestraHook(KestraHookBase):
             labels=clean_labels,
             revision=revision,
             schedule=schedule_date,
+            breakpoints=breakpoints,
+            kind=kind,
         )
         route = self._route_of(call)
         attempt = 0
@@ -510,9 +642,80 @@ class KestraHook(KestraHookBase):
         """Resume a PAUSED execution, passing the Pause task's ``onResume`` inputs (multipart)."""
         self._call(base.resume_execution_call(execution_id, inputs))
 
-    def delete_execution(self, execution_id: str) -> None:
-        """Delete an execution with its logs, metrics and files."""
-        self._call(base.delete_execution_call(execution_id))
+    def restart_to_execution(
+        self, execution_id: str, *, revision: int | None = None, find_timeout: float = 30.0
+    ) -> KestraExecution:
+        """Restart a failed execution and return the execution that runs the restart.
+
+        Without ``revision`` Kestra restarts the execution itself (same id). With one it makes a NEW
+        execution (``parentId`` the original) on that revision; 1.x answers the new one, 2.x answers the
+        original (the action is awaited on the requested id), so the new one is then looked up by flow,
+        ``system.correlationId`` and ``parentId`` among the executions that did not exist before, for up to
+        ``find_timeout`` seconds. The restart request itself is sent once: an answer lost on the way
+        (502/503/504) is resolved by the same look-up, never by restarting again.
+        """
+        if revision is None:
+            restarted = self.restart_execution(execution_id)
+            return (
+                restarted
+                if isinstance(restarted, dict) and restarted.get("id")
+                else self.get_execution(execution_id)
+            )
+        original = self.get_execution(execution_id)
+        query = base.restart_search(original)
+        known = base.restart_copies(execution_id, self.search_executions(query, size=100))
+        answer: KestraExecution | None = None
+        lost: KestraServerError | None = None
+        try:
+            answer = self.restart_execution(execution_id, revision=revision)
+        except KestraServerError as err:
+            if err.status not in (502, 503, 504):
+                raise
+            lost = err
+        if isinstance(answer, dict) and answer.get("id") and answer["id"] != execution_id:
+            return answer
+        wait = KestraMatchWait(time.time() + find_timeout, 0.5)
+        while True:
+            new = base.restart_copies(execution_id, self.search_executions(query, size=100)) - known
+            if new:
+                return self.get_execution(sorted(new)[0])
+            pause = wait.next_pause()
+            if pause is None:
+                break
+            self._sleep(pause)
+        message = (
+            f"Restarting execution {execution_id} on revision {revision}: Kestra made no new execution "
+            f"visible within {find_timeout:g}s; the restart was not requested again"
+        )
+        raise with_note(lost, message) if lost is not None else KestraError(message)
+
+    def delete_execution(self, execution_id: str, **options: bool) -> None:
+        """Delete an execution; by default also its logs, metrics and internal-storage files. ``options``:
+        ``delete_logs``, ``delete_metrics``, ``delete_storage`` (Kestra's ``deleteLogs``...; all True by
+        default). A missing execution raises :class:`KestraNotFoundError`."""
+        self._call(base.delete_execution_call(execution_id, **options))
+
+    def trigger_webhook(
+        self, namespace: str, flow_id: str, key: str, body: Any = None, *, method: str = "POST"
+    ) -> Any:
+        """Fire a flow's Webhook trigger (``/executions/webhook/{namespace}/{flowId}/{key}``) and return
+        Kestra's answer: the new execution (``id``, ``state``, ``url``...), or what the trigger is set to
+        answer (``wait``/``returnOutputs``), or None for an empty answer.
+
+        ``key`` is the trigger's secret: it goes only into the request path, and every error raised here
+        has it masked (``***``). The request is sent once, never retried: a repeat would start a second
+        execution, and a retry would log the path.
+        """
+        call = base.webhook_call(namespace, flow_id, key, body, method)
+        try:
+            route = self._route_of(call)
+            response = self._attempt(route, call)
+            with contextlib.closing(response):
+                return self._answer(call, route, response)
+        except KestraAttemptFailure as failure:
+            raise base.without_secret(failure.error, key) from None
+        except KestraError as err:
+            raise base.without_secret(err, key) from None
 
     def execution_ui_url(self, execution_or_id: KestraExecution | str) -> str:
         """The Kestra UI page of an execution (``ui_url`` extra, else the API base URL)."""

@@ -106,6 +106,12 @@ class KestraAsyncHook(KestraHookBase):
             self._api_version = pinned or KestraApiVersion((await self.server_info())["api_version"])
         return self._api_version
 
+    async def execution_ui_url(self, execution: KestraExecution) -> str:
+        """The Kestra UI page of an execution, built like ``KestraHook.execution_ui_url`` (no request once
+        the API generation is known)."""
+        await self.settings()
+        return self._ui_url(execution, await self.api_version())
+
     async def _route_of(self, call: KestraCall) -> KestraRoute:
         await self.settings()
         return self._route(call.route, self._fixed_version(call) or await self.api_version(), **call.path)
@@ -200,9 +206,9 @@ class KestraAsyncHook(KestraHookBase):
         """Resume a PAUSED execution, passing the Pause task's ``onResume`` inputs (multipart)."""
         await self._call(base.resume_execution_call(execution_id, inputs))
 
-    async def delete_execution(self, execution_id: str) -> None:
-        """Delete an execution with its logs, metrics and files."""
-        await self._call(base.delete_execution_call(execution_id))
+    async def delete_execution(self, execution_id: str, **options: bool) -> None:
+        """Delete an execution, by default with its logs, metrics and files (options as ``KestraHook``'s)."""
+        await self._call(base.delete_execution_call(execution_id, **options))
 
     async def get_logs(
         self, execution_id: str, *, min_level: str = "INFO", cursor: KestraLogCursor | None = None

@@ -15,6 +15,7 @@ Each hook keeps only its I/O: sending, sleeping and iterating, in the shape of h
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -139,14 +140,18 @@ def create_execution_call(
     labels: Mapping[str, str],
     revision: int | None,
     schedule: datetime | str | None,
+    breakpoints: Sequence[str] | str | None = None,
+    kind: str | None = None,
 ) -> KestraCall:
     """``POST /executions/{namespace}/{flowId}``: multipart inputs, ``labels=k:v`` query parameters; no
-    body at all without inputs (as Kestra's own SDK does)."""
+    body at all without inputs (as Kestra's own SDK does). ``breakpoints`` and ``kind``: see
+    :func:`create_options`."""
     params = encode_labels(labels)
     if revision is not None:
         params.append(("revision", str(int(revision))))
     if schedule is not None:
         params.append(("scheduleDate", format_instant(schedule)))
+    params.extend(create_options(breakpoints, kind))
     parts = encode_inputs(inputs)
     body, headers = None, {}
     if parts:
@@ -190,10 +195,43 @@ def resume_execution_call(execution_id: str, inputs: Mapping[str, Any] | None) -
     )
 
 
-def delete_execution_call(execution_id: str) -> KestraCall:
-    """Delete an execution with its logs, metrics and files."""
+def delete_execution_call(
+    execution_id: str, *, delete_logs: bool = True, delete_metrics: bool = True, delete_storage: bool = True
+) -> KestraCall:
+    """``DELETE /executions/{id}?deleteLogs=&deleteMetrics=&deleteStorage=`` (Kestra's defaults: all true)."""
+    flags = {"deleteLogs": delete_logs, "deleteMetrics": delete_metrics, "deleteStorage": delete_storage}
     return KestraCall(
-        "execution_delete", _of(execution_id), context=f"Deleting execution {execution_id}", answer="none"
+        "execution_delete",
+        _of(execution_id),
+        params=[(name, "true" if value else "false") for name, value in flags.items()],
+        context=f"Deleting execution {execution_id}",
+        answer="none",
+    )
+
+
+def webhook_call(
+    namespace: str, flow_id: str, key: str, body: Any = None, method: str = "POST"
+) -> KestraCall:
+    """``GET|POST|PUT /executions/webhook/{namespace}/{flowId}/{key}``: a dict or list body goes as JSON,
+    text as UTF-8 text, bytes as they are. The key is only in ``path``: never in ``context``."""
+    verb = str(method).upper()
+    if verb not in WEBHOOK_METHODS:
+        raise KestraConfigError(f"webhook method must be one of {', '.join(WEBHOOK_METHODS)}, got {method!r}")
+    payload, headers = None, {}
+    if isinstance(body, (dict, list)):
+        payload, headers = json.dumps(body).encode("utf-8"), {"Content-Type": "application/json"}
+    elif isinstance(body, str):
+        payload, headers = body.encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8"}
+    elif isinstance(body, (bytes, bytearray)):
+        payload, headers = bytes(body), {"Content-Type": "application/octet-stream"}
+    elif body is not None:
+        raise KestraConfigError(f"webhook body must be a dict, list, str or bytes, got {type(body).__name__}")
+    return KestraCall(
+        f"execution_webhook_{verb.lower()}",
+        {"namespace": namespace, "flow_id": flow_id, "key": key},
+        body=payload,
+        headers=headers,
+        context=f"Triggering the webhook of flow {namespace}.{flow_id}",
     )
 
 
@@ -325,6 +363,81 @@ def delete_flow_call(namespace: str, flow_id: str) -> KestraCall:
 def validate_flows_call(yaml_documents: str) -> KestraCall:
     """``POST /flows/validate``: one multi-document YAML body; the answer lists one result per flow."""
     return KestraCall("flow_validate", **_yaml(yaml_documents), context="Validating flows", answer="list")
+
+
+WEBHOOK_METHODS = ("GET", "POST", "PUT")
+"""The methods Kestra's webhook route answers."""
+
+EXECUTION_KINDS = ("NORMAL", "TEST", "PLAYGROUND")
+"""``kind`` values of Kestra's create-execution call (``ExecutionKind``)."""
+
+
+def create_options(breakpoints: Sequence[str] | str | None, kind: str | None) -> list[tuple[str, str]]:
+    """The ``breakpoints`` (comma list of ``taskId`` or ``taskId.value``) and ``kind`` query parameters of
+    a create-execution call; a ``kind`` Kestra does not know is refused before sending."""
+    params: list[tuple[str, str]] = []
+    if breakpoints:
+        items = [breakpoints] if isinstance(breakpoints, str) else list(breakpoints)
+        params.append(("breakpoints", ",".join(str(item).strip() for item in items)))
+    if kind is not None:
+        if str(kind).upper() not in EXECUTION_KINDS:
+            raise KestraConfigError(f"kind must be one of {', '.join(EXECUTION_KINDS)}, got {kind!r}")
+        params.append(("kind", str(kind).upper()))
+    return params
+
+
+def check_create_options(version: KestraApiVersion, breakpoints: Any, kind: Any) -> None:
+    """Refuse ``breakpoints``/``kind`` before sending to a 0.22 server, which has neither (they appear in
+    Kestra 1.x's create-execution parameters; an unknown query parameter would be silently ignored)."""
+    if version is KestraApiVersion.V0_22 and (breakpoints or kind is not None):
+        raise KestraConfigError(
+            "breakpoints and kind need a Kestra 1.x or 2.x server; this one speaks API 0.22 (no such "
+            "create-execution parameters)"
+        )
+
+
+def without_secret(error: KestraError, secret: str) -> KestraError:
+    """A copy of ``error`` (same class where possible) with ``secret`` and its URL-quoted form masked in
+    its message and, for an HTTP error, its path: a webhook key must never reach a log or a traceback."""
+    secrets = tuple({secret, quote(secret, safe="")})
+    if isinstance(error, KestraApiError):
+        return type(error)(
+            status=error.status,
+            method=error.method,
+            path=redact(error.path, secrets),
+            kestra_message=redact(error.kestra_message, secrets),
+            field_errors=error.field_errors,
+            context=redact(error.context or "", secrets) or None,
+            problem_type=error.problem_type,
+        )
+    message = redact(str(error), secrets)
+    try:
+        return type(error)(message)
+    except TypeError:
+        return KestraError(message)
+
+
+def restart_search(execution: KestraExecution) -> KestraExecutionQuery:
+    """The search that finds the executions a restart on another revision made of ``execution``: same flow,
+    same ``system.correlationId`` (the copy keeps the original's labels, Kestra's
+    ``Execution#childExecution``)."""
+    labels = {
+        str(item["key"]): str(item["value"])
+        for item in execution.get("labels") or []
+        if isinstance(item, dict) and item.get("key") == "system.correlationId"
+    }
+    return KestraExecutionQuery.of(
+        namespace=str(execution["namespace"]), flow_id=str(execution["flowId"]), labels=labels
+    )
+
+
+def restart_copies(execution_id: str, candidates: Iterable[KestraExecution]) -> set[str]:
+    """Ids of the executions made by restarting ``execution_id`` on a revision (``parentId`` is it)."""
+    return {
+        str(found["id"])
+        for found in candidates
+        if found.get("parentId") == execution_id and found.get("id") != execution_id
+    }
 
 
 def _of(execution_id: str) -> dict[str, str]:

@@ -28,7 +28,7 @@ from airflow_provider_kestra.utils.state import KestraOutcome, failed_task_ids, 
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from airflow.sdk import Context
 
@@ -109,14 +109,27 @@ class KestraDeployFlowOperator(KestraHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Validate every flow, then deploy them and return what happened to each."""
+        from airflow_provider_kestra.exceptions import KestraFlowDeployError
+
         sources, filenames = self._read_sources()
-        results = self.hook.deploy_flows(
-            sources,
-            namespace=self.namespace,
-            delete_missing=self.delete_missing,
-            dry_run=self.deploy_dry_run,
-            filenames=filenames,
-        )
+        try:
+            results = self.hook.deploy_flows(
+                sources,
+                namespace=self.namespace,
+                delete_missing=self.delete_missing,
+                dry_run=self.deploy_dry_run,
+                filenames=filenames,
+            )
+        except KestraFlowDeployError as err:
+            for result in err.deployed:
+                self.log.error(
+                    "Deployed: %s.%s (%s)", result["namespace"], result["flow_id"], result["action"]
+                )
+            for flow in err.not_deployed:
+                self.log.error("NOT deployed: %s", flow)
+            for flow in err.unknown:
+                self.log.error("UNKNOWN (written, answer lost; check it in Kestra): %s", flow)
+            raise
         for result in results:
             self.log.info(
                 "Flow %s.%s: %s (revision %s)",
@@ -279,12 +292,31 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             flow_id=self.flow_id,
             retries=self.retries,
         )
-        labels = memory.execution_labels(validate_labels(self.labels))
-        revision = self._revision()
-        inputs = self._all_inputs()
+        start = self._start_execution(memory)
         memory.kill_cleared()
         execution = memory.earlier_execution(self.outcome, restart=self.restart_on_retry)
         if execution is None:
+            execution = start()
+        self._publish(context, execution, memory)
+        if not self.wait_for_completion:
+            return execution["id"]
+        if is_terminal(state_of(execution)):
+            # An earlier try's execution that already ended: its log lines this task has not shown yet.
+            self._relay_logs(execution["id"])
+            return self._finish(context, execution)
+        if self.deferrable:
+            return self._defer(context, execution)
+        return self._finish(context, self._wait(context, execution))
+
+    def _start_execution(self, memory: KestraTryMemory) -> Callable[[], KestraExecution]:
+        """How this task starts its execution when no earlier try left one to follow: checked now (bad
+        labels, inputs or revision fail before any request), sent when called. Subclasses start it
+        another way (a restart, a webhook)."""
+        labels = memory.execution_labels(validate_labels(self.labels))
+        revision = self._revision()
+        inputs = self._all_inputs()
+
+        def start() -> KestraExecution:
             execution = self.hook.create_execution(
                 self.namespace,
                 self.flow_id,
@@ -297,16 +329,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             self.log.info(
                 "Started Kestra execution %s of flow %s.%s", execution["id"], self.namespace, self.flow_id
             )
-        self._publish(context, execution, memory)
-        if not self.wait_for_completion:
-            return execution["id"]
-        if is_terminal(state_of(execution)):
-            # An earlier try's execution that already ended: its log lines this task has not shown yet.
-            self._relay_logs(execution["id"])
-            return self._finish(context, execution)
-        if self.deferrable:
-            return self._defer(context, execution)
-        return self._finish(context, self._wait(context, execution))
+            return execution
+
+        return start
 
     def _all_inputs(self) -> dict[str, Any] | None:
         """``inputs`` plus ``file_inputs`` as paths; a missing file is reported before anything is sent."""
@@ -433,9 +458,16 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
                 cancel_on_kill=True,
             ),
             method_name="execute_complete",
-            kwargs={"redeferrals": redeferrals} if redeferrals else None,
+            kwargs={"redeferrals": redeferrals} if redeferrals and self._counts_redeferrals() else None,
             timeout=None,
         )
+
+    def _counts_redeferrals(self) -> bool:
+        """Whether ``execute_complete`` (maybe a subclass's override) takes the ``redeferrals`` count."""
+        import inspect
+
+        parameters = inspect.signature(self.execute_complete).parameters
+        return "redeferrals" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
     def _deadline(self, context: Context) -> float | None:
         """Wall-clock end of the wait: the operator ``timeout`` or the task's ``execution_timeout``."""
@@ -628,6 +660,20 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         )
         worker.start()
         worker.join(KILL_TIMEOUT_SECONDS)
+
+    # -- OpenLineage (called by apache-airflow-providers-openlineage after the task; see docs/events.md) --
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The Kestra execution as a child run of this task (``kestra_execution`` facet, parent facet)."""
+        from airflow_provider_kestra.utils.lineage import trigger_operator_lineage
+
+        return trigger_operator_lineage(self, task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Same as on completion: a failed Kestra execution is emitted as a FAIL child run."""
+        from airflow_provider_kestra.utils.lineage import trigger_operator_lineage
+
+        return trigger_operator_lineage(self, task_instance)
 
 
 def move_into(path: Path, directory: Path) -> Path:

@@ -3,10 +3,11 @@
 Sources are never rewritten: each document is sent to Kestra byte for byte as the user wrote it, so
 Kestra's ``{{ ... }}`` Pebble expressions reach it untouched.
 
-Kestra splits multi-document bodies naively (``flows.split("\\n+---\\n*?")`` in 1.x, ``split("---")`` in
-0.x), not as a YAML parser would. We split on lines that are exactly ``---`` (a YAML document marker)
-and check the result against ``yaml.safe_load_all``; a document that still contains ``---`` anywhere is
-flagged (:attr:`KestraFlowDocument.has_separator_text`) so it is never sent inside a multi-document body.
+Kestra splits multi-document bodies naively (``/flows/validate``: ``split("\\n+---\\n*?")`` in 1.x;
+``/flows/bulk`` and 0.x: ``split("---")``), not as a YAML parser would. We split on lines that are exactly
+``---`` (a YAML document marker) and check the result against the YAML parser (one pass per source); a
+document that still contains ``---`` anywhere is flagged (:attr:`KestraFlowDocument.has_separator_text`)
+so it is never sent inside a multi-document body.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.utils.models import KestraFlowProblem
 
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
+
+YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one;
+both accept the same documents."""
 
 
 class KestraFlowSourceError(ValueError):
@@ -62,10 +67,11 @@ def _has_content(piece: str) -> bool:
 
 
 def parse_flow_documents(text: str, *, filename: str | None = None) -> list[KestraFlowDocument]:
-    """Split a source into flows and read each one's ``id`` and ``namespace`` with ``yaml.safe_load``."""
+    """Split a source into flows and read each one's ``id`` and ``namespace``: the text is parsed once,
+    with :data:`YAML_LOADER`."""
     where = filename or "<source>"
     try:
-        loaded = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        loaded = [doc for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc is not None]
     except yaml.YAMLError as err:
         raise KestraFlowSourceError(f"{where}: invalid YAML: {err}") from err
     pieces = split_documents(text)

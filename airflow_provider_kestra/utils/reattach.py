@@ -223,7 +223,7 @@ class KestraTryMemory:
         if (
             saved is not None
             and saved.get(FIRST_TRY_LABEL) == self.first_try
-            and saved.get(RUN_KEY_LABEL) == self.run_key
+            and saved.get(RUN_KEY_LABEL) in (self.run_key, None)  # None: saved by an earlier release
         ):
             from airflow_provider_kestra.exceptions import KestraNotFoundError
 

@@ -97,6 +97,14 @@ _route("flow_create", KestraRouteSpec("POST", "flows", ONCE))
 _route("flow_update", KestraRouteSpec("PUT", "flows/{namespace}/{flow_id}", SAFE))
 _route("flow_delete", KestraRouteSpec("DELETE", "flows/{namespace}/{flow_id}", SAFE))
 _route("flow_validate", KestraRouteSpec("POST", "flows/validate", SAFE))
+# Bulk write (FlowController#bulkUpdateFlows, kestra-io/kestra@044883a0, 1.x; same in the 2.0 spec). SAFE: the
+# same body sent again converges (created flows are then identical updates, which keep their revision).
+# Not for 0.22: its bulkUpdate has no ``namespace`` parameter (kestra-io/kestra@629ce96f), so the hook
+# writes flow by flow there (hooks/kestra_deploy.py).
+ROUTES["flow_bulk"] = {
+    version: KestraRouteSpec("POST", "flows/bulk", SAFE)
+    for version in (KestraApiVersion.V1, KestraApiVersion.V2)
+}
 # Executions. Create may start a second run when repeated: the hook resolves ambiguity itself.
 _route("execution_create", KestraRouteSpec("POST", "executions/{namespace}/{flow_id}", AMBIGUOUS))
 _route("execution_get", KestraRouteSpec("GET", _E, SAFE))
@@ -121,6 +129,13 @@ _route(
     KestraRouteSpec("POST", _E + "/resume", ONCE),
     KestraRouteSpec("POST", _E + "/actions/resume", ONCE),
 )
+# Webhook triggers (ExecutionController#webhook, GET|POST|PUT; open without auth by default). A repeat
+# would start a second execution, and the path holds the trigger's secret key: see KestraHook.trigger_webhook.
+for _method in ("GET", "POST", "PUT"):
+    _route(
+        f"execution_webhook_{_method.lower()}",
+        KestraRouteSpec(_method, "executions/webhook/{namespace}/{flow_id}/{key}", ONCE),
+    )
 # Logs, and (2.x only) outputs: webserver/.../controllers/api/OutputController.java
 # (kestra-io/kestra@159e1bf8), @Controller("/api/v1/{tenant}/outputs").
 _route("logs_get", KestraRouteSpec("GET", "logs/{execution_id}", SAFE))

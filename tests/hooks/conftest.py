@@ -1,5 +1,6 @@
-"""Fixtures for the Kestra hook tests: a connection, a case-sensitive requests mock, a hook per API shape,
-and ``transport``: one adapter that runs a scenario through both hooks."""
+"""Fixtures for the Kestra hook tests: a case-sensitive requests mock, a hook per API shape, and
+``transport``: one adapter that runs a scenario through both hooks (``kestra_conn`` is shared:
+``tests/support/fixtures.py``)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests_mock as requests_mock_module
 import respx
-from kestra_hook_payloads import BASE, CONN_URI
 from kestra_hook_transports import KestraTransport
+from support.kestra_payloads import BASE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
-
-
-@pytest.fixture
-def kestra_conn(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", CONN_URI)
-    return CONN_URI
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import requests
-from kestra_hook_payloads import BASE
+from support.kestra_payloads import BASE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import requests
-from kestra_hook_payloads import BASE, PASSWORD, TOKEN, execution, paged
+from support.kestra_payloads import BASE, PASSWORD, TOKEN, execution, paged
 
 from airflow_provider_kestra.exceptions import (
     KestraAuthenticationError,

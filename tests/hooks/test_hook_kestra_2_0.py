@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from kestra_hook_payloads import execution
 from kestra_hook_transports import Reply
+from support.kestra_payloads import execution
 
 from airflow_provider_kestra.exceptions import (
     KestraMethodNotAllowedError,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import respx
-from kestra_hook_payloads import BASE, execution
+from support.kestra_payloads import BASE, execution
 
 from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
 

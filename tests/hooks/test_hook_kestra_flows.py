@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from kestra_hook_payloads import FLOW_SOURCE, flow_with_source, violation
+from support.kestra_payloads import FLOW_SOURCE, flow_with_source, violation
 
 from airflow_provider_kestra.exceptions import (
     KestraConfigError,
+    KestraFlowDeployError,
     KestraFlowValidationError,
     KestraValidationError,
 )
-from airflow_provider_kestra.hooks.kestra import KestraFlowDeployError, KestraHook
+
+if TYPE_CHECKING:
+    from airflow_provider_kestra.hooks.kestra import KestraHook
 
 OTHER = FLOW_SOURCE.replace("id: hello\n", "id: other\n", 1)
 
@@ -178,48 +181,168 @@ def test_delete_missing_needs_namespace(hook: KestraHook, http: Any) -> None:
     assert http.call_count == 0
 
 
-def test_deploy_creates_updates_and_deletes_missing(hook: KestraHook, http: Any, api: str) -> None:
+def bulk_requests(http: Any) -> list[Any]:
+    return [r for r in http.request_history if r.path == "/api/v1/main/flows/bulk"]
+
+
+def test_deploy_is_one_listing_and_one_bulk_write_per_namespace(
+    hook: KestraHook, http: Any, api: str
+) -> None:
+    changed = FLOW_SOURCE + "description: new\n"
     http.post(f"{api}/flows/validate", json=[violation(0, "hello", None), violation(1, "other", None)])
-    http.get(f"{api}/flows/company.team/hello", json=flow_with_source(revision=3))
-    http.get(f"{api}/flows/company.team/other", status_code=404)
-    http.post(f"{api}/flows", json=flow_with_source(OTHER, flow_id="other"))
     http.get(
-        f"{api}/flows/company.team", json=[flow_with_source(), flow_with_source(flow_id="old", revision=7)]
+        f"{api}/flows/company.team",
+        json=[flow_with_source(revision=3), flow_with_source(flow_id="old", revision=7)],
     )
-    http.delete(f"{api}/flows/company.team/old", status_code=204)
-    results = hook.deploy_flows([FLOW_SOURCE, OTHER], namespace="company.team", delete_missing=True)
+    http.post(
+        f"{api}/flows/bulk",
+        json=[
+            flow_with_source(flow_id="old", revision=7),  # deleted ones come first, as they were
+            flow_with_source(changed, revision=4),
+            flow_with_source(OTHER, flow_id="other"),
+        ],
+    )
+    results = hook.deploy_flows([changed, OTHER], namespace="company.team", delete_missing=True)
     assert [(r["flow_id"], r["action"], r["revision"]) for r in results] == [
-        ("hello", "unchanged", 3),
+        ("hello", "updated", 4),
         ("other", "created", 1),
         ("old", "deleted", None),
     ]
+    (bulk,) = bulk_requests(http)
+    assert bulk.qs == {"namespace": ["company.team"], "delete": ["true"]}
+    assert bulk.body.decode() == changed + "---" + OTHER, "Kestra's split('---') gives each source back whole"
+    assert bulk.headers["Content-Type"] == "application/x-yaml"
+    assert [(r.method, r.path) for r in http.request_history if r.path != "/api/v1/configs"] == [
+        ("POST", "/api/v1/main/flows/validate"),
+        ("GET", "/api/v1/main/flows/company.team"),
+        ("POST", "/api/v1/main/flows/bulk"),
+    ]
+
+
+def test_deploy_always_sends_delete_false_without_delete_missing(
+    hook: KestraHook, http: Any, api: str
+) -> None:
+    """Kestra's ``delete`` defaults to true: leaving it out would prune the namespace."""
+    http.post(f"{api}/flows/validate", json=[violation(0, "hello", None)])
+    http.get(f"{api}/flows/company.team", json=[flow_with_source(revision=3)])
+    http.post(f"{api}/flows/bulk", json=[flow_with_source(revision=3)])
+    assert hook.deploy_flows(FLOW_SOURCE)[0]["action"] == "unchanged"
+    assert bulk_requests(http)[0].qs == {"namespace": ["company.team"], "delete": ["false"]}
+
+
+def test_deploy_writes_flows_holding_dashes_alone(hook: KestraHook, http: Any, api: str) -> None:
+    dashed = OTHER.replace('"Hello {{ inputs.name }}"', '"a --- b"')
+    http.post(
+        f"{api}/flows/validate",
+        [{"json": [violation(0, "hello", None)]}, {"json": [violation(0, "other", None)]}],
+    )
+    http.get(f"{api}/flows/company.team", json=[flow_with_source(flow_id="old")])
+    http.post(f"{api}/flows/bulk", json=[flow_with_source()])
+    http.post(f"{api}/flows", json=flow_with_source(dashed, flow_id="other"))
+    http.delete(f"{api}/flows/company.team/old", status_code=204)
+    results = hook.deploy_flows([FLOW_SOURCE, dashed], namespace="company.team", delete_missing=True)
+    assert [(r["flow_id"], r["action"]) for r in results] == [
+        ("hello", "created"),
+        ("other", "created"),
+        ("old", "deleted"),
+    ]
+    (bulk,) = bulk_requests(http)
+    assert bulk.qs["delete"] == ["false"], "a bulk delete would remove the flow written alone"
+    assert bulk.body.decode() == FLOW_SOURCE
+    assert [r.body.decode() for r in http.request_history if r.path == "/api/v1/main/flows"] == [dashed]
+
+
+def test_deploy_falls_back_to_one_write_per_flow_without_bulk_route(
+    hook: KestraHook, http: Any, api: str
+) -> None:
+    http.post(f"{api}/flows/validate", json=[violation(0, "hello", None), violation(1, "other", None)])
+    http.get(f"{api}/flows/company.team", json=[flow_with_source(revision=3)])
+    http.post(f"{api}/flows/bulk", status_code=404, json={"message": "Page Not Found"})
+    http.get(f"{api}/flows/company.team/hello", json=flow_with_source(revision=3))
+    http.post(f"{api}/flows", json=flow_with_source(OTHER, flow_id="other"))
+    results = hook.deploy_flows([FLOW_SOURCE, OTHER])
+    assert [(r["flow_id"], r["action"], r["revision"]) for r in results] == [
+        ("hello", "unchanged", 3),
+        ("other", "created", 1),
+    ]
+    assert not [r for r in http.request_history if r.method == "PUT"]
 
 
 def test_deploy_dry_run_changes_nothing(hook: KestraHook, http: Any, api: str) -> None:
     changed = FLOW_SOURCE + "description: x\n"
     http.post(f"{api}/flows/validate", json=[violation(0, "hello", None), violation(1, "other", None)])
     http.get(f"{api}/flows/company.team/hello", json=flow_with_source(revision=3))
-    http.get(f"{api}/flows/company.team/other", status_code=404)
-    http.get(f"{api}/flows/company.team", json=[flow_with_source(flow_id="old")])
+    http.get(
+        f"{api}/flows/company.team", json=[flow_with_source(revision=3), flow_with_source(flow_id="old")]
+    )
     results = hook.deploy_flows([changed, OTHER], namespace="company.team", delete_missing=True, dry_run=True)
     assert [r["action"] for r in results] == ["would-update", "would-create", "would-delete"]
-    assert not [
-        r for r in http.request_history if r.method in ("PUT", "DELETE") or r.path == "/api/v1/main/flows"
-    ]
+    assert [r.method for r in http.request_history if r.path != "/api/v1/configs"] == ["POST", "GET", "GET"]
+
+
+def test_deploy_lost_bulk_answer_names_unknown_flows(hook: KestraHook, http: Any, api: str) -> None:
+    """A 500 to a bulk write: Kestra writes flow by flow, without a transaction, so any may be written."""
+    http.post(f"{api}/flows/validate", json=[violation(0, "hello", None), violation(1, "other", None)])
+    http.get(f"{api}/flows/company.team", json=[])
+    http.post(f"{api}/flows/bulk", status_code=500, json={"message": "boom"})
+    with pytest.raises(KestraFlowDeployError) as info:
+        hook.deploy_flows([FLOW_SOURCE, OTHER])
+    assert info.value.deployed == []
+    assert info.value.not_deployed == []
+    assert info.value.unknown == ["company.team.hello", "company.team.other"]
+    assert "Unknown (written, but Kestra's answer was lost or partial" in str(info.value)
+    assert len(bulk_requests(http)) == 1, "a 500 is not retried"
+
+
+def test_deploy_refused_bulk_write_deployed_nothing(hook: KestraHook, http: Any, api: str) -> None:
+    http.post(f"{api}/flows/validate", json=[violation(0, "hello", None)])
+    http.get(f"{api}/flows/company.team", json=[])
+    http.post(f"{api}/flows/bulk", status_code=403, json={"message": "Forbidden"})
+    with pytest.raises(KestraFlowDeployError) as info:
+        hook.deploy_flows(FLOW_SOURCE)
+    assert (info.value.not_deployed, info.value.unknown) == (["company.team.hello"], [])
 
 
 def test_deploy_failure_midway_lists_what_was_deployed(hook: KestraHook, http: Any, api: str) -> None:
-    http.post(f"{api}/flows/validate", json=[violation(0, "hello", None), violation(1, "other", None)])
-    http.get(f"{api}/flows/company.team/hello", status_code=404)
-    http.get(f"{api}/flows/company.team/other", status_code=404)
+    """Flow by flow (here: no bulk route): a refused write is not deployed, a 500 is unknown."""
+    third = OTHER.replace("id: other\n", "id: third\n", 1)
+    http.post(
+        f"{api}/flows/validate",
+        json=[violation(0, "hello", None), violation(1, "other", None), violation(2, "third", None)],
+    )
+    http.get(f"{api}/flows/company.team", json=[])
+    http.post(f"{api}/flows/bulk", status_code=405, json={"message": "Method Not Allowed"})
     http.post(
         f"{api}/flows", [{"json": flow_with_source()}, {"status_code": 500, "json": {"message": "boom"}}]
     )
     with pytest.raises(KestraFlowDeployError) as info:
-        hook.deploy_flows([FLOW_SOURCE, OTHER])
+        hook.deploy_flows([FLOW_SOURCE, OTHER, third])
     assert info.value.deployed == [
         {"namespace": "company.team", "flow_id": "hello", "revision": 1, "action": "created"}
     ]
-    assert info.value.not_deployed == ["company.team.other"]
+    assert info.value.unknown == ["company.team.other"]
+    assert info.value.not_deployed == ["company.team.third"]
     assert "Already deployed: company.team.hello (created)" in str(info.value)
-    assert "Not deployed: company.team.other" in str(info.value)
+    assert "Not deployed: company.team.third" in str(info.value)
+
+
+def test_deploy_parses_each_file_once_with_the_c_loader(
+    hook: KestraHook, http: Any, api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from airflow_provider_kestra.utils import flows
+
+    loaders: list[Any] = []
+    load_all = yaml.load_all
+
+    def counting_load_all(stream: str, Loader: Any) -> Any:
+        loaders.append(Loader)
+        return load_all(stream, Loader=Loader)
+
+    monkeypatch.setattr(flows.yaml, "load_all", counting_load_all)
+    http.post(f"{api}/flows/validate", json=[violation(0, "hello", None), violation(1, "other", None)])
+    http.get(f"{api}/flows/company.team", json=[])
+    http.post(f"{api}/flows/bulk", json=[flow_with_source(), flow_with_source(OTHER, flow_id="other")])
+    hook.deploy_flows([FLOW_SOURCE, OTHER], filenames=["a.yml", "b.yml"])
+    assert loaders == [yaml.CSafeLoader, yaml.CSafeLoader], "one parse per file, with libyaml"

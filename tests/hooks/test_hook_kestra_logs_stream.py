@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import respx
-from kestra_hook_payloads import BASE, log_entry
-from kestra_log_helpers import new_log_entries
+from support.kestra_payloads import BASE, log_entry
+from support.log_helpers import new_log_entries
 
 from airflow_provider_kestra.exceptions import KestraConnectionError, KestraError
 from airflow_provider_kestra.hooks.kestra_base import LOG_CHUNK_BYTES

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kestra_hook_payloads import execution, flow_with_source, log_entry, paged, task_run, violation
+from support.kestra_payloads import execution, flow_with_source, log_entry, paged, task_run, violation
 
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "kestra-openapi"
 OSS = "kestra-oss-1.3.25-openapi.yml"

@@ -15,8 +15,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kestra_hook_payloads import PASSWORD, execution, log_entry, paged
 from kestra_hook_transports import Reply
+from support.kestra_payloads import PASSWORD, execution, log_entry, paged
 
 from airflow_provider_kestra.exceptions import (
     KestraAuthenticationError,

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kestra_hook_payloads import execution, log_entry, task_run
+from support.kestra_payloads import execution, log_entry, task_run
 
 from airflow_provider_kestra.exceptions import KestraWaitTimeout
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from integration_airflow_stack import AirflowStack
-from integration_flows import GREETING_INPUTS, GREETING_OUTPUTS, PAUSE_TASKS, greeting_tasks, sleep_tasks
-from integration_kestra_side import FLOW_NAMESPACE, KestraTestSide, state_history
+from support.kestra_flows import GREETING_INPUTS, GREETING_OUTPUTS, PAUSE_TASKS, greeting_tasks, sleep_tasks
+from support.kestra_side import FLOW_NAMESPACE, KestraTestSide, state_history
 
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from integration_flows import GREETING_INPUTS, GREETING_OUTPUTS, GREETING_TASKS, PAUSE_TASKS, SLOW_TASKS
-from integration_kestra_side import FLOW_NAMESPACE, flow_source, state_history
+from support.kestra_flows import GREETING_INPUTS, GREETING_OUTPUTS, GREETING_TASKS, PAUSE_TASKS, SLOW_TASKS
+from support.kestra_side import FLOW_NAMESPACE, flow_source, state_history
 
 from airflow_provider_kestra.operators.kestra import (
     KestraDeployFlowOperator,
@@ -19,8 +19,8 @@ from airflow_provider_kestra.sensors.kestra import KestraExecutionSensor
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from integration_dag_runner import DagFactory, DagRunner
-    from integration_kestra_side import KestraTestSide
+    from support.dag_runner import DagFactory, DagRunner
+    from support.kestra_side import KestraTestSide
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +147,33 @@ def test_paused_execution_resumed_by_a_downstream_task(
     assert execution["state"]["current"] == "SUCCESS"
     assert "PAUSED" in state_history(execution)
     assert len(kestra.executions_of(flow_id)) == 1
+
+
+def test_deploy_a_folder_is_one_bulk_write_and_a_lost_one_is_reported_unknown(
+    kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, tmp_path: Path
+) -> None:
+    """Issue 10 case 17: the connection drops on the bulk write; the task fails naming each flow's fate."""
+    flow_ids = [kestra.flow_id(f"bulk_{n}") for n in range(3)]
+    for flow_id in flow_ids:
+        (tmp_path / f"{flow_id}.yml").write_text(_flow_source(flow_id))
+    kestra.sim.requests.clear()
+    kestra.sim.faults.drop(method="POST", path=r"/flows/bulk$", count=1)
+    with make_dag("_lost") as dag:
+        KestraDeployFlowOperator(
+            task_id="deploy", path=str(tmp_path), namespace=FLOW_NAMESPACE, hook_params={"retry_limit": 0}
+        )
+    lost = run_dag(dag)
+    with make_dag("_again") as dag:
+        KestraDeployFlowOperator(task_id="deploy", path=str(tmp_path), namespace=FLOW_NAMESPACE)
+    again = run_dag(dag)
+
+    assert lost.state == "failed"
+    for flow_id in flow_ids:
+        assert (
+            f"UNKNOWN (written, answer lost; check it in Kestra): {FLOW_NAMESPACE}.{flow_id}" in lost.output
+        )
+    assert "Not deployed: none." in lost.output
+    assert again.state == "success", again.output[-3000:]
+    assert {(r["action"], r["revision"]) for r in again.xcom("deploy")} == {("created", 1)}
+    assert kestra.sim.requests.count("POST", r"/flows/bulk$") == 2
+    assert kestra.sim.requests.count("POST", r"/flows$") == 0, "no flow was written on its own"

@@ -11,12 +11,11 @@ OutputController, kestra-io/kestra@159e1bf8); a 2.0 execution carries no ``outpu
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import (
+from support.kestra_flows import (
     FAILING_TASKS,
     GREETING_INPUTS,
     GREETING_OUTPUTS,
@@ -26,15 +25,14 @@ from integration_flows import (
     WRITE_FILE_OUTPUTS,
     WRITE_FILE_TASKS,
 )
-from integration_kestra_side import FLOW_NAMESPACE, KestraTestSide, labels_of
+from support.kestra_side import FLOW_NAMESPACE, KestraTestSide, kestra_side_for, labels_of
 
 from airflow_provider_kestra.operators.kestra import KestraTriggerExecutionOperator
-from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from integration_dag_runner import DagFactory, DagRunner
+    from support.dag_runner import DagFactory, DagRunner
 
     from airflow_provider_kestra.testing import KestraSimulator
 
@@ -54,13 +52,9 @@ def sim20(request: pytest.FixtureRequest) -> Iterator[KestraSimulator]:
 def kestra20(
     sim20: KestraSimulator, airflow_db: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> Iterator[KestraTestSide]:
-    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", sim20.connection_uri())
-    if not AIRFLOW_V_3_0_PLUS:
-        monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
-    sim20.faults.clear()
-    side = KestraTestSide(sim20, re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())[:80])
-    yield side
-    side.close()
+    """``sim20`` as the ``kestra_default`` connection, like the shared ``kestra_side`` fixture."""
+    with kestra_side_for(sim20, request, monkeypatch) as side:
+        yield side
 
 
 def layout(kestra20: KestraTestSide) -> str:

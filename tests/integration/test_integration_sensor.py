@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import FAILING_TASKS, SLOW_TASKS, sleep_tasks
-from integration_kestra_side import FLOW_NAMESPACE
+from support.kestra_flows import FAILING_TASKS, SLOW_TASKS, sleep_tasks
+from support.kestra_side import FLOW_NAMESPACE
 
 from airflow_provider_kestra.sensors.kestra import KestraExecutionSensor
 
 if TYPE_CHECKING:
-    from integration_dag_runner import DagFactory, DagRunner, DagTestRun
-    from integration_kestra_side import KestraTestSide
+    from support.dag_runner import DagFactory, DagRunner, DagTestRun
+    from support.kestra_side import KestraTestSide
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import (
+from support.kestra_flows import (
     FAILING_TASKS,
     FILE_ECHO_EXTRA,
     FILE_ECHO_TASKS,
@@ -21,14 +21,14 @@ from integration_flows import (
     WRITE_FILE_TASKS,
     greeting_tasks,
 )
-from integration_kestra_side import AIRFLOW_LABEL_KEYS, FLOW_NAMESPACE, labels_of, state_history
+from support.kestra_side import AIRFLOW_LABEL_KEYS, FLOW_NAMESPACE, labels_of, state_history
 
 from airflow_provider_kestra.operators.kestra import KestraTriggerExecutionOperator
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
-    from integration_dag_runner import DagFactory, DagRunner, DagTestRun
-    from integration_kestra_side import KestraTestSide
+    from support.dag_runner import DagFactory, DagRunner, DagTestRun
+    from support.kestra_side import KestraTestSide
 
 pytestmark = pytest.mark.integration
 

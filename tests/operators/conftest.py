@@ -1,42 +1,27 @@
-"""Fixtures for the operator unit tests: a Kestra connection, a hook double, stdlib logging."""
+"""Fixtures for the operator unit tests: a hook double and a connection pinned to API version 1.
+
+``kestra_conn`` and ``std_log`` are the shared fixtures of ``tests/support/fixtures.py``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-from unittest import mock
+from typing import TYPE_CHECKING
 
 import pytest
-from kestra_operator_doubles import BASE, CONN_URI
+from support.airflow_doubles import hook_double
+from support.kestra_payloads import CONN_URI_V1
+
+if TYPE_CHECKING:
+    from unittest import mock
 
 
 @pytest.fixture
-def kestra_conn(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", CONN_URI)
-    return CONN_URI
+def kestra_conn_uri() -> str:
+    """The end-to-end operator tests mock no ``/api/v1/configs``: pin the API version."""
+    return CONN_URI_V1
 
 
 @pytest.fixture
 def hook() -> mock.MagicMock:
     """A KestraHook double with the real signatures; unconfigured calls return MagicMocks."""
-    from airflow_provider_kestra.hooks.kestra import KestraHook
-
-    double = mock.create_autospec(KestraHook, instance=True)
-    double.execution_ui_url.side_effect = lambda e: (
-        f"{BASE}/ui/main/executions/company.team/hello/" + (e if isinstance(e, str) else e["id"])
-    )
-    double.get_logs.return_value = ([], {"since": None, "seen": []})
-    double.get_outputs.return_value = {"outputs": {}, "task_outputs": {}}
-    double.search_executions.return_value = []
-    return double
-
-
-@pytest.fixture
-def std_log(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Route an operator class's ``self.log`` to a stdlib logger so ``caplog`` sees it on Airflow 2 and 3."""
-    import logging
-
-    def route(operator_class: type) -> None:
-        logger = logging.getLogger(f"test.{operator_class.__name__}")
-        monkeypatch.setattr(operator_class, "log", property(lambda _self: logger))
-
-    return route
+    return hook_double()

@@ -11,8 +11,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from kestra_log_helpers import new_log_entries
-from kestra_operator_doubles import API, BASE, FakeTaskStateStore, execution, make_ti, pushed, use_hook
+from support.airflow_doubles import FakeTaskStateStore, make_ti, pushed, use_hook
+from support.kestra_payloads import API, BASE, PASSWORD, execution
+from support.log_helpers import new_log_entries
 
 from airflow_provider_kestra.exceptions import (
     KestraApiError,
@@ -75,11 +76,11 @@ def test_first_try_starts_an_execution_with_airflow_labels_and_publishes_it_befo
 ) -> None:
     op = use_hook(trigger_op(inputs={"name": "Ada"}, labels={"team": "data"}), hook)
     ti = make_ti()
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
 
     def wait(execution_id: str, **_: Any) -> dict[str, Any]:
         assert pushed(ti)["execution_id"] == "ex1", "the id must be in XCom before the wait starts"
-        return execution("ex1", "SUCCESS", outputs={"greeting": "Hello Ada"})
+        return execution("SUCCESS", execution_id="ex1", outputs={"greeting": "Hello Ada"})
 
     hook.wait_for_execution.side_effect = wait
     hook.get_outputs.return_value = {"outputs": {"greeting": "Hello Ada"}, "task_outputs": {}}
@@ -109,7 +110,7 @@ def test_first_try_starts_an_execution_with_airflow_labels_and_publishes_it_befo
 
 
 def test_each_try_gets_a_fresh_idempotency_label(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(), hook)
     op.execute({"ti": make_ti()})
     op.execute({"ti": make_ti()})
@@ -141,7 +142,7 @@ def test_templated_revision_must_be_an_integer(hook: mock.MagicMock) -> None:
 
 
 def test_not_waiting_returns_the_execution_id(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex9", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex9")
     op = use_hook(trigger_op(wait_for_completion=False), hook)
     assert op.execute({"ti": make_ti()}) == "ex9"
     hook.wait_for_execution.assert_not_called()
@@ -149,8 +150,8 @@ def test_not_waiting_returns_the_execution_id(hook: mock.MagicMock) -> None:
 
 @pytest.mark.parametrize("state", ["FAILED", "KILLED", "CANCELLED", "WARNING", "RETRIED", "MYSTERY", ""])
 def test_any_state_outside_success_states_fails_the_task(hook: mock.MagicMock, state: Any) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", state)
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution(state, execution_id="ex1")
     op = use_hook(trigger_op(), hook)
     with pytest.raises(KestraExecutionError) as err:
         op.execute({"ti": make_ti()})
@@ -159,23 +160,23 @@ def test_any_state_outside_success_states_fails_the_task(hook: mock.MagicMock, s
 
 
 def test_warning_passes_when_opted_in(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "WARNING")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("WARNING", execution_id="ex1")
     op = use_hook(trigger_op(success_states=["SUCCESS", "warning"]), hook)
     assert op.execute({"ti": make_ti()}) == {}
 
 
 def test_failure_message_names_state_failed_tasks_and_last_error_lines(hook: mock.MagicMock) -> None:
     failed = execution(
-        "ex1",
         "FAILED",
-        taskRunList=[
+        execution_id="ex1",
+        task_runs=[
             {"taskId": "extract", "state": {"current": "SUCCESS"}},
             {"taskId": "load", "state": {"current": "FAILED"}},
             {"taskId": "notify", "state": {"current": "KILLED"}},
         ],
     )
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.return_value = failed
     errors = [{"taskId": "load", "level": "ERROR", "message": f"boom {i}"} for i in range(8)]
     hook.get_logs.side_effect = lambda _id, min_level="INFO", cursor=None: (
@@ -195,8 +196,8 @@ def test_failure_message_names_state_failed_tasks_and_last_error_lines(hook: moc
 def test_success_returns_outputs_and_pushes_task_outputs_and_files(
     hook: mock.MagicMock, tmp_path: Path
 ) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {"t1": {"value": 1}}}
     hook.download_output_files.side_effect = download_into_staging("data.csv")
     op = use_hook(trigger_op(include_task_outputs=True, output_files_dir=str(tmp_path)), hook)
@@ -231,7 +232,7 @@ def test_output_files_never_go_through_a_planted_link(hook: mock.MagicMock, tmp_
     target_dir.mkdir()
     (target_dir / "data.csv").symlink_to(outside / "victim.csv")
     (target_dir / "data.csv.part").symlink_to(outside / "victim.part")
-    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.download_output_files.side_effect = download_into_staging("data.csv")
     op = use_hook(trigger_op(output_files_dir=str(target_dir)), hook)
     op.execute({"ti": make_ti()})
@@ -256,8 +257,8 @@ def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
         return (line for line in lines if selection.accepts(line))
 
     hook.iter_logs.side_effect = iter_logs
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(log_level="debug"), hook)
     with caplog.at_level(logging.INFO):
         op.execute({"ti": make_ti()})
@@ -270,14 +271,14 @@ def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
 
 
 def test_stream_logs_off_reads_no_logs_on_success(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     use_hook(trigger_op(stream_logs=False), hook).execute({"ti": make_ti()})
     hook.get_logs.assert_not_called()
 
 
 def test_sync_timeout_kills_the_execution_and_fails(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.side_effect = KestraWaitTimeout("late", execution_id="ex1", state="RUNNING")
     op = use_hook(trigger_op(timeout=timedelta(minutes=2)), hook)
     before = time.time()
@@ -298,8 +299,8 @@ def test_sync_timeout_kills_the_execution_and_fails(hook: mock.MagicMock) -> Non
 )
 def test_a_fault_while_waiting_never_kills_and_the_wait_goes_on(hook: mock.MagicMock, fault: Any) -> None:
     """Case 0, sync: on the first (and last: retries=0) try, a fault mid-wait is waited out, not a kill."""
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.wait_for_execution.side_effect = [fault, fault, execution("ex1", "SUCCESS")]
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.side_effect = [fault, fault, execution("SUCCESS", execution_id="ex1")]
     op = use_hook(trigger_op(poll_interval=0.01), hook)
     assert op.execute({"ti": make_ti(try_number=1, max_tries=0)}) == {}
     assert hook.wait_for_execution.call_count == 3
@@ -313,7 +314,7 @@ def test_a_lasting_error_while_waiting_leaves_the_execution_running_and_says_whe
     """A revoked credential (or the execution gone) ends the try, never the execution: no kill even on the
     last try; the log names the execution and its URL for the next try and for people."""
     std_log(KestraTriggerExecutionOperator)
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.side_effect = api_error(status)
     op = use_hook(trigger_op(), hook)
     with caplog.at_level(logging.INFO), pytest.raises(KestraApiError):
@@ -330,7 +331,7 @@ def api_error(status: int) -> KestraApiError:
 
 
 def test_on_kill_kills_the_running_execution_and_does_not_hang(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     op = use_hook(trigger_op(), hook)
 
     def killed_while_waiting(*_: Any, **__: Any) -> dict[str, Any]:
@@ -379,8 +380,8 @@ def retry_ti() -> mock.MagicMock:
 
 
 def test_retry_reattaches_to_the_running_execution_of_the_earlier_try(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "RUNNING")]
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.search_executions.return_value = [execution("RUNNING", execution_id="ex1")]
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(retries=1), hook)
     ti = retry_ti()
     op.execute({"ti": ti})
@@ -423,9 +424,9 @@ def test_reattach_keys_are_unique_to_the_dag_run(hook: mock.MagicMock, other: di
     mine = {"ti": retry_ti(), "dag_run": dag_run()}
     theirs = {"ti": retry_ti(), "dag_run": dag_run(**other)}
     assert dag_run_keys(mine)[1] != dag_run_keys(theirs)[1]
-    old = execution("old", "SUCCESS", labels=[{"key": RUN_KEY_LABEL, "value": dag_run_keys(theirs)[1]}])
+    old = execution("SUCCESS", execution_id="old", labels={RUN_KEY_LABEL: dag_run_keys(theirs)[1]})
     hook.search_executions.return_value = [old]
-    hook.create_execution.return_value = execution("new", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="new")
     store = FakeTaskStateStore(
         {STATE_STORE_KEY: {"execution_id": "old", FIRST_TRY_LABEL: 1, RUN_KEY_LABEL: dag_run_keys(theirs)[1]}}
     )
@@ -439,8 +440,8 @@ def test_reattach_keys_are_unique_to_the_dag_run(hook: mock.MagicMock, other: di
 
 def test_a_retry_that_reattached_pushes_the_link_of_that_execution(hook: mock.MagicMock) -> None:
     """Case 20: execution_id / execution_url are pushed by every try that knows the execution."""
-    hook.search_executions.return_value = [execution("ex1", "RUNNING")]
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.search_executions.return_value = [execution("RUNNING", execution_id="ex1")]
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     op = use_hook(trigger_op(retries=1, deferrable=True), hook)
     ti = retry_ti()
     with pytest.raises(TaskDeferred):
@@ -464,7 +465,7 @@ def test_retry_after_success_returns_the_outputs_without_running_again(
 ) -> None:
     """Also case 22: the finished execution's Kestra log lines are relayed into this try's log."""
     std_log(KestraTriggerExecutionOperator)
-    hook.search_executions.return_value = [execution("ex1", "SUCCESS")]
+    hook.search_executions.return_value = [execution("SUCCESS", execution_id="ex1")]
     hook.get_outputs.return_value = {"outputs": {"n": 1}, "task_outputs": {}}
     line = {"taskId": "load", "level": "INFO", "message": "written after the worker died"}
     hook.iter_logs.side_effect = lambda _id, selection: (e for e in [line] if selection.accepts(e))
@@ -477,9 +478,9 @@ def test_retry_after_success_returns_the_outputs_without_running_again(
 
 
 def test_retry_after_failure_starts_a_new_execution_by_default(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "FAILED")]
-    hook.create_execution.return_value = execution("ex2", "CREATED")
-    hook.wait_for_execution.return_value = execution("ex2", "SUCCESS")
+    hook.search_executions.return_value = [execution("FAILED", execution_id="ex1")]
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex2")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1), hook)
     ti = retry_ti()
     op.execute({"ti": ti})
@@ -489,9 +490,9 @@ def test_retry_after_failure_starts_a_new_execution_by_default(hook: mock.MagicM
 
 
 def test_restart_on_retry_restarts_the_failed_execution(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "FAILED")]
-    hook.restart_execution.return_value = execution("ex1", "RESTARTED")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.search_executions.return_value = [execution("FAILED", execution_id="ex1")]
+    hook.restart_execution.return_value = execution("RESTARTED", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
     op.execute({"ti": retry_ti()})
     hook.restart_execution.assert_called_once_with("ex1")
@@ -500,8 +501,8 @@ def test_restart_on_retry_restarts_the_failed_execution(hook: mock.MagicMock) ->
 
 @pytest.mark.parametrize("state", ["KILLED", "KILLING"])
 def test_killed_executions_are_replaced_even_with_restart_on_retry(hook: mock.MagicMock, state: Any) -> None:
-    hook.search_executions.return_value = [execution("ex1", state)]
-    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    hook.search_executions.return_value = [execution(state, execution_id="ex1")]
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
     op.execute({"ti": retry_ti()})
     hook.restart_execution.assert_not_called()
@@ -509,11 +510,11 @@ def test_killed_executions_are_replaced_even_with_restart_on_retry(hook: mock.Ma
 
 
 def test_refused_restart_falls_back_to_a_new_execution(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex1", "FAILED")]
+    hook.search_executions.return_value = [execution("FAILED", execution_id="ex1")]
     hook.restart_execution.side_effect = KestraConflictError(
         status=409, method="POST", path="/x", kestra_message="cannot restart"
     )
-    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1, restart_on_retry=True), hook)
     op.execute({"ti": retry_ti()})
     hook.create_execution.assert_called_once()
@@ -521,7 +522,7 @@ def test_refused_restart_falls_back_to_a_new_execution(hook: mock.MagicMock) -> 
 
 def test_clearing_a_task_starts_a_new_execution(hook: mock.MagicMock) -> None:
     # Try 1 succeeded, then the task was cleared: Airflow sets max_tries = 1 + retries, try_number = 2.
-    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1), hook)
     op.execute({"ti": make_ti(try_number=2, max_tries=2)})
     hook.kill_execution.assert_not_called()
@@ -534,10 +535,10 @@ def test_clearing_a_task_kills_what_the_cleared_tries_left_running(hook: mock.Ma
     ti = make_ti(try_number=2, max_tries=2)
     lineage, _ = dag_run_keys({"ti": ti})
     hook.search_executions.return_value = [
-        execution("cleared", "RUNNING", labels=[{"key": FIRST_TRY_LABEL, "value": "1"}]),
-        execution("done", "SUCCESS"),
+        execution("RUNNING", execution_id="cleared", labels={FIRST_TRY_LABEL: "1"}),
+        execution("SUCCESS", execution_id="done"),
     ]
-    hook.create_execution.return_value = execution("ex2", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1), hook)
     op.execute({"ti": ti})
     hook.kill_execution.assert_called_once_with("cleared")
@@ -548,7 +549,7 @@ def test_clearing_a_task_kills_what_the_cleared_tries_left_running(hook: mock.Ma
 
 
 def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.side_effect = api_error(401)  # the credential was revoked mid-wait
     op = use_hook(trigger_op(retries=1), hook)
     store = FakeTaskStateStore()
@@ -562,8 +563,8 @@ def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: moc
 
     hook.reset_mock()
     hook.wait_for_execution.side_effect = None
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
-    hook.wait_for_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
+    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op.execute({"ti": retry_ti(), "task_state_store": store})
     hook.get_execution.assert_any_call("ex1")
     hook.search_executions.assert_not_called()
@@ -573,7 +574,7 @@ def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: moc
 def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) -> None:
     store = FakeTaskStateStore({STATE_STORE_KEY: {"execution_id": "old", FIRST_TRY_LABEL: 1}})
     hook.search_executions.return_value = []  # the clear check (case 12) finds nothing left running
-    hook.create_execution.return_value = execution("ex3", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex3")
     op = use_hook(trigger_op(retries=1), hook)
     op.execute({"ti": make_ti(try_number=4, max_tries=4), "task_state_store": store})  # cleared: first try 4
     hook.get_execution.assert_not_called()
@@ -584,8 +585,8 @@ def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) ->
 
 
 def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     line = {"timestamp": "2026-01-01T00:00:00Z", "level": "INFO", "message": "before deferring"}
     hook.iter_logs.side_effect = lambda _id, selection: (e for e in [line] if selection.accepts(e))
     op = use_hook(
@@ -611,8 +612,8 @@ def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hoo
 
 
 def test_deferrable_deadline_respects_execution_timeout(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True, execution_timeout=timedelta(minutes=10)), hook)
     ti = make_ti()
     with pytest.raises(TaskDeferred) as deferred:
@@ -623,16 +624,16 @@ def test_deferrable_deadline_respects_execution_timeout(hook: mock.MagicMock) ->
 
 
 def test_deferrable_returns_outputs_without_deferring_when_already_done(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {}}
     op = use_hook(trigger_op(deferrable=True), hook)
     assert op.execute({"ti": make_ti()}) == {"rows": 3}
 
 
 def test_deferrable_finishes_without_deferring_when_already_terminal(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("ex1", "CREATED")
-    hook.get_execution.return_value = execution("ex1", "FAILED")
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("FAILED", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True), hook)
     with pytest.raises(KestraExecutionError, match="ended in FAILED"):
         op.execute({"ti": make_ti()})
@@ -653,7 +654,7 @@ def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
     hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any
 ) -> None:
     std_log(KestraTriggerExecutionOperator)
-    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"ok": True}, "task_outputs": {}}
     late = {"taskId": "t", "level": "INFO", "message": "late line"}
     earlier = {"taskId": "t", "level": "INFO", "message": "shown by the trigger"}
@@ -668,14 +669,14 @@ def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
 
 
 def test_execute_complete_double_checks_the_state_on_success(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "SOMETHING_NEW")
+    hook.get_execution.return_value = execution("SOMETHING_NEW", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True), hook)
     with pytest.raises(KestraExecutionError):
         op.execute_complete({"ti": make_ti()}, event("success"))
 
 
 def test_execute_complete_failed_fails_with_details(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "FAILED")
+    hook.get_execution.return_value = execution("FAILED", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True), hook)
     with pytest.raises(KestraExecutionError, match="ended in FAILED"):
         op.execute_complete({"ti": make_ti()}, event("failed", state="FAILED"))
@@ -694,7 +695,7 @@ def test_execute_complete_timeout_kills_and_fails(hook: mock.MagicMock) -> None:
 def test_execute_complete_error_on_the_last_try_watches_again_and_never_kills(hook: mock.MagicMock) -> None:
     """Case 0, deferred: the probe's bug. An ``error`` event (one malformed SSE frame, an HTML 200) on the
     first and last try (retries=0) used to kill the healthy execution; now the task defers again."""
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True, timeout=600), hook)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute_complete({"ti": make_ti(try_number=1, max_tries=0)}, event("error"))
@@ -704,7 +705,7 @@ def test_execute_complete_error_on_the_last_try_watches_again_and_never_kills(ho
 
 
 def test_execute_complete_error_after_the_end_finishes_with_the_outcome(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"ok": 1}, "task_outputs": {}}
     op = use_hook(trigger_op(deferrable=True), hook)
     assert op.execute_complete({"ti": make_ti()}, event("error")) == {"ok": 1}
@@ -716,7 +717,7 @@ def test_execute_complete_error_that_cannot_be_waited_out_leaves_the_execution_r
     hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any, why: str
 ) -> None:
     std_log(KestraTriggerExecutionOperator)
-    hook.get_execution.return_value = execution("ex1", "RUNNING")
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     if why == "lasting-error":
         hook.get_execution.side_effect = api_error(401)
     op = use_hook(trigger_op(deferrable=True, timeout=600), hook)
@@ -814,9 +815,9 @@ def test_deploy_sends_kestra_expressions_untouched_over_the_wire(
 ) -> None:
     (tmp_path / "hello.yml").write_text(FLOW_WITH_EXPRESSION)
     requests_mock.post(f"{API}/flows/validate", json=[{"index": 0, "flow": "hello", "constraints": None}])
-    requests_mock.get(f"{API}/flows/company.team/hello", status_code=404, json={"message": "Not Found"})
+    requests_mock.get(f"{API}/flows/company.team", json=[])
     created = requests_mock.post(
-        f"{API}/flows", json={"id": "hello", "namespace": "company.team", "revision": 1}
+        f"{API}/flows/bulk", json=[{"id": "hello", "namespace": "company.team", "revision": 1}]
     )
     op = KestraDeployFlowOperator(task_id="deploy", path="{{ params.dir }}", params={"dir": str(tmp_path)})
     jinja_context: Any = {"params": {"dir": str(tmp_path)}, "inputs": {"name": "WRONG"}}
@@ -913,7 +914,7 @@ def test_deploy_operator_keeps_airflow_dry_run_method() -> None:
 
 
 def test_kill_waits_for_termination_and_returns_the_state(hook: mock.MagicMock) -> None:
-    hook.wait_for_execution.return_value = execution("ex1", "KILLED")
+    hook.wait_for_execution.return_value = execution("KILLED", execution_id="ex1")
     op = use_hook(KestraKillExecutionOperator(task_id="k", execution_id="ex1", timeout=30), hook)
     assert op.execute({"ti": make_ti()}) == "KILLED"
     hook.kill_execution.assert_called_once_with("ex1")
@@ -956,10 +957,12 @@ def test_resume_of_a_not_paused_execution_fails_with_kestras_message(
 def test_trigger_operator_talks_http_end_to_end(kestra_conn: str, requests_mock: Any, tmp_path: Path) -> None:
     """The operator and the real hook together: create (labels as query params), poll, outputs."""
     create = requests_mock.post(
-        f"{API}/executions/company.team/hello", json={**execution("ex1", "CREATED"), "url": "u"}
+        f"{API}/executions/company.team/hello", json={**execution("CREATED", execution_id="ex1"), "url": "u"}
     )
     requests_mock.get(f"{API}/executions/ex1/follow", status_code=404, json={"message": "Not Found"})
-    requests_mock.get(f"{API}/executions/ex1", json=execution("ex1", "SUCCESS", outputs={"x": 1}))
+    requests_mock.get(
+        f"{API}/executions/ex1", json=execution("SUCCESS", execution_id="ex1", outputs={"x": 1})
+    )
     requests_mock.get(f"{API}/logs/ex1", json=[])
     op = trigger_op(inputs={"name": "Ada", "n": 2}, labels={"team": "data"}, poll_interval=0.01)
     ti = make_ti()
@@ -969,7 +972,7 @@ def test_trigger_operator_talks_http_end_to_end(kestra_conn: str, requests_mock:
     assert labels["team"] == "data"
     assert labels["airflow.dag_id"] == "etl"
     assert labels["airflow.run_id"] == "manual__2026-11-22t10:00:00+00:00"  # requests-mock lower-cases qs
-    assert "s3cret-pass" not in json.dumps(pushed(ti))
+    assert PASSWORD not in json.dumps(pushed(ti))
 
 
 def test_links_module_exposes_the_execution_link() -> None:
@@ -980,14 +983,14 @@ def test_links_module_exposes_the_execution_link() -> None:
 def test_path_inputs_reach_the_hook_as_paths(hook: mock.MagicMock, tmp_path: Path) -> None:
     upload = tmp_path / "in.csv"
     upload.write_text("a,b\n")
-    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     use_hook(trigger_op(inputs={"data": upload}), hook).execute({"ti": make_ti()})
     assert isinstance(hook.create_execution.call_args.kwargs["inputs"]["data"], Path)
 
 
 def test_file_inputs_are_templated_paths_merged_into_inputs(hook: mock.MagicMock, tmp_path: Path) -> None:
     (tmp_path / "2026-11-22.csv").write_text("a,b\n")
-    hook.create_execution.return_value = execution("ex1", "SUCCESS")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     op = use_hook(trigger_op(inputs={"n": 1}, file_inputs={"data": str(tmp_path / "{{ ds }}.csv")}), hook)
     jinja_context: Any = {"ds": "2026-11-22"}
     op.render_template_fields(jinja_context)

@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from support.kestra_side import labels_of, state_of
+
 from airflow_provider_kestra.utils.state import is_terminal
 
 if TYPE_CHECKING:
@@ -22,15 +24,6 @@ if TYPE_CHECKING:
 
 TRY_NUMBER_LABEL = "airflow.try_number"
 KILLED_STATES = frozenset({"KILLED", "KILLING"})
-
-
-def labels_of(execution: Mapping[str, Any]) -> dict[str, str]:
-    """An execution's labels as a dict (Kestra keeps a list of key/value pairs)."""
-    return {str(item["key"]): str(item["value"]) for item in execution.get("labels") or []}
-
-
-def state_of(execution: Mapping[str, Any]) -> str:
-    return str(execution["state"]["current"])
 
 
 def task_labels(dag_id: str, run_id: str, task_id: str = "run") -> dict[str, str]:

@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import greeting_tasks
-from integration_kestra_side import FLOW_NAMESPACE, flow_source
 from kestra_reliability_ledger import task_labels
 from kestra_reliability_worker import PEAK_RSS_RESET, KestraWorkerProcess, KestraWorkerTry
+from support.kestra_flows import greeting_tasks
+from support.kestra_side import FLOW_NAMESPACE, flow_source
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
-    from integration_dag_runner import DagTestRun
-    from integration_kestra_side import KestraTestSide
     from kestra_reliability_ledger import KestraExecutionLedger
     from kestra_reliability_recorder import KestraReliabilityRecorder
+    from support.dag_runner import DagTestRun
+    from support.kestra_side import KestraTestSide
 
     from airflow_provider_kestra.testing import KestraSimFaultRule
 

@@ -15,9 +15,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import GREETING_INPUTS, GREETING_OUTPUTS, SLOW_TASKS, greeting_tasks
-from integration_kestra_side import FLOW_NAMESPACE
-from kestra_reliability_ledger import state_of, task_labels
+from kestra_reliability_ledger import task_labels
 from kestra_reliability_recorder import KestraFaultCounter
 from kestra_reliability_triggerer import (
     TaskInstanceStates,
@@ -26,11 +24,13 @@ from kestra_reliability_triggerer import (
     stop_trigger_when,
 )
 from kestra_reliability_worker import KestraWorkerTry, build_operator, worker_context
+from support.kestra_flows import GREETING_INPUTS, GREETING_OUTPUTS, SLOW_TASKS, greeting_tasks
+from support.kestra_side import FLOW_NAMESPACE, state_of
 
 if TYPE_CHECKING:
-    from integration_kestra_side import KestraTestSide
     from kestra_reliability_ledger import KestraExecutionLedger
     from kestra_reliability_recorder import KestraReliabilityRecorder
+    from support.kestra_side import KestraTestSide
 
 pytestmark = pytest.mark.integration
 

@@ -15,19 +15,19 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_flows import FAILING_TASKS, GREETING_INPUTS, GREETING_OUTPUTS, greeting_tasks
-from integration_kestra_side import FLOW_NAMESPACE
 from kestra_reliability_ledger import task_labels
 from kestra_reliability_triggerer import run_until_event
 from kestra_reliability_worker import KestraWorkerTry, build_operator, worker_context
+from support.kestra_flows import FAILING_TASKS, GREETING_INPUTS, GREETING_OUTPUTS, greeting_tasks
+from support.kestra_side import FLOW_NAMESPACE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from integration_dag_runner import DagTestRun
-    from integration_kestra_side import KestraTestSide
     from kestra_reliability_ledger import KestraExecutionLedger
     from kestra_reliability_recorder import KestraReliabilityRecorder
+    from support.dag_runner import DagTestRun
+    from support.kestra_side import KestraTestSide
 
     from airflow_provider_kestra.testing import KestraSimulator
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from unittest import mock
+from typing import TYPE_CHECKING
 
 import pytest
-from kestra_sensor_doubles import UI
+from support.airflow_doubles import hook_double
+
+if TYPE_CHECKING:
+    from unittest import mock
 
 
 @pytest.fixture
 def hook() -> mock.MagicMock:
-    from airflow_provider_kestra.hooks.kestra import KestraHook
-
-    double = mock.create_autospec(KestraHook, instance=True)
-    double.execution_ui_url.side_effect = lambda e: UI + (e if isinstance(e, str) else e["id"])
-    double.search_executions.return_value = []
-    return double
+    return hook_double()

@@ -8,7 +8,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from kestra_sensor_doubles import INTERVAL_START, UI, execution, sensor_context, use_hook
+from support.airflow_doubles import INTERVAL_START, sensor_context, use_hook
+from support.kestra_payloads import UI, execution
 
 from airflow_provider_kestra.exceptions import KestraError
 from airflow_provider_kestra.sensors.kestra import KestraExecutionSensor
@@ -41,12 +42,12 @@ def pushed(context: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("state", ["CREATED", "RUNNING", "PAUSED", "KILLING", "SOMETHING_NEW"])
 def test_not_finished_or_unknown_states_keep_waiting(hook: mock.MagicMock, state: Any) -> None:
-    hook.get_execution.return_value = execution("ex1", state)
+    hook.get_execution.return_value = execution(state, execution_id="ex1")
     assert use_hook(by_id(), hook).poke(sensor_context()) is False
 
 
 def test_success_returns_the_execution_id_and_publishes_the_link(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
     context = sensor_context()
     result = use_hook(by_id(), hook).poke(context)
     assert isinstance(result, PokeReturnValue)
@@ -56,30 +57,30 @@ def test_success_returns_the_execution_id_and_publishes_the_link(hook: mock.Magi
 
 @pytest.mark.parametrize("state", ["FAILED", "KILLED", "CANCELLED", "WARNING"])
 def test_failure_states_fail(hook: mock.MagicMock, state: Any) -> None:
-    hook.get_execution.return_value = execution("ex1", state)
+    hook.get_execution.return_value = execution(state, execution_id="ex1")
     with pytest.raises(KestraError, match=f"ended in {state}"):
         use_hook(by_id(), hook).poke(sensor_context())
 
 
 def test_soft_fail_skips_on_failure(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "FAILED")
+    hook.get_execution.return_value = execution("FAILED", execution_id="ex1")
     with pytest.raises(AirflowSkipException, match="ended in FAILED"):
         use_hook(by_id(soft_fail=True), hook).poke(sensor_context())
 
 
 def test_narrow_failure_states_keep_waiting_on_other_terminal_states(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "KILLED")
+    hook.get_execution.return_value = execution("KILLED", execution_id="ex1")
     assert use_hook(by_id(failure_states=["FAILED"]), hook).poke(sensor_context()) is False
 
 
 def test_warning_accepted_when_in_success_states(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "WARNING")
+    hook.get_execution.return_value = execution("WARNING", execution_id="ex1")
     result = use_hook(by_id(success_states=["SUCCESS", "WARNING"]), hook).poke(sensor_context())
     assert isinstance(result, PokeReturnValue) and result.xcom_value == "ex1"
 
 
 def test_flow_mode_searches_the_newest_execution_since_the_data_interval(hook: mock.MagicMock) -> None:
-    hook.search_executions.return_value = [execution("ex7", "SUCCESS")]
+    hook.search_executions.return_value = [execution("SUCCESS", execution_id="ex7")]
     result = use_hook(by_flow(labels={"env": "prod"}), hook).poke(sensor_context())
     assert isinstance(result, PokeReturnValue) and result.xcom_value == "ex7"
     hook.search_executions.assert_called_once_with(
@@ -129,7 +130,10 @@ def test_flow_mode_without_matching_execution_keeps_waiting(hook: mock.MagicMock
 
 
 def test_poke_mode_runs_until_success(hook: mock.MagicMock) -> None:
-    hook.get_execution.side_effect = [execution("ex1", "RUNNING"), execution("ex1", "SUCCESS")]
+    hook.get_execution.side_effect = [
+        execution("RUNNING", execution_id="ex1"),
+        execution("SUCCESS", execution_id="ex1"),
+    ]
     sensor = use_hook(by_id(poke_interval=0.01, mode="poke"), hook)
     assert sensor.execute(sensor_context(task_reschedule_count=0)) == "ex1"
 
@@ -166,7 +170,7 @@ def test_deferrable_defers_to_the_shared_trigger_without_kill_rights(hook: mock.
 
 
 def test_deferrable_returns_at_once_when_already_done(hook: mock.MagicMock) -> None:
-    hook.get_execution.return_value = execution("ex1", "SUCCESS")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
     assert use_hook(by_id(deferrable=True), hook).execute(sensor_context()) == "ex1"
 
 

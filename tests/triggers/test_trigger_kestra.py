@@ -10,29 +10,27 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from support.kestra_payloads import API, BASE, CONN_URI_V1, PASSWORD, execution
 
 from airflow_provider_kestra.triggers.kestra import LOG_CURSOR_XCOM_KEY, KestraExecutionTrigger
 from airflow_provider_kestra.utils.models import KestraTriggerEvent
 
-BASE = "http://kestra.test:8080"
-API = f"{BASE}/api/v1/main"
-PASSWORD = "s3cret-pass"
+
+@pytest.fixture
+def kestra_conn_uri() -> str:
+    """Pinned to API version 1: the mocked server answers no ``/api/v1/configs``."""
+    return CONN_URI_V1
 
 
 @pytest.fixture(autouse=True)
-def kestra_conn(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_KESTRA_DEFAULT", f"kestra://admin%40kestra.io:{PASSWORD}@kestra.test:8080?api_version=1"
-    )
+def _connection(kestra_conn: str) -> None:
+    """Every test talks to the mocked server through ``kestra_default``."""
 
 
 @pytest.fixture
-def trigger_log(monkeypatch: pytest.MonkeyPatch) -> None:
+def trigger_log(std_log: Any) -> None:
     """Send the trigger's ``self.log`` to a stdlib logger so ``caplog`` sees it on Airflow 2 and 3."""
-    import logging
-
-    logger = logging.getLogger("test.kestra_trigger")
-    monkeypatch.setattr(KestraExecutionTrigger, "log", property(lambda _self: logger))
+    std_log(KestraExecutionTrigger)
 
 
 @pytest.fixture
@@ -48,10 +46,6 @@ def kestra() -> Any:
 def sse(*frames: tuple[str, dict[str, Any]]) -> httpx.Response:
     body = "".join(f"id: {kind}\ndata: {json.dumps(data)}\n\n" for kind, data in frames)
     return httpx.Response(200, content=body.encode(), headers={"Content-Type": "text/event-stream"})
-
-
-def execution(state: str, execution_id: str = "ex1") -> dict[str, Any]:
-    return {"id": execution_id, "namespace": "company.team", "flowId": "hello", "state": {"current": state}}
 
 
 def make_trigger(**kwargs: Any) -> KestraExecutionTrigger:
@@ -125,8 +119,8 @@ def test_trigger_needs_an_execution_or_a_flow() -> None:
 async def test_success_yields_exactly_one_event(kestra: respx.MockRouter) -> None:
     route = kestra.get(f"{API}/executions/ex1").mock(
         side_effect=[
-            httpx.Response(200, json=execution("RUNNING")),
-            httpx.Response(200, json=execution("SUCCESS")),
+            httpx.Response(200, json=execution("RUNNING", execution_id="ex1")),
+            httpx.Response(200, json=execution("SUCCESS", execution_id="ex1")),
         ]
     )
     events = await events_of(make_trigger())
@@ -145,13 +139,17 @@ async def test_success_yields_exactly_one_event(kestra: respx.MockRouter) -> Non
 
 @pytest.mark.parametrize("state", ["FAILED", "KILLED", "CANCELLED", "WARNING"])
 async def test_other_terminal_states_yield_failed(kestra: respx.MockRouter, state: Any) -> None:
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution(state)))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution(state, execution_id="ex1"))
+    )
     [event] = await events_of(make_trigger())
     assert event["status"] == "failed" and event["state"] == state
 
 
 async def test_warning_is_success_when_listed(kestra: respx.MockRouter) -> None:
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("WARNING")))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("WARNING", execution_id="ex1"))
+    )
     [event] = await events_of(make_trigger(success_states=["SUCCESS", "WARNING"]))
     assert event["status"] == "success"
 
@@ -160,7 +158,9 @@ async def test_warning_is_success_when_listed(kestra: respx.MockRouter) -> None:
 async def test_deadline_in_the_past_yields_timeout_with_the_current_state(
     kestra: respx.MockRouter, state: Any
 ) -> None:
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution(state)))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution(state, execution_id="ex1"))
+    )
     [event] = await events_of(make_trigger(deadline=time.time() - 1))
     assert event["status"] == "timeout" and event["state"] == state
     assert "still" in event["message"]
@@ -168,7 +168,7 @@ async def test_deadline_in_the_past_yields_timeout_with_the_current_state(
 
 async def test_states_outside_the_failure_set_keep_waiting(kestra: respx.MockRouter) -> None:
     route = kestra.get(f"{API}/executions/ex1").mock(
-        return_value=httpx.Response(200, json=execution("KILLED"))
+        return_value=httpx.Response(200, json=execution("KILLED", execution_id="ex1"))
     )
     [event] = await events_of(make_trigger(failure_states=["FAILED"], deadline=time.time() + 0.2))
     assert event["status"] == "timeout"
@@ -208,7 +208,7 @@ async def test_a_fault_in_an_answer_never_ends_the_watch(kestra: respx.MockRoute
     """Case 0: an answer that is not Kestra's (a proxy's login page, a cut body) is waited out: the trigger
     goes on and reports the real outcome, it never fires ``error`` (which used to kill the execution)."""
     kestra.get(f"{API}/executions/ex1").mock(
-        side_effect=[fault, fault, httpx.Response(200, json=execution("SUCCESS"))]
+        side_effect=[fault, fault, httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))]
     )
     [event] = await events_of(make_trigger())
     assert event["status"] == "success"
@@ -227,7 +227,9 @@ async def test_the_owner_kills_the_execution_at_its_deadline(kestra: respx.MockR
     """Case 8: the trigger knows the execution; at the deadline it kills it itself, so a task resumed late
     (or never: Airflow 2.11 cancels it at execution_timeout) cannot leave it running. A sensor's trigger
     (not the owner) never kills."""
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("RUNNING")))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("RUNNING", execution_id="ex1"))
+    )
     kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
     [event] = await events_of(make_trigger(deadline=time.time() + 0.2, cancel_on_kill=True))
     assert event["status"] == "timeout" and event["state"] == "RUNNING"
@@ -247,8 +249,8 @@ async def test_logs_are_relayed_once_and_the_cursor_travels_in_the_event(
     kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
 ) -> None:
     kestra.get(f"{API}/executions/ex1").mock(
-        side_effect=[httpx.Response(200, json=execution("RUNNING"))] * 3
-        + [httpx.Response(200, json=execution("SUCCESS"))]
+        side_effect=[httpx.Response(200, json=execution("RUNNING", execution_id="ex1"))] * 3
+        + [httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))]
     )
     line = {
         "taskId": "extract",
@@ -269,9 +271,11 @@ async def test_logs_are_relayed_once_and_the_cursor_travels_in_the_event(
 async def test_log_cursor_from_the_operator_is_honoured(
     kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
 ) -> None:
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("SUCCESS")))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))
+    )
     line = {"taskId": "t", "level": "INFO", "message": "already shown", "timestamp": "2026-11-22T10:00:01Z"}
-    from kestra_log_helpers import new_log_entries
+    from support.log_helpers import new_log_entries
 
     _, cursor = new_log_entries([line], None)
     fresh = {**line, "message": "new line", "timestamp": "2026-11-22T10:00:02Z"}
@@ -304,7 +308,9 @@ async def test_a_trigger_stored_by_the_previous_release_runs_and_fires_the_same_
         "log_cursor": None,
         "cancel_on_kill": True,
     }
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("KILLED")))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("KILLED", execution_id="ex1"))
+    )
     [event] = await events_of(KestraExecutionTrigger(**stored_before_upgrade))
     assert event == {
         "status": "failed",
@@ -401,7 +407,9 @@ async def test_on_kill_leaves_the_execution_running_when_no_person_acted(
     The log names the execution and its URL."""
     import logging
 
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("RUNNING")))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("RUNNING", execution_id="ex1"))
+    )
     kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
     trigger = make_trigger(cancel_on_kill=True)
     ti_state(trigger, state, **options)
@@ -431,8 +439,8 @@ async def test_on_kill_swallows_kestra_errors(kestra: respx.MockRouter, ti_state
 async def test_one_http_client_per_trigger_closed_by_cleanup(kestra: respx.MockRouter) -> None:
     kestra.get(f"{API}/executions/ex1").mock(
         side_effect=[
-            httpx.Response(200, json=execution("RUNNING")),
-            httpx.Response(200, json=execution("SUCCESS")),
+            httpx.Response(200, json=execution("RUNNING", execution_id="ex1")),
+            httpx.Response(200, json=execution("SUCCESS", execution_id="ex1")),
         ]
     )
     trigger = make_trigger()
@@ -454,11 +462,11 @@ async def test_search_mode_waits_for_the_newest_matching_execution(kestra: respx
     search = kestra.get(f"{API}/executions/search").mock(
         side_effect=[
             httpx.Response(200, json={"results": [], "total": 0}),
-            httpx.Response(200, json={"results": [execution("RUNNING", "ex5")], "total": 1}),
+            httpx.Response(200, json={"results": [execution("RUNNING", execution_id="ex5")], "total": 1}),
         ]
     )
     follow = kestra.get(f"{API}/executions/ex5/follow").mock(
-        return_value=sse(("start", {"id": "ex5"}), ("end", execution("SUCCESS", "ex5")))
+        return_value=sse(("start", {"id": "ex5"}), ("end", execution("SUCCESS", execution_id="ex5")))
     )
     trigger = make_trigger(
         execution_id=None,
@@ -497,7 +505,9 @@ async def test_user_kill_order_cancel_then_on_kill_then_cleanup(
     """The triggerer cancels run(), then calls on_kill(), then cleanup(): the kill must still get out."""
     import asyncio
 
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("RUNNING")))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("RUNNING", execution_id="ex1"))
+    )
     kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
     trigger = make_trigger(cancel_on_kill=True, poll_interval=0.05)
     ti_state(trigger, "failed")
@@ -518,7 +528,9 @@ async def test_user_kill_order_cancel_then_on_kill_then_cleanup(
 
 
 async def test_a_failing_log_endpoint_does_not_end_the_wait(kestra: respx.MockRouter) -> None:
-    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=execution("SUCCESS")))
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))
+    )
     kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(500, json={"message": "boom"}))
     [event] = await events_of(make_trigger(stream_logs=True))
     assert event["status"] == "success"
@@ -527,11 +539,13 @@ async def test_a_failing_log_endpoint_does_not_end_the_wait(kestra: respx.MockRo
 async def test_the_trigger_follows_the_event_stream(kestra: respx.MockRouter) -> None:
     kestra.get(f"{API}/executions/ex1/follow").mock(
         return_value=sse(
-            ("start", {"id": "ex1"}), ("progress", execution("RUNNING")), ("end", execution("FAILED"))
+            ("start", {"id": "ex1"}),
+            ("progress", execution("RUNNING", execution_id="ex1")),
+            ("end", execution("FAILED", execution_id="ex1")),
         )
     )
     poll = kestra.get(f"{API}/executions/ex1").mock(
-        return_value=httpx.Response(200, json=execution("RUNNING"))
+        return_value=httpx.Response(200, json=execution("RUNNING", execution_id="ex1"))
     )
     [event] = await events_of(make_trigger())
     assert event["status"] == "failed" and event["state"] == "FAILED"
@@ -540,7 +554,7 @@ async def test_the_trigger_follows_the_event_stream(kestra: respx.MockRouter) ->
 
 async def test_a_success_state_that_is_not_terminal_ends_the_stream_wait(kestra: respx.MockRouter) -> None:
     kestra.get(f"{API}/executions/ex1/follow").mock(
-        return_value=sse(("start", {"id": "ex1"}), ("progress", execution("PAUSED")))
+        return_value=sse(("start", {"id": "ex1"}), ("progress", execution("PAUSED", execution_id="ex1")))
     )
     [event] = await events_of(make_trigger(success_states=["PAUSED"]))
     assert event["status"] == "success" and event["state"] == "PAUSED"
@@ -548,7 +562,7 @@ async def test_a_success_state_that_is_not_terminal_ends_the_stream_wait(kestra:
 
 async def test_deadline_reached_while_following_yields_one_timeout(kestra: respx.MockRouter) -> None:
     kestra.get(f"{API}/executions/ex1/follow").mock(
-        return_value=sse(("start", {"id": "ex1"}), ("progress", execution("QUEUED")))
+        return_value=sse(("start", {"id": "ex1"}), ("progress", execution("QUEUED", execution_id="ex1")))
     )
     [event] = await events_of(make_trigger(deadline=time.time() - 1))
     assert event["status"] == "timeout" and event["state"] == "QUEUED"
@@ -564,7 +578,7 @@ async def test_logs_are_relayed_while_following_and_after_the_end(
 
     async def stream(request: httpx.Request) -> httpx.Response:
         await ended.wait()
-        return sse(("start", {"id": "ex1"}), ("end", execution("SUCCESS")))
+        return sse(("start", {"id": "ex1"}), ("end", execution("SUCCESS", execution_id="ex1")))
 
     kestra.get(f"{API}/executions/ex1/follow").mock(side_effect=stream)
     line = {"taskId": "t", "level": "INFO", "message": "step", "timestamp": "2026-11-22T10:00:01Z"}

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pytest
-from kestra_log_helpers import at_least, new_log_entries
+from support.log_helpers import at_least, new_log_entries
 
 from airflow_provider_kestra.exceptions import (
     KestraAuthenticationError,

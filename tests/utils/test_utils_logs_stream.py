@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from kestra_log_helpers import new_log_entries
+from support.log_helpers import new_log_entries
 
 from airflow_provider_kestra.exceptions import KestraError
 from airflow_provider_kestra.utils.logs import LOG_CURSOR_MAX_SEEN, KestraJsonArrayReader, KestraLogSelection

@@ -99,8 +99,12 @@ async def delete_revisions(ctx: KestraSimContext, request: Request, tenant: str)
     return empty(204)
 
 
-async def _sources(request: Request) -> list[tuple[str | None, str]]:
-    """(filename, source) of each flow of a multi-document YAML body or of the ``flows`` multipart parts."""
+async def _sources(request: Request, *, naive: bool = False) -> list[tuple[str | None, str]]:
+    """(filename, source) of each flow of a multi-document YAML body or of the ``flows`` multipart parts.
+
+    ``naive``: cut the body at every ``---`` and keep each piece as is, as the bulk endpoints do
+    (``flows.split("---")`` in ``FlowController#bulkUpdateFlows``, kestra-io/kestra@044883a0);
+    ``/flows/validate`` cuts on ``---`` lines instead."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         out: list[tuple[str | None, str]] = []
@@ -108,7 +112,10 @@ async def _sources(request: Request) -> list[tuple[str | None, str]]:
             if name == "flows" and isinstance(value, UploadFile):
                 out.append((value.filename, (await value.read()).decode("utf-8", "replace")))
         return out
-    return [(None, source) for source in split_flow_sources(await read_text(request))]
+    text = await read_text(request)
+    if naive:
+        return [(None, piece) for piece in text.split("---") if piece.strip()]
+    return [(None, source) for source in split_flow_sources(text)]
 
 
 async def validate_flows(ctx: KestraSimContext, request: Request, tenant: str) -> Response:
@@ -133,7 +140,7 @@ async def _deploy(
 ) -> Response:
     deployment = ctx.backend.deploy(
         tenant,
-        [source for _, source in await _sources(request)],
+        [source for _, source in await _sources(request, naive=True)],
         namespace=namespace,
         allow_children=allow_children,
         delete=query_bool(request, "delete", True),

@@ -1,16 +1,26 @@
-"""The Kestra side of an integration test: deploy flows, start, inspect and resume executions.
+"""The Kestra side of a test against the simulator: deploy flows, start, inspect and resume executions.
 
-Tests use it to set the scene and to check, on Kestra's side, what the Airflow tasks did. It talks to the
-simulator through ``KestraHook`` with the same ``kestra_default`` connection the operators use.
+Integration and reliability tests use it to set the scene and to check, on Kestra's side, what the Airflow
+tasks did. It talks to the simulator through ``KestraHook`` with the same ``kestra_default`` connection the
+operators use. :func:`kestra_side_for` wires a simulator as that connection for one test (the
+``kestra_side`` fixture of ``support.fixtures``).
 """
 
 from __future__ import annotations
 
+import re
 import time
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    import pytest
+
     from airflow_provider_kestra.hooks.kestra import KestraExecution, KestraHook
     from airflow_provider_kestra.testing import KestraSimulator
 
@@ -67,7 +77,7 @@ class KestraTestSide:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
-            state = str(self.execution(execution_id)["state"]["current"])
+            state = state_of(self.execution(execution_id))
             if state in states:
                 return state
             time.sleep(0.2)
@@ -79,11 +89,40 @@ def flow_source(flow_id: str, tasks_yaml: str, extra_yaml: str = "") -> str:
     return f"id: {flow_id}\nnamespace: {FLOW_NAMESPACE}\n{extra_yaml}tasks:\n{tasks_yaml}"
 
 
-def labels_of(execution: KestraExecution) -> dict[str, str]:
+def labels_of(execution: Mapping[str, Any]) -> dict[str, str]:
     """An execution's labels as a dict (Kestra sends a list of key/value pairs)."""
     return {str(item["key"]): str(item["value"]) for item in execution.get("labels") or []}
 
 
-def state_history(execution: KestraExecution) -> list[str]:
+def state_of(execution: Mapping[str, Any]) -> str:
+    """An execution's current state."""
+    return str(execution["state"]["current"])
+
+
+def state_history(execution: Mapping[str, Any]) -> list[str]:
     """Every state the execution went through, oldest first."""
     return [str(h["state"]) for h in execution["state"].get("histories") or []]
+
+
+def unique_name(request: pytest.FixtureRequest, limit: int = 80) -> str:
+    """The current test's name reduced to ``[a-z0-9_]`` (DAG and flow ids unique to the test)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name).strip("_").lower()[:limit]
+
+
+@contextmanager
+def kestra_side_for(
+    sim: KestraSimulator, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[KestraTestSide]:
+    """``sim`` as Airflow's ``kestra_default`` connection for one test, no fault rules before or after."""
+    monkeypatch.setenv("AIRFLOW_CONN_KESTRA_DEFAULT", sim.connection_uri())
+    if not AIRFLOW_V_3_0_PLUS:
+        # Airflow 2's unit-test config selects LocalExecutor, which refuses SQLite as soon as a sensor's
+        # dependency check loads the executor; dag.test() never uses the executor anyway.
+        monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
+    sim.faults.clear()
+    side = KestraTestSide(sim, unique_name(request))
+    try:
+        yield side
+    finally:
+        side.close()
+        sim.faults.clear()

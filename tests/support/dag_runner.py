@@ -1,4 +1,4 @@
-"""Run a DAG built in a test with ``dag.test()`` on Airflow 3.3 or 2.11 and read back what its tasks left.
+"""Build and run a DAG in a test with ``dag.test()`` on Airflow 3.3 or 2.11 and read back what its tasks left.
 
 ``dag.test()`` on Airflow 3 only runs DAGs whose serialized form is in the metadata DB (it normally gets
 there by parsing the dags folder); ``register_dag`` writes it directly, as the dag-processor would. On
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
+from support.kestra_side import unique_name
 
 if TYPE_CHECKING:
     import pytest
@@ -49,6 +50,11 @@ def register_dag(dag: Any) -> None:
 
 DagFactory = Callable[..., Any]
 """``make_dag`` fixture: ``make_dag(suffix="", **default_args)`` returns a DAG with a per-test id."""
+
+
+def dag_id_for(request: pytest.FixtureRequest, suffix: str = "") -> str:
+    """A DAG id unique to the test: its suite folder (``integration``, ``reliability``) and its name."""
+    return f"{request.path.parent.name}_{unique_name(request, limit=200)}{suffix}"[:200]
 
 
 def build_dag(dag_id: str, **default_args: Any) -> Any:
