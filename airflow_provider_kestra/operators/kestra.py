@@ -43,6 +43,7 @@ ERROR_LINES_IN_FAILURE = 5
 EXECUTION_TIMEOUT_MARGIN_SECONDS = 30.0
 """Airflow 2 cancels a deferred task at start + execution_timeout without telling the operator; the
 trigger's own deadline comes this much earlier so the trigger can still kill the Kestra execution."""
+REDEFERRALS_XCOM_KEY = "kestra_redeferrals"
 MAX_REDEFERRALS = 10
 """How many times in a row a task deferred again after its trigger stopped on a fault before the try gives
 up (leaving the execution running for the next try, never killing it)."""
@@ -425,7 +426,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             follower.join(LOG_FOLLOWER_JOIN_SECONDS)
             self._relay_logs(execution_id)
 
-    def _defer(self, context: Context, execution: KestraExecution, redeferrals: int = 0) -> Any:
+    def _defer(self, context: Context, execution: KestraExecution) -> Any:
         """Look once more; finish at once if the execution already ended, else hand over to the triggerer."""
         execution_id = execution["id"]
         self._relay_logs(execution_id)
@@ -458,16 +459,18 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
                 cancel_on_kill=True,
             ),
             method_name="execute_complete",
-            kwargs={"redeferrals": redeferrals} if redeferrals and self._counts_redeferrals() else None,
             timeout=None,
         )
 
-    def _counts_redeferrals(self) -> bool:
-        """Whether ``execute_complete`` (maybe a subclass's override) takes the ``redeferrals`` count."""
-        import inspect
-
-        parameters = inspect.signature(self.execute_complete).parameters
-        return "redeferrals" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    @staticmethod
+    def _redeferrals(context: Context) -> int:
+        """How many times this try deferred again after an ``error`` event (XCom of the try)."""
+        ti = context["ti"]
+        try:
+            count = ti.xcom_pull(task_ids=ti.task_id, key=REDEFERRALS_XCOM_KEY)
+        except Exception:
+            return 0
+        return count if isinstance(count, int) else 0
 
     def _deadline(self, context: Context) -> float | None:
         """Wall-clock end of the wait: the operator ``timeout`` or the task's ``execution_timeout``."""
@@ -483,9 +486,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             deadlines.append(started_at + limit - margin)
         return min(deadlines) if deadlines else None
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, redeferrals: int = 0
-    ) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the task result; any status not known here fails the task.
 
         ``success``/``failed``: the outcome Kestra reported. ``timeout``: the deadline passed (the trigger
@@ -516,11 +517,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
                 self._execution_id,
                 event.get("state"),
             )
-        return self._after_trigger_error(context, self._execution_id, str(event.get("message")), redeferrals)
+        return self._after_trigger_error(context, self._execution_id, str(event.get("message")))
 
-    def _after_trigger_error(
-        self, context: Context, execution_id: str, message: str, redeferrals: int
-    ) -> Any:
+    def _after_trigger_error(self, context: Context, execution_id: str, message: str) -> Any:
         """The trigger stopped without an outcome: finish, watch again, or leave the execution running."""
         from airflow_provider_kestra.exceptions import KestraError
 
@@ -536,6 +535,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             self._relay_logs(execution_id)
             return self._finish(context, current)
         deadline = self._deadline(context)
+        redeferrals = self._redeferrals(context)
         if redeferrals < MAX_REDEFERRALS and (deadline is None or time.time() < deadline):
             self.log.warning(
                 "The Kestra trigger stopped watching execution %s (%s) while it is %s; watching it again",
@@ -543,7 +543,8 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
                 message,
                 state_of(current),
             )
-            return self._defer(context, current, redeferrals=redeferrals + 1)
+            context["ti"].xcom_push(key=REDEFERRALS_XCOM_KEY, value=redeferrals + 1)
+            return self._defer(context, current)
         self._leave_running(execution_id, stopped)
         raise stopped
 

@@ -697,11 +697,12 @@ def test_execute_complete_error_on_the_last_try_watches_again_and_never_kills(ho
     first and last try (retries=0) used to kill the healthy execution; now the task defers again."""
     hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True, timeout=600), hook)
+    ti = make_ti(try_number=1, max_tries=0)
     with pytest.raises(TaskDeferred) as deferred:
-        op.execute_complete({"ti": make_ti(try_number=1, max_tries=0)}, event("error"))
+        op.execute_complete({"ti": ti}, event("error"))
     hook.kill_execution.assert_not_called()
     assert deferred.value.trigger.serialize()[1]["execution_id"] == "ex1"
-    assert deferred.value.kwargs == {"redeferrals": 1}
+    assert pushed(ti)["kestra_redeferrals"] == 1
 
 
 def test_execute_complete_error_after_the_end_finishes_with_the_outcome(hook: mock.MagicMock) -> None:
@@ -724,12 +725,12 @@ def test_execute_complete_error_that_cannot_be_waited_out_leaves_the_execution_r
     ti = make_ti(try_number=1, max_tries=0)
     if why == "deadline-passed":
         op.execution_timeout = timedelta(seconds=1)  # started 2026-11-22: long past
-    redeferrals = 10 if why == "too-many-redeferrals" else 0
+    ti.xcom_pull.return_value = 10 if why == "too-many-redeferrals" else None
     with (
         caplog.at_level(logging.INFO),
         pytest.raises(KestraError, match="Lost track of Kestra execution ex1"),
     ):
-        op.execute_complete({"ti": ti}, event("error"), redeferrals=redeferrals)
+        op.execute_complete({"ti": ti}, event("error"))
     hook.kill_execution.assert_not_called()
     assert "left running, not killed" in caplog.text and "executions/company.team/hello/ex1" in caplog.text
 

@@ -144,7 +144,7 @@ def test_an_error_event_on_the_last_try_defers_again_and_never_kills(
             operator.execute_complete(context, error_event)
         assert state_of(ledger.execution(execution_id)) in ("CREATED", "RUNNING")
         event = asyncio.run(run_until_event(again.value.trigger))
-        result = operator.execute_complete(context, event.payload, **(again.value.kwargs or {}))
+        result = operator.execute_complete(context, event.payload)
         assert result == {"greeting": "greeting-reliability"}
         ledger.account(reliability, task_labels(task_try.dag_id, task_try.run_id), expected=1)
 
