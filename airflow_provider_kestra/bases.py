@@ -10,10 +10,11 @@ Importing this module stays light for DAG parsing: the hook (requests, httpx, ya
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_kestra.links.kestra import push_execution_link
+from airflow_provider_kestra.links.kestra import EXECUTION_URL_XCOM_KEY, push_execution_link
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,3 +63,12 @@ class KestraHookMixin:
         url = self.hook.execution_ui_url(execution)
         push_execution_link(context, execution_id_of(execution), url)
         return url
+
+    def _push_no_execution_link(self, context: Context) -> None:
+        """Push an empty ``execution_url`` when a try fails before any execution exists.
+
+        Airflow 3 renders each extra link when a task ends; without this XCom its lookup logs an ERROR
+        ("XCom not found key='execution_url'") that would bury the real failure. Best effort.
+        """
+        with contextlib.suppress(Exception):
+            context["ti"].xcom_push(key=EXECUTION_URL_XCOM_KEY, value="")

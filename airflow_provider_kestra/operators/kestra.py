@@ -6,6 +6,8 @@ what to do (start or reattach, wait or defer, succeed or fail) and what the task
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from airflow_provider_kestra.links.kestra import KestraExecutionLink
 from airflow_provider_kestra.utils.encoding import validate_labels
 from airflow_provider_kestra.utils.logs import LOG_LEVELS, KestraLogRelay
 from airflow_provider_kestra.utils.models import EVENT_STATUSES, KILL_TIMEOUT_SECONDS
-from airflow_provider_kestra.utils.reattach import TRY_ID_LABEL, KestraTryMemory
+from airflow_provider_kestra.utils.reattach import TRY_ID_LABEL, KestraTryMemory, is_lasting_error
 from airflow_provider_kestra.utils.state import KestraOutcome, failed_task_ids, is_terminal, state_of
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
 
@@ -40,7 +42,11 @@ LOG_FOLLOWER_JOIN_SECONDS = 10.0
 ERROR_LINES_IN_FAILURE = 5
 EXECUTION_TIMEOUT_MARGIN_SECONDS = 30.0
 """Airflow 2 cancels a deferred task at start + execution_timeout without telling the operator; the
-trigger's own deadline comes this much earlier so the operator can still kill the Kestra execution."""
+trigger's own deadline comes this much earlier so the trigger can still kill the Kestra execution."""
+REDEFERRALS_XCOM_KEY = "kestra_redeferrals"
+MAX_REDEFERRALS = 10
+"""How many times in a row a task deferred again after its trigger stopped on a fault before the try gives
+up (leaving the execution running for the next try, never killing it)."""
 
 
 def _seconds(value: float | timedelta | None, name: str) -> float | None:
@@ -269,6 +275,16 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Start (or reattach to) the execution, publish its id and URL, then wait, defer or return."""
+        try:
+            return self._start_and_follow(context)
+        except BaseException:
+            if self._execution_id is None:
+                # No execution to link to: an empty link keeps Airflow's end-of-task link rendering from
+                # logging "XCom not found" on top of the real error.
+                self._push_no_execution_link(context)
+            raise
+
+    def _start_and_follow(self, context: Context) -> Any:
         memory = KestraTryMemory(
             context,
             hook=self.hook,
@@ -278,6 +294,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             retries=self.retries,
         )
         start = self._start_execution(memory)
+        memory.kill_cleared()
         execution = memory.earlier_execution(self.outcome, restart=self.restart_on_retry)
         if execution is None:
             execution = start()
@@ -285,6 +302,8 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         if not self.wait_for_completion:
             return execution["id"]
         if is_terminal(state_of(execution)):
+            # An earlier try's execution that already ended: its log lines this task has not shown yet.
+            self._relay_logs(execution["id"])
             return self._finish(context, execution)
         if self.deferrable:
             return self._defer(context, execution)
@@ -346,27 +365,41 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
     # -- wait -------------------------------------------------------------------------------------
 
     def _wait(self, context: Context, execution: KestraExecution) -> KestraExecution:
-        """Block until the execution ends (SSE with polling fallback) while its logs are copied."""
+        """Block until the execution ends (SSE with polling fallback) while its logs are copied.
+
+        Faults that waiting may cure (Kestra unreachable, 5xx, an answer that is not Kestra's JSON) never end
+        the wait before the deadline: it starts again. The deadline kills the execution; an error that
+        waiting cannot cure fails the try and leaves the execution running for the next try.
+        """
         from airflow_provider_kestra.exceptions import KestraWaitTimeout
 
         execution_id = execution["id"]
-        try:
-            with self._following_logs(execution_id):
-                final = self.hook.wait_for_execution(
-                    execution_id, timeout=self.timeout, poll_interval=self.poll_interval
-                )
-        except KestraWaitTimeout as err:
-            self._kill_quietly(execution_id)
-            raise self._error(
-                f"Kestra execution {execution_id} did not finish within {self.timeout:g}s "
-                f"(still {err.state}); asked Kestra to kill it",
-                execution_id,
-                err.state,
-            ) from err
-        except Exception:
-            self._kill_if_last_try(context, execution_id)
-            raise
-        return final
+        deadline = time.time() + self.timeout if self.timeout is not None else None
+        with self._following_logs(execution_id):
+            while True:
+                try:
+                    return self.hook.wait_for_execution(
+                        execution_id, deadline=deadline, poll_interval=self.poll_interval
+                    )
+                except KestraWaitTimeout as err:
+                    self._kill_quietly(execution_id, cause="the operator's timeout passed")
+                    raise self._error(
+                        f"Kestra execution {execution_id} did not finish within {self.timeout:g}s "
+                        f"(still {err.state}); asked Kestra to kill it",
+                        execution_id,
+                        err.state,
+                    ) from err
+                except Exception as err:
+                    if is_lasting_error(err) or (deadline is not None and time.time() >= deadline):
+                        self._leave_running(execution_id, err)
+                        raise
+                    self.log.warning(
+                        "Lost sight of Kestra execution %s for a moment (%s); watching it again in %.1fs",
+                        execution_id,
+                        err,
+                        self.poll_interval,
+                    )
+                    time.sleep(self.poll_interval)
 
     @contextmanager
     def _following_logs(self, execution_id: str) -> Iterator[None]:
@@ -397,7 +430,15 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         """Look once more; finish at once if the execution already ended, else hand over to the triggerer."""
         execution_id = execution["id"]
         self._relay_logs(execution_id)
-        current = self.hook.get_execution(execution_id)
+        try:
+            current = self.hook.get_execution(execution_id)
+        except Exception as err:
+            if is_lasting_error(err):
+                self._leave_running(execution_id, err)
+                raise
+            # A fault is no reason to fail the try: the trigger looks again.
+            self.log.warning("Could not read Kestra execution %s before deferring (%s)", execution_id, err)
+            current = execution
         if is_terminal(state_of(current)):
             self._relay_logs(execution_id)
             return self._finish(context, current)
@@ -421,6 +462,16 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             timeout=None,
         )
 
+    @staticmethod
+    def _redeferrals(context: Context) -> int:
+        """How many times this try deferred again after an ``error`` event (XCom of the try)."""
+        ti = context["ti"]
+        try:
+            count = ti.xcom_pull(task_ids=ti.task_id, key=REDEFERRALS_XCOM_KEY)
+        except Exception:
+            return 0
+        return count if isinstance(count, int) else 0
+
     def _deadline(self, context: Context) -> float | None:
         """Wall-clock end of the wait: the operator ``timeout`` or the task's ``execution_timeout``."""
         deadlines = []
@@ -436,7 +487,14 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         return min(deadlines) if deadlines else None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Turn the trigger's event into the task result; any status not known here fails the task."""
+        """Turn the trigger's event into the task result; any status not known here fails the task.
+
+        ``success``/``failed``: the outcome Kestra reported. ``timeout``: the deadline passed (the trigger
+        already asked Kestra to kill the execution; asked again here, which changes nothing if it ended).
+        ``error``: the trigger stopped watching without an outcome, which is never a reason to kill: the
+        execution is read once more and finished if it ended, watched again (deferred anew) while the
+        deadline allows, or else left running for the next try, with its id and URL in the task log.
+        """
         from airflow_provider_kestra.exceptions import KestraError
 
         event = event or {}
@@ -450,15 +508,45 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         if status in ("success", "failed"):
             return self._finish(context, self.hook.get_execution(self._execution_id))
         if status == "timeout":
-            self._kill_quietly(self._execution_id)
+            self._kill_quietly(self._execution_id, cause="the task's deadline passed")
+            message = str(event.get("message"))
+            if "asked Kestra to kill it" not in message:
+                message += "; asked Kestra to kill it"
             raise self._error(
-                f"{event.get('message')}; asked Kestra to kill it (timeout={self.timeout}, "
-                f"execution_timeout={self.execution_timeout})",
+                f"{message} (timeout={self.timeout}, execution_timeout={self.execution_timeout})",
                 self._execution_id,
                 event.get("state"),
             )
-        self._kill_if_last_try(context, self._execution_id)
-        raise KestraError(f"Lost track of Kestra execution {self._execution_id}: {event.get('message')}")
+        return self._after_trigger_error(context, self._execution_id, str(event.get("message")))
+
+    def _after_trigger_error(self, context: Context, execution_id: str, message: str) -> Any:
+        """The trigger stopped without an outcome: finish, watch again, or leave the execution running."""
+        from airflow_provider_kestra.exceptions import KestraError
+
+        stopped = KestraError(f"Lost track of Kestra execution {execution_id}: {message}")
+        try:
+            current = self.hook.get_execution(execution_id)
+        except Exception as err:
+            if is_lasting_error(err):
+                self._leave_running(execution_id, err)
+                raise stopped from err
+            current = {"id": execution_id, "state": {"current": "UNKNOWN"}}  # still to be watched
+        if is_terminal(state_of(current)):
+            self._relay_logs(execution_id)
+            return self._finish(context, current)
+        deadline = self._deadline(context)
+        redeferrals = self._redeferrals(context)
+        if redeferrals < MAX_REDEFERRALS and (deadline is None or time.time() < deadline):
+            self.log.warning(
+                "The Kestra trigger stopped watching execution %s (%s) while it is %s; watching it again",
+                execution_id,
+                message,
+                state_of(current),
+            )
+            context["ti"].xcom_push(key=REDEFERRALS_XCOM_KEY, value=redeferrals + 1)
+            return self._defer(context, current)
+        self._leave_running(execution_id, stopped)
+        raise stopped
 
     # -- finish -----------------------------------------------------------------------------------
 
@@ -474,10 +562,24 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         if self.include_task_outputs:
             ti.xcom_push(key="task_outputs", value=outputs.get("task_outputs", {}))
         if self.output_files_dir:
-            paths = self.hook.download_output_files(execution, self.output_files_dir)
+            paths = self._download_output_files(execution, Path(self.output_files_dir))
             self.log.info("Downloaded %d output file(s) into %s", len(paths), self.output_files_dir)
             ti.xcom_push(key="output_files", value=[str(p) for p in paths])
         return outputs.get("outputs") or {}
+
+    def _download_output_files(self, execution: KestraExecution, directory: Path) -> list[Path]:
+        """Download into a private folder created inside ``directory``, then rename each file into place.
+
+        Nothing is written through a link planted in ``directory`` (the private folder is new and only this
+        user's; a rename replaces a link at the destination instead of following it) or outside it.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".kestra-download-", dir=directory))
+        try:
+            staged = self.hook.download_output_files(execution, staging)
+            return [move_into(path, directory) for path in staged]
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _failure(self, execution: KestraExecution) -> KestraExecutionError:
         execution_id, state = execution["id"], state_of(execution)
@@ -522,18 +624,28 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         """A second client for the log-following thread (sessions are not shared across threads)."""
         return self._new_hook()
 
-    def _kill_quietly(self, execution_id: str, hook: KestraHook | None = None) -> None:
+    def _kill_quietly(self, execution_id: str, hook: KestraHook | None = None, *, cause: str) -> None:
+        """Ask Kestra to kill the execution, for one of the rule's causes: the task's deadline passed or a
+        person acted on the task. Never for anything else."""
         try:
             (hook or self.hook).kill_execution(execution_id)
-            self.log.info("Asked Kestra to kill execution %s", execution_id)
+            self.log.info("Asked Kestra to kill execution %s: %s", execution_id, cause)
         except Exception as err:
-            self.log.warning("Could not kill Kestra execution %s: %s", execution_id, err)
+            self.log.warning("Could not kill Kestra execution %s (%s): %s", execution_id, cause, err)
 
-    def _kill_if_last_try(self, context: Context, execution_id: str) -> None:
-        """When Airflow will not retry, a still-running execution would be orphaned: kill it."""
-        ti = context["ti"]
-        if int(ti.try_number) > int(getattr(ti, "max_tries", 0) or 0):
-            self._kill_quietly(execution_id)
+    def _leave_running(self, execution_id: str, err: BaseException) -> None:
+        """Say in the task log that this try stops watching without killing, and where the execution is."""
+        try:
+            url = self.hook.execution_ui_url(execution_id)
+        except Exception:
+            url = "(URL unavailable: Kestra did not answer)"
+        self.log.error(
+            "Stopped watching Kestra execution %s (%s). It is left running, not killed: %s. The next try of "
+            "this task reattaches to it; kill it in Kestra if it must stop.",
+            execution_id,
+            err,
+            url,
+        )
 
     def on_kill(self) -> None:
         """Kill the Kestra execution when Airflow kills the task (timeout, mark failed), without hanging."""
@@ -541,7 +653,11 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         if not execution_id:
             return
         worker = threading.Thread(
-            target=self._kill_quietly, args=(execution_id, self._new_hook()), name="kestra-kill", daemon=True
+            target=self._kill_quietly,
+            args=(execution_id, self._new_hook()),
+            kwargs={"cause": "Airflow killed the task (execution_timeout, or a person marked or cleared it)"},
+            name="kestra-kill",
+            daemon=True,
         )
         worker.start()
         worker.join(KILL_TIMEOUT_SECONDS)
@@ -559,6 +675,15 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         from airflow_provider_kestra.utils.lineage import trigger_operator_lineage
 
         return trigger_operator_lineage(self, task_instance)
+
+
+def move_into(path: Path, directory: Path) -> Path:
+    """Rename ``path`` to ``directory / path.name``; a link already there is replaced, never followed."""
+    target = directory / path.name
+    if target.is_dir() and not target.is_symlink():
+        raise FileExistsError(f"refusing to replace folder {target} with an output file")
+    path.replace(target)
+    return target
 
 
 class KestraKillExecutionOperator(KestraHookMixin, BaseOperator):

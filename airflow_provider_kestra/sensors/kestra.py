@@ -34,7 +34,9 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
 
     Either watch one execution by ``execution_id``, or the newest execution of ``namespace``/``flow_id``
     that carries ``labels`` and started after ``started_after`` (by default the DAG run's data interval
-    start, else its logical date): the way ExternalTaskSensor waits for another DAG. Works in ``poke``,
+    start, else its logical date, else, for an Airflow 3 run without a logical date, the moment the run was
+    created, ``dag_run.run_after``: an execution that ended before the DAG run existed never matches): the
+    way ExternalTaskSensor waits for another DAG. Works in ``poke``,
     ``reschedule`` and deferrable mode. A failure state fails the task, or skips it with ``soft_fail``.
     The sensor only watches: it never kills or changes the execution.
 
@@ -43,7 +45,7 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
     :param flow_id: See ``namespace`` (templated).
     :param labels: Optional. Labels the execution must carry (templated).
     :param started_after: Optional. The execution must have started at or after this instant (datetime or
-        ISO-8601 text, templated).
+        ISO-8601 text, templated). Default: see above (:func:`default_started_after`).
     :param success_states: States that end the wait successfully (default ``("SUCCESS",)``).
     :param failure_states: States that fail the task. Default: every other terminal state. States in
         neither set (running, paused, unknown) keep the sensor waiting.
@@ -173,7 +175,7 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
             return {}
         started_after = self.started_after
         if started_after is None:
-            started_after = context.get("data_interval_start") or context.get("logical_date")
+            started_after = default_started_after(context)
         return {
             "namespace": self.namespace,
             "flow_id": self.flow_id,
@@ -186,3 +188,17 @@ class KestraExecutionSensor(KestraHookMixin, BaseSensorOperator):
             return
         self._published_id = execution["id"]
         self._push_execution_link(context, execution)
+
+
+def default_started_after(context: Context) -> Any:
+    """The run's data interval start, else its logical date, else when the DAG run was created.
+
+    An Airflow 3 run triggered without a logical date (UI, ``airflow dags trigger``, REST API) has neither
+    of the first two; ``dag_run.run_after`` (its creation time; its start date when that is missing) keeps
+    an execution that ended before the DAG run existed from ever matching.
+    """
+    found = context.get("data_interval_start") or context.get("logical_date")
+    if found is None:
+        dag_run = context.get("dag_run")
+        found = getattr(dag_run, "run_after", None) or getattr(dag_run, "start_date", None)
+    return found

@@ -8,20 +8,30 @@ time (the sensor's cross-orchestrator dependency). It fires exactly one :class:`
 a :class:`~airflow_provider_kestra.utils.models.KestraTriggerEvent`; the operator and the sensor map every
 status explicitly and fail on any other value. Which states end the wait, and how, is decided by
 :class:`~airflow_provider_kestra.utils.state.KestraOutcome`, the same policy the operator and the sensor use.
+
+The rule of the provider: for Airflow an execution ends only when Kestra reports an outcome, the task's
+deadline passes, or a person acts on the task. So the trigger keeps watching through faults (Kestra or a
+proxy unreachable, 5xx, an answer that is not Kestra's JSON, a cut stream) until its deadline; it fires
+``error`` only when it cannot watch on (credentials refused, execution gone), and never kills then. A
+trigger that owns its execution (``cancel_on_kill``) kills it itself at the deadline, and on ``on_kill``
+only when the task instance shows that a person acted, not when Airflow moved the trigger to another
+triggerer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kestra.exceptions import KestraWaitTimeout
-from airflow_provider_kestra.utils.logs import KestraLogRelay
+from airflow_provider_kestra.utils.logs import KestraLogRelay, further_cursor
 from airflow_provider_kestra.utils.models import KILL_TIMEOUT_SECONDS
+from airflow_provider_kestra.utils.reattach import is_lasting_error
 from airflow_provider_kestra.utils.state import KestraOutcome, state_of
 
 if TYPE_CHECKING:
@@ -34,6 +44,19 @@ if TYPE_CHECKING:
         KestraTriggerEvent,
         KestraTriggerStatus,
     )
+
+LOG_CURSOR_XCOM_KEY = "kestra_log_cursor"
+"""XCom (Airflow 3.3) where the trigger keeps its log cursor while it relays, so a trigger rebuilt by another
+triggerer (restart, fail-over) from the kwargs stored at defer time does not print those lines again."""
+TI_STATE_TIMEOUT_SECONDS = 10.0
+"""How long ``on_kill`` may wait for Airflow to say what became of the task instance."""
+REASSIGNED_TI_STATES = frozenset({"deferred"})
+"""The task still waits for a trigger: this one was handed to another triggerer, nobody acted."""
+USER_ACTION_TI_STATES = frozenset(
+    {"failed", "success", "up_for_retry", "upstream_failed", "skipped", "removed"}
+)
+"""A person (or the task's deadline) ended the task: its execution must stop. A cleared task (no state)
+counts too."""
 
 
 class KestraExecutionTrigger(BaseTrigger):
@@ -56,8 +79,9 @@ class KestraExecutionTrigger(BaseTrigger):
     :param stream_logs: Write the execution's Kestra logs into the task log while waiting.
     :param log_level: Lowest Kestra log level to stream.
     :param log_cursor: Where log streaming resumes (from the hook's ``get_logs``), so no line shows twice.
-    :param cancel_on_kill: Kill the Kestra execution when a user kills the deferred task (Airflow 3.3+).
-        The operator that started the execution sets it; a sensor that only watches does not.
+    :param cancel_on_kill: The trigger owns the execution (the operator that started it sets this; a
+        sensor that only watches does not): kill it at the deadline, and when a person kills, marks or
+        clears the deferred task (Airflow 3.3+, checked against the task instance's state).
     """
 
     def __init__(
@@ -95,6 +119,7 @@ class KestraExecutionTrigger(BaseTrigger):
         self.stream_logs = stream_logs
         self.log_level = log_level
         self._logs = KestraLogRelay(self.log, log_level, log_cursor)
+        self._cursor_restored = False
         self.cancel_on_kill = cancel_on_kill
         self._hook: KestraAsyncHook | None = None
 
@@ -139,16 +164,40 @@ class KestraExecutionTrigger(BaseTrigger):
             await hook.aclose()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until an outcome is known, then yield its single event."""
+        """Watch until an outcome is known, then yield its single event."""
         try:
-            event: KestraTriggerEvent = await self._watch()
+            event: KestraTriggerEvent = await self._watch_through_faults()
         except asyncio.CancelledError:
             raise  # the client stays open for on_kill(); cleanup() closes it
         except Exception as err:
-            self.log.exception("Waiting for the Kestra execution failed")
+            self.log.exception("Cannot follow the Kestra execution any more")
             event = self._event("error", None, f"Could not follow the Kestra execution: {err}")
         await self._close_hook()
         yield TriggerEvent(event)
+
+    async def _watch_through_faults(self) -> KestraTriggerEvent:
+        """:meth:`_watch`, started again after every fault that waiting may cure, until the deadline.
+
+        Only an error that waiting cannot cure (see :func:`~airflow_provider_kestra.utils.reattach.
+        is_lasting_error`) escapes; the deadline gives a ``timeout`` event as usual.
+        """
+        while True:
+            try:
+                return await self._watch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                if is_lasting_error(err):
+                    raise
+                if self.deadline is not None and time.time() >= self.deadline:
+                    return await self._timed_out(self.execution_id, None)
+                self.log.warning(
+                    "Lost sight of Kestra execution %s for a moment (%s); watching it again in %.1fs",
+                    self.execution_id or f"of {self.namespace}.{self.flow_id}",
+                    err,
+                    self._sleep_seconds(),
+                )
+                await asyncio.sleep(self._sleep_seconds())
 
     async def _watch(self) -> KestraTriggerEvent:
         if self.namespace is None:
@@ -164,11 +213,22 @@ class KestraExecutionTrigger(BaseTrigger):
         try:
             execution = await self._follow(execution_id, seen)
         except KestraWaitTimeout:
-            last = seen[-1] if seen else None
-            if last is not None and self.stream_logs:
-                await self._relay_logs(execution_id)
-            return self._event("timeout", last, self._timeout_message(last, execution_id))
+            return await self._timed_out(execution_id, seen[-1] if seen else None)
         return await self._outcome(execution)
+
+    async def _timed_out(self, execution_id: str | None, last: KestraExecution | None) -> KestraTriggerEvent:
+        """The ``timeout`` event; a trigger that owns its execution kills it first (cause 2 of the rule:
+        the deadline passed), so the execution stops even if the task resumes late or never."""
+        if execution_id is not None and self.stream_logs:
+            await self._relay_logs(execution_id)
+        message = self._timeout_message(last, execution_id)
+        if (
+            self.cancel_on_kill
+            and execution_id is not None
+            and await self._kill(execution_id, "the task's deadline passed")
+        ):
+            message += "; asked Kestra to kill it"
+        return self._event("timeout", last, message)
 
     async def _search_until_found(self) -> KestraExecution | None:
         """Search mode: the newest matching execution, polling until one exists (None past the deadline)."""
@@ -226,7 +286,72 @@ class KestraExecutionTrigger(BaseTrigger):
 
     async def _relay_logs(self, execution_id: str) -> None:
         """Copy new Kestra log lines into the task log; a failure here never ends the wait."""
+        if not self._cursor_restored:
+            self._cursor_restored = True
+            await self._restore_log_cursor(execution_id)
+        before = self._logs.cursor
         await self._logs.arelay(execution_id, self._get_hook().iter_logs)
+        if self._logs.cursor != before:
+            await self._save_log_cursor(execution_id)
+
+    def _comms(self) -> tuple[Any, Any] | None:
+        """``(task instance, Task SDK channel)`` of this trigger in Airflow 3.3's triggerer, else None."""
+        ti = getattr(self, "task_instance", None)
+        try:
+            from airflow.sdk.execution_time import task_runner
+        except ImportError:
+            return None
+        comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+        if ti is None or comms is None or not hasattr(comms, "asend"):
+            return None
+        return ti, comms
+
+    def _xcom_address(self, ti: Any) -> dict[str, Any]:
+        raw_index = getattr(ti, "map_index", None)
+        map_index = -1 if raw_index is None else int(raw_index)
+        return {
+            "key": LOG_CURSOR_XCOM_KEY,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": map_index if map_index >= 0 else None,
+        }
+
+    async def _save_log_cursor(self, execution_id: str) -> None:
+        """Keep the cursor where another triggerer finds it (best effort)."""
+        found = self._comms()
+        if found is None:
+            return
+        ti, comms = found
+        try:
+            from airflow.sdk.execution_time.comms import SetXCom
+
+            value = json.dumps({"execution_id": execution_id, "cursor": self._logs.cursor})
+            await asyncio.wait_for(
+                comms.asend(SetXCom(value=value, **self._xcom_address(ti))), TI_STATE_TIMEOUT_SECONDS
+            )
+        except Exception as err:
+            self.log.debug("Could not keep the Kestra log cursor: %s", err)
+
+    async def _restore_log_cursor(self, execution_id: str) -> None:
+        """Take the cursor an earlier trigger of this try kept, when it is further than the one given."""
+        found = self._comms()
+        if found is None:
+            return
+        ti, comms = found
+        try:
+            from airflow.sdk.execution_time.comms import GetXCom
+
+            answer = await asyncio.wait_for(
+                comms.asend(GetXCom(**self._xcom_address(ti))), TI_STATE_TIMEOUT_SECONDS
+            )
+            stored = getattr(answer, "value", None)
+            stored = json.loads(stored) if isinstance(stored, str) else stored
+        except Exception as err:
+            self.log.debug("Could not read the kept Kestra log cursor: %s", err)
+            return
+        if isinstance(stored, dict) and stored.get("execution_id") == execution_id:
+            self._logs.cursor = further_cursor(self._logs.cursor, stored.get("cursor"))
 
     def _sleep_seconds(self) -> float:
         if self.deadline is None:
@@ -252,14 +377,95 @@ class KestraExecutionTrigger(BaseTrigger):
         }
 
     async def on_kill(self) -> None:
-        """Kill the Kestra execution (best effort, bounded) when a user kills the deferred task (AF 3.3+)."""
+        """Kill the Kestra execution when a person killed, marked or cleared the deferred task (AF 3.3+).
+
+        Airflow 3.3 also calls ``on_kill`` when it takes a trigger away from a triggerer that stopped
+        heartbeating (the trigger now runs elsewhere), with the same "user action" cancel message. So the
+        task instance's state decides: still ``deferred`` means the trigger was reassigned and the
+        execution runs on; ``failed``, ``success``, ``up_for_retry``, ``skipped`` or cleared (no state)
+        means a person acted, and the execution is killed. Any other state (the task resumed or started a
+        new try), or a state that cannot be read, leaves the execution running and says so: the try that
+        runs next reattaches to it or, after a clear, kills it.
+        """
         if not self.cancel_on_kill or not self.execution_id:
             return
+        known, ti_state = await self._task_instance_state()
+        if known and (ti_state is None or ti_state in USER_ACTION_TI_STATES):
+            await self._kill(self.execution_id, f"the task instance is {ti_state or 'cleared'}")
+            return
+        why = (
+            "the task is still deferred: Airflow moved this trigger to another triggerer"
+            if ti_state in REASSIGNED_TI_STATES
+            else f"the task instance is {ti_state}"
+            if known
+            else "Airflow could not say what became of the task instance"
+        )
+        self.log.warning(
+            "Airflow stopped this trigger, but not because a person acted on the task (%s): Kestra execution "
+            "%s is left running; the task's next try reattaches to it%s",
+            why,
+            self.execution_id,
+            await self._url_suffix(self.execution_id),
+        )
+
+    async def _task_instance_state(self) -> tuple[bool, str | None]:
+        """``(known, state)`` of this trigger's task instance, read through the triggerer's Task SDK
+        channel (Airflow 3.3); ``(False, None)`` when it cannot be read."""
+        found = self._comms()
+        if found is None:
+            return False, None
+        ti, comms = found
+        from airflow.sdk.execution_time.comms import GetTaskStates
+
+        raw_index = getattr(ti, "map_index", None)
+        map_index = -1 if raw_index is None else int(raw_index)
+        mapped = map_index >= 0
         try:
-            await asyncio.wait_for(self._get_hook().kill_execution(self.execution_id), KILL_TIMEOUT_SECONDS)
-            self.log.info("Asked Kestra to kill execution %s", self.execution_id)
+            answer = await asyncio.wait_for(
+                comms.asend(
+                    GetTaskStates(
+                        dag_id=ti.dag_id,
+                        task_ids=[ti.task_id],
+                        run_ids=[ti.run_id],
+                        map_index=map_index if mapped else None,
+                    )
+                ),
+                TI_STATE_TIMEOUT_SECONDS,
+            )
+            states = (getattr(answer, "task_states", None) or {}).get(ti.run_id) or {}
+        except Exception as err:
+            self.log.warning("Could not read the state of task instance %s: %s", ti.task_id, err)
+            return False, None
+        key = f"{ti.task_id}_{map_index}" if mapped else ti.task_id
+        if key not in states:
+            return True, None  # cleared and gone from the run's task instances: treated as cleared
+        state = states[key]
+        return True, None if state is None else str(getattr(state, "value", state))
+
+    async def _kill(self, execution_id: str, cause: str) -> bool:
+        """Ask Kestra to kill the execution (bounded, best effort); True when Kestra took the request."""
+        try:
+            await asyncio.wait_for(self._get_hook().kill_execution(execution_id), KILL_TIMEOUT_SECONDS)
         except Exception:
-            self.log.warning("Could not kill Kestra execution %s", self.execution_id, exc_info=True)
+            self.log.warning(
+                "Could not kill Kestra execution %s (%s)%s",
+                execution_id,
+                cause,
+                await self._url_suffix(execution_id),
+                exc_info=True,
+            )
+            return False
+        self.log.info("Asked Kestra to kill execution %s: %s", execution_id, cause)
+        return True
+
+    async def _url_suffix(self, execution_id: str) -> str:
+        """``": <UI URL>"`` of the execution, or "" when it cannot be built right now."""
+        try:
+            hook = self._get_hook()
+            execution = await asyncio.wait_for(hook.get_execution(execution_id), TI_STATE_TIMEOUT_SECONDS)
+            return f": {hook._ui_url(execution, await hook.api_version())}"
+        except Exception:
+            return ""
 
     async def cleanup(self) -> None:
         """Close the trigger's HTTP client, however the trigger ended."""

@@ -5,6 +5,9 @@ Accepted forms: host as a full URL (``https://kestra.example.com:8443/base``) or
 token (extra ``token``) sent as ``Bearer``; both at once is refused. Extras: ``tenant`` (default ``main``),
 ``verify`` (bool or CA bundle path), ``timeout`` (seconds), ``ui_url``, ``api_version``
 (``auto``/``0.22``/``1``/``2``). Extras may also carry Airflow 2's ``extra__kestra__`` prefix.
+
+User info typed into the host (``https://me:secret@kestra.example.com``) is dropped from the URL, and no
+error text shows a password, a token or such user info: every message is redacted before it is raised.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 DEFAULT_TENANT = "main"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 EXTRA_PREFIX = "extra__kestra__"
+_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?([^\s/@'\"]+)@(?=[^\s/@'\"])")
+"""``user[:password]@`` in front of a host, with or without ``scheme://``."""
 
 
 @dataclass(frozen=True)
@@ -98,26 +103,48 @@ def _as_timeout(value: Any) -> float:
     return timeout
 
 
+def without_userinfo(text: str) -> str:
+    """``text`` with every ``user:password@`` in front of a host shown as ``***@``."""
+    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", text)
+
+
+def _shown(value: str) -> str:
+    """A field value for an error message: a short word as it is, anything else (it may be a secret pasted
+    into the wrong field) by its length only."""
+    return (
+        repr(value)
+        if re.fullmatch(r"[a-z][a-z0-9+.-]{0,9}", value)
+        else f"a value of {len(value)} characters"
+    )
+
+
 def build_base_url(host: str | None, schema: str | None, port: int | None) -> str:
-    """``scheme://host[:port][/path]`` without a trailing slash."""
+    """``scheme://host[:port][/path]`` without a trailing slash, and without user info."""
     host_text = (host or "").strip()
     if not host_text:
         raise KestraConfigError("the Kestra connection has no host")
     schema_text = (schema or "").strip().lower()
     if "://" in host_text:
-        parts = urlsplit(host_text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise KestraConfigError(f"host {host_text!r} is not an http(s) URL")
+        try:
+            parts = urlsplit(host_text)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            if valid:
+                parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            valid = False
+        if not valid:
+            raise KestraConfigError(f"host {without_userinfo(host_text)!r} is not an http(s) URL")
         netloc = parts.netloc.rpartition("@")[2]
         if port and parts.port is None:
             netloc = f"{netloc}:{port}"
         return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     if schema_text not in ("", "http", "https"):
         raise KestraConfigError(
-            f"connection schema must be 'http' or 'https', got {schema!r} (put a base path in the host as a "
-            "full URL, e.g. https://kestra.example.com/base)"
+            f"connection schema must be 'http' or 'https', got {_shown(schema_text)} (put a base path in the "
+            "host as a full URL, e.g. https://kestra.example.com/base)"
         )
     hostname, _, path = host_text.partition("/")
+    hostname = hostname.rpartition("@")[2]
     netloc = f"{hostname}:{port}" if port and not re.search(r":\d+$", hostname) else hostname
     base = f"{schema_text or 'http'}://{netloc}"
     return base + ("/" + path.strip("/") if path.strip("/") else "")
@@ -132,8 +159,28 @@ def settings_from_fields(
     password: str | None = None,
     extras: Mapping[str, Any] | None = None,
 ) -> KestraConnectionSettings:
-    """Validate and resolve the fields of an Airflow connection."""
+    """Validate and resolve the fields of an Airflow connection.
+
+    :raises KestraConfigError: a field is not usable; the message never shows a secret.
+    """
     extras = extras or {}
+    token = _extra(extras, "token")
+    # A secret of one to three characters would turn every word into stars: too short to hide anyway.
+    secrets = tuple(str(v) for v in (password, token) if v and len(str(v)) >= 4)
+    try:
+        return _settings(host, schema, port, login, password, extras)
+    except KestraConfigError as err:
+        raise KestraConfigError(redact(without_userinfo(str(err)), secrets)) from None
+
+
+def _settings(
+    host: str | None,
+    schema: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    extras: Mapping[str, Any],
+) -> KestraConnectionSettings:
     token = _extra(extras, "token")
     if token is not None and not isinstance(token, str):
         raise KestraConfigError("extra 'token' must be a string")

@@ -49,6 +49,22 @@ def empty_log_cursor() -> KestraLogCursor:
     return {"since": None, "seen": []}
 
 
+def further_cursor(mine: KestraLogCursor | None, other: Any) -> KestraLogCursor | None:
+    """Of two cursors over the same log, the one that has seen more: the later ``since`` wins; at the same
+    ``since`` their ``seen`` lines are merged. An unusable ``other`` leaves ``mine``."""
+    if not isinstance(other, dict) or not isinstance(other.get("seen", []), list):
+        return mine
+    if mine is None:
+        return {"since": other.get("since"), "seen": list(other.get("seen") or [])}
+    own, theirs = instant_key(mine.get("since")), instant_key(other.get("since"))
+    if theirs > own:
+        return {"since": other.get("since"), "seen": list(other.get("seen") or [])}
+    if theirs == own:
+        merged = list(dict.fromkeys([*(mine.get("seen") or []), *(other.get("seen") or [])]))
+        return {"since": mine.get("since"), "seen": merged}
+    return mine
+
+
 def normalise_level(level: str) -> str:
     """An SLF4J level name Kestra accepts as ``minLevel`` (``WARNING`` → ``WARN``); raises on others."""
     text = (level or "INFO").strip().upper()

@@ -112,11 +112,34 @@ class AirflowStack:
             log_file.close()
         self._wait_for_api_server(ready_timeout)
 
+    def start_extra(self, key: str, name: str) -> None:
+        """Start one more Airflow process (e.g. a second ``triggerer``) under ``key``, logging to
+        ``<key>.log``; stopped with the others."""
+        log_file = (self.home / f"{key}.log").open("wb")
+        self._processes[key] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", name],
+            env=self.env,
+            cwd=self.home,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log_file.close()
+
+    def signal_process(self, key: str, signum: int) -> None:
+        """Send ``signum`` to the process group of one process (SIGSTOP freezes it, SIGCONT wakes it)."""
+        os.killpg(self._processes[key].pid, signum)
+
+    def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
+        """A read-only query of the metadata DB (an empty list while it is locked or not there yet)."""
+        return self._query(sql, *params)
+
     def stop(self) -> None:
         """Stop every process group started here: SIGTERM, then SIGKILL for those that linger."""
         for process in self._processes.values():
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
                     os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         for process in self._processes.values():
@@ -237,7 +260,7 @@ class AirflowStack:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return sorted(folder.glob("attempt=*.log.trigger.*.log"))
 
-    def process_log(self, name: str) -> str:
+    def process_log(self, name: str) -> str:  # also an extra process's key
         """The whole output of one of the processes (e.g. ``"triggerer"``)."""
         path = self.home / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -5,21 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 from support.airflow_doubles import FakeTaskStateStore, make_ti, pushed, use_hook
-from support.kestra_payloads import API, PASSWORD, execution
+from support.kestra_payloads import API, BASE, PASSWORD, execution
 from support.log_helpers import new_log_entries
 
 from airflow_provider_kestra.exceptions import (
+    KestraApiError,
     KestraConflictError,
     KestraConnectionError,
     KestraError,
     KestraExecutionError,
+    KestraServerError,
     KestraWaitTimeout,
 )
 from airflow_provider_kestra.links.kestra import KestraExecutionLink
@@ -30,7 +32,14 @@ from airflow_provider_kestra.operators.kestra import (
     KestraTriggerExecutionOperator,
 )
 from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
-from airflow_provider_kestra.utils.reattach import FIRST_TRY_LABEL, STATE_STORE_KEY, TRY_ID_LABEL
+from airflow_provider_kestra.utils.reattach import (
+    FIRST_TRY_LABEL,
+    RUN_KEY_LABEL,
+    RUN_LINEAGE_LABEL,
+    STATE_STORE_KEY,
+    TRY_ID_LABEL,
+    dag_run_keys,
+)
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if AIRFLOW_V_3_0_PLUS:
@@ -190,14 +199,47 @@ def test_success_returns_outputs_and_pushes_task_outputs_and_files(
     hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {"t1": {"value": 1}}}
-    hook.download_output_files.return_value = [tmp_path / "data.csv"]
+    hook.download_output_files.side_effect = download_into_staging("data.csv")
     op = use_hook(trigger_op(include_task_outputs=True, output_files_dir=str(tmp_path)), hook)
     ti = make_ti()
     assert op.execute({"ti": ti}) == {"rows": 3}
     hook.get_outputs.assert_called_once_with(mock.ANY, include_task_outputs=True)
-    hook.download_output_files.assert_called_once_with(mock.ANY, str(tmp_path))
+    staging = hook.download_output_files.call_args.args[1]
+    assert staging.parent == tmp_path and not staging.exists(), "downloads go through a private folder"
+    assert (tmp_path / "data.csv").read_text() == "data.csv"
     assert pushed(ti)["task_outputs"] == {"t1": {"value": 1}}
     assert pushed(ti)["output_files"] == [str(tmp_path / "data.csv")]
+
+
+def download_into_staging(*names: str) -> Any:
+    """A ``download_output_files`` double that writes each file (its name as content) where it is told."""
+
+    def download(_execution: Any, directory: Path) -> list[Path]:
+        paths = [Path(directory) / name for name in names]
+        for path in paths:
+            path.write_text(path.name)
+        return paths
+
+    return download
+
+
+def test_output_files_never_go_through_a_planted_link(hook: mock.MagicMock, tmp_path: Path) -> None:
+    """A link planted in output_files_dir under an output's name (or its old ``.part`` name) is replaced,
+    never followed: nothing is written outside the folder (case 15)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target_dir = tmp_path / "out"
+    target_dir.mkdir()
+    (target_dir / "data.csv").symlink_to(outside / "victim.csv")
+    (target_dir / "data.csv.part").symlink_to(outside / "victim.part")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
+    hook.download_output_files.side_effect = download_into_staging("data.csv")
+    op = use_hook(trigger_op(output_files_dir=str(target_dir)), hook)
+    op.execute({"ti": make_ti()})
+    assert list(outside.iterdir()) == []
+    assert not (target_dir / "data.csv").is_symlink()
+    assert (target_dir / "data.csv").read_text() == "data.csv"
+    assert [p.name for p in target_dir.iterdir() if p.name.startswith(".kestra-download-")] == []
 
 
 def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
@@ -239,23 +281,53 @@ def test_sync_timeout_kills_the_execution_and_fails(hook: mock.MagicMock) -> Non
     hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
     hook.wait_for_execution.side_effect = KestraWaitTimeout("late", execution_id="ex1", state="RUNNING")
     op = use_hook(trigger_op(timeout=timedelta(minutes=2)), hook)
+    before = time.time()
     with pytest.raises(KestraExecutionError, match=r"did not finish within 120s \(still RUNNING\)"):
         op.execute({"ti": make_ti()})
-    assert hook.wait_for_execution.call_args.kwargs["timeout"] == 120.0
+    assert before + 120 <= hook.wait_for_execution.call_args.kwargs["deadline"] <= time.time() + 120
     hook.kill_execution.assert_called_once_with("ex1")
 
 
-@pytest.mark.parametrize(("try_number", "max_tries", "killed"), [(1, 1, False), (2, 1, True)])
-def test_losing_track_kills_the_execution_only_when_no_retry_remains(
-    hook: mock.MagicMock, try_number: Any, max_tries: Any, killed: Any
-) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        KestraConnectionError("Kestra unreachable"),
+        KestraError("GET /executions/ex1 answered 200 text/html, not JSON"),
+        KestraServerError(status=503, method="GET", path="/x", kestra_message="down"),
+    ],
+    ids=["unreachable", "html-200", "503"],
+)
+def test_a_fault_while_waiting_never_kills_and_the_wait_goes_on(hook: mock.MagicMock, fault: Any) -> None:
+    """Case 0, sync: on the first (and last: retries=0) try, a fault mid-wait is waited out, not a kill."""
     hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
-    hook.search_executions.return_value = []
-    hook.wait_for_execution.side_effect = KestraConnectionError("Kestra unreachable")
-    op = use_hook(trigger_op(retries=max_tries), hook)
-    with pytest.raises(KestraConnectionError):
-        op.execute({"ti": make_ti(try_number=try_number, max_tries=max_tries)})
-    assert hook.kill_execution.called is killed
+    hook.wait_for_execution.side_effect = [fault, fault, execution("SUCCESS", execution_id="ex1")]
+    op = use_hook(trigger_op(poll_interval=0.01), hook)
+    assert op.execute({"ti": make_ti(try_number=1, max_tries=0)}) == {}
+    assert hook.wait_for_execution.call_count == 3
+    hook.kill_execution.assert_not_called()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_lasting_error_while_waiting_leaves_the_execution_running_and_says_where(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any, status: int
+) -> None:
+    """A revoked credential (or the execution gone) ends the try, never the execution: no kill even on the
+    last try; the log names the execution and its URL for the next try and for people."""
+    std_log(KestraTriggerExecutionOperator)
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.wait_for_execution.side_effect = api_error(status)
+    op = use_hook(trigger_op(), hook)
+    with caplog.at_level(logging.INFO), pytest.raises(KestraApiError):
+        op.execute({"ti": make_ti(try_number=1, max_tries=0)})
+    hook.kill_execution.assert_not_called()
+    assert "ex1" in caplog.text and "left running, not killed" in caplog.text
+    assert f"{BASE}/ui/main/executions/company.team/hello/ex1" in caplog.text
+
+
+def api_error(status: int) -> KestraApiError:
+    from airflow_provider_kestra.exceptions import kestra_api_error
+
+    return kestra_api_error(status=status, method="GET", path="/api/v1/main/executions/ex1", body="no")
 
 
 def test_on_kill_kills_the_running_execution_and_does_not_hang(hook: mock.MagicMock) -> None:
@@ -316,23 +388,93 @@ def test_retry_reattaches_to_the_running_execution_of_the_earlier_try(hook: mock
     hook.create_execution.assert_not_called()
     search = hook.search_executions.call_args.kwargs
     assert search["namespace"] == "company.team" and search["flow_id"] == "hello"
+    lineage, run_key = dag_run_keys({"ti": ti})
     assert search["labels"] == {
         "airflow.dag_id": "etl",
         "airflow.run_id": "manual__2026-11-22T10:00:00+00:00",
         "airflow.task_id": "run_flow",
         "airflow.map_index": "-1",
+        RUN_LINEAGE_LABEL: lineage,
+        RUN_KEY_LABEL: run_key,
         FIRST_TRY_LABEL: "1",
     }
     assert pushed(ti)["execution_id"] == "ex1"
+    assert pushed(ti)["execution_url"] == f"{BASE}/ui/main/executions/company.team/hello/ex1"
 
 
-def test_retry_after_success_returns_the_outputs_without_running_again(hook: mock.MagicMock) -> None:
+def dag_run(**fields: Any) -> Any:
+    from types import SimpleNamespace
+
+    defaults = {"run_after": datetime(2026, 11, 22, 10, tzinfo=timezone.utc), "start_date": None}
+    return SimpleNamespace(**{**defaults, **fields})
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"run_after": datetime(2026, 11, 23, 10, tzinfo=timezone.utc)},  # the run id came back later
+        {"start_date": datetime(2026, 11, 22, 11, tzinfo=timezone.utc)},  # a second Airflow, same run id
+        {"id": 42},  # Airflow 2.11: another row of the dag_run table
+    ],
+    ids=["run-recreated", "other-airflow", "other-db-row"],
+)
+def test_reattach_keys_are_unique_to_the_dag_run(hook: mock.MagicMock, other: dict[str, Any]) -> None:
+    """Case 10: an execution labelled by another DAG run with the same run id is never adopted, even when a
+    Kestra search hands it over, and a state-store entry of another run is ignored."""
+    mine = {"ti": retry_ti(), "dag_run": dag_run()}
+    theirs = {"ti": retry_ti(), "dag_run": dag_run(**other)}
+    assert dag_run_keys(mine)[1] != dag_run_keys(theirs)[1]
+    old = execution("SUCCESS", execution_id="old", labels={RUN_KEY_LABEL: dag_run_keys(theirs)[1]})
+    hook.search_executions.return_value = [old]
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="new")
+    store = FakeTaskStateStore(
+        {STATE_STORE_KEY: {"execution_id": "old", FIRST_TRY_LABEL: 1, RUN_KEY_LABEL: dag_run_keys(theirs)[1]}}
+    )
+    op = use_hook(trigger_op(retries=1), hook)
+    op.execute({**mine, "task_state_store": store})
+    hook.get_execution.assert_not_called()
+    hook.get_outputs.assert_called_once()
+    assert hook.get_outputs.call_args.args[0]["id"] == "new"
+    assert pushed(mine["ti"])["execution_id"] == "new"
+
+
+def test_a_retry_that_reattached_pushes_the_link_of_that_execution(hook: mock.MagicMock) -> None:
+    """Case 20: execution_id / execution_url are pushed by every try that knows the execution."""
+    hook.search_executions.return_value = [execution("RUNNING", execution_id="ex1")]
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
+    op = use_hook(trigger_op(retries=1, deferrable=True), hook)
+    ti = retry_ti()
+    with pytest.raises(TaskDeferred):
+        op.execute({"ti": ti})
+    assert pushed(ti)["execution_id"] == "ex1"
+    assert pushed(ti)["execution_url"].endswith("/executions/company.team/hello/ex1")
+
+
+def test_a_failure_before_any_execution_leaves_an_empty_link_not_an_xcom_error(hook: mock.MagicMock) -> None:
+    """Case 20: Airflow renders the link when the task ends; an empty execution_url spares the task log an
+    "XCom not found key='execution_url'" ERROR after a failure before any execution existed."""
+    hook.create_execution.side_effect = api_error(404)
+    ti = make_ti()
+    with pytest.raises(KestraApiError):
+        use_hook(trigger_op(), hook).execute({"ti": ti})
+    assert pushed(ti) == {"execution_url": ""}
+
+
+def test_retry_after_success_returns_the_outputs_without_running_again(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any
+) -> None:
+    """Also case 22: the finished execution's Kestra log lines are relayed into this try's log."""
+    std_log(KestraTriggerExecutionOperator)
     hook.search_executions.return_value = [execution("SUCCESS", execution_id="ex1")]
     hook.get_outputs.return_value = {"outputs": {"n": 1}, "task_outputs": {}}
+    line = {"taskId": "load", "level": "INFO", "message": "written after the worker died"}
+    hook.iter_logs.side_effect = lambda _id, selection: (e for e in [line] if selection.accepts(e))
     op = use_hook(trigger_op(retries=1), hook)
-    assert op.execute({"ti": retry_ti()}) == {"n": 1}
+    with caplog.at_level(logging.INFO):
+        assert op.execute({"ti": retry_ti()}) == {"n": 1}
     hook.create_execution.assert_not_called()
     hook.wait_for_execution.assert_not_called()
+    assert caplog.text.count("[kestra:load] written after the worker died") == 1
 
 
 def test_retry_after_failure_starts_a_new_execution_by_default(hook: mock.MagicMock) -> None:
@@ -383,18 +525,41 @@ def test_clearing_a_task_starts_a_new_execution(hook: mock.MagicMock) -> None:
     hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
     op = use_hook(trigger_op(retries=1), hook)
     op.execute({"ti": make_ti(try_number=2, max_tries=2)})
-    hook.search_executions.assert_not_called()
+    hook.kill_execution.assert_not_called()
     assert hook.create_execution.call_args.kwargs["labels"][FIRST_TRY_LABEL] == "2"
+
+
+def test_clearing_a_task_kills_what_the_cleared_tries_left_running(hook: mock.MagicMock) -> None:
+    """Case 12: a deferred task cleared on Airflow 2.11 (no trigger kill hook there): the first try after
+    the clear kills the cleared try's still-running execution, then starts its own. Never two running."""
+    ti = make_ti(try_number=2, max_tries=2)
+    lineage, _ = dag_run_keys({"ti": ti})
+    hook.search_executions.return_value = [
+        execution("RUNNING", execution_id="cleared", labels={FIRST_TRY_LABEL: "1"}),
+        execution("SUCCESS", execution_id="done"),
+    ]
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex2")
+    op = use_hook(trigger_op(retries=1), hook)
+    op.execute({"ti": ti})
+    hook.kill_execution.assert_called_once_with("cleared")
+    search = hook.search_executions.call_args.kwargs["labels"]
+    assert search[RUN_LINEAGE_LABEL] == lineage and RUN_KEY_LABEL not in search
+    assert FIRST_TRY_LABEL not in search
+    hook.create_execution.assert_called_once()
 
 
 def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: mock.MagicMock) -> None:
     hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
-    hook.wait_for_execution.side_effect = KestraConnectionError("worker lost Kestra")
+    hook.wait_for_execution.side_effect = api_error(401)  # the credential was revoked mid-wait
     op = use_hook(trigger_op(retries=1), hook)
     store = FakeTaskStateStore()
-    with pytest.raises(KestraConnectionError):
+    with pytest.raises(KestraApiError):
         op.execute({"ti": make_ti(max_tries=1), "task_state_store": store})
-    assert store.values[STATE_STORE_KEY] == {"execution_id": "ex1", FIRST_TRY_LABEL: 1}
+    assert store.values[STATE_STORE_KEY] == {
+        "execution_id": "ex1",
+        FIRST_TRY_LABEL: 1,
+        RUN_KEY_LABEL: dag_run_keys({"ti": make_ti()})[1],
+    }
 
     hook.reset_mock()
     hook.wait_for_execution.side_effect = None
@@ -408,7 +573,7 @@ def test_task_state_store_remembers_the_execution_and_is_used_on_retry(hook: moc
 
 def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) -> None:
     store = FakeTaskStateStore({STATE_STORE_KEY: {"execution_id": "old", FIRST_TRY_LABEL: 1}})
-    hook.search_executions.return_value = []
+    hook.search_executions.return_value = []  # the clear check (case 12) finds nothing left running
     hook.create_execution.return_value = execution("SUCCESS", execution_id="ex3")
     op = use_hook(trigger_op(retries=1), hook)
     op.execute({"ti": make_ti(try_number=4, max_tries=4), "task_state_store": store})  # cleared: first try 4
@@ -518,24 +683,56 @@ def test_execute_complete_failed_fails_with_details(hook: mock.MagicMock) -> Non
 
 
 def test_execute_complete_timeout_kills_and_fails(hook: mock.MagicMock) -> None:
+    """The trigger already killed at its deadline (case 8); the kill is asked again here for triggers of an
+    older release, and changes nothing in Kestra if the execution already stopped."""
     op = use_hook(trigger_op(deferrable=True, timeout=60), hook)
-    with pytest.raises(KestraExecutionError, match="asked Kestra to kill it"):
-        op.execute_complete({"ti": make_ti()}, event("timeout", state="RUNNING"))
+    timed_out = event("timeout", state="RUNNING", message="still RUNNING; asked Kestra to kill it")
+    with pytest.raises(KestraExecutionError, match="still RUNNING; asked Kestra to kill it \\(timeout"):
+        op.execute_complete({"ti": make_ti()}, timed_out)
     hook.kill_execution.assert_called_once_with("ex1")
 
 
-def test_execute_complete_error_fails(hook: mock.MagicMock) -> None:
-    op = use_hook(trigger_op(deferrable=True), hook)
-    with pytest.raises(KestraError, match="Lost track of Kestra execution ex1: m"):
-        op.execute_complete({"ti": make_ti(max_tries=1)}, event("error"))
-    hook.kill_execution.assert_not_called()  # a retry will reattach
+def test_execute_complete_error_on_the_last_try_watches_again_and_never_kills(hook: mock.MagicMock) -> None:
+    """Case 0, deferred: the probe's bug. An ``error`` event (one malformed SSE frame, an HTML 200) on the
+    first and last try (retries=0) used to kill the healthy execution; now the task defers again."""
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
+    op = use_hook(trigger_op(deferrable=True, timeout=600), hook)
+    ti = make_ti(try_number=1, max_tries=0)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute_complete({"ti": ti}, event("error"))
+    hook.kill_execution.assert_not_called()
+    assert deferred.value.trigger.serialize()[1]["execution_id"] == "ex1"
+    assert pushed(ti)["kestra_redeferrals"] == 1
 
 
-def test_execute_complete_error_on_the_last_try_kills_the_execution(hook: mock.MagicMock) -> None:
+def test_execute_complete_error_after_the_end_finishes_with_the_outcome(hook: mock.MagicMock) -> None:
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
+    hook.get_outputs.return_value = {"outputs": {"ok": 1}, "task_outputs": {}}
     op = use_hook(trigger_op(deferrable=True), hook)
-    with pytest.raises(KestraError, match="Lost track"):
-        op.execute_complete({"ti": make_ti(try_number=1, max_tries=0)}, event("error"))
-    hook.kill_execution.assert_called_once_with("ex1")
+    assert op.execute_complete({"ti": make_ti()}, event("error")) == {"ok": 1}
+    hook.kill_execution.assert_not_called()
+
+
+@pytest.mark.parametrize("why", ["lasting-error", "too-many-redeferrals", "deadline-passed"])
+def test_execute_complete_error_that_cannot_be_waited_out_leaves_the_execution_running(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture, std_log: Any, why: str
+) -> None:
+    std_log(KestraTriggerExecutionOperator)
+    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
+    if why == "lasting-error":
+        hook.get_execution.side_effect = api_error(401)
+    op = use_hook(trigger_op(deferrable=True, timeout=600), hook)
+    ti = make_ti(try_number=1, max_tries=0)
+    if why == "deadline-passed":
+        op.execution_timeout = timedelta(seconds=1)  # started 2026-11-22: long past
+    ti.xcom_pull.return_value = 10 if why == "too-many-redeferrals" else None
+    with (
+        caplog.at_level(logging.INFO),
+        pytest.raises(KestraError, match="Lost track of Kestra execution ex1"),
+    ):
+        op.execute_complete({"ti": ti}, event("error"))
+    hook.kill_execution.assert_not_called()
+    assert "left running, not killed" in caplog.text and "executions/company.team/hello/ex1" in caplog.text
 
 
 @pytest.mark.parametrize(

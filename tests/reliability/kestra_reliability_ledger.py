@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.testing import KestraSimulator
 
 TRY_NUMBER_LABEL = "airflow.try_number"
+KILLED_STATES = frozenset({"KILLED", "KILLING"})
 
 
 def task_labels(dag_id: str, run_id: str, task_id: str = "run") -> dict[str, str]:
@@ -75,19 +76,39 @@ class KestraExecutionLedger:
             time.sleep(0.05)
 
     def account(
-        self, recorder: KestraReliabilityRecorder, labels: Mapping[str, str], *, expected: int
+        self,
+        recorder: KestraReliabilityRecorder,
+        labels: Mapping[str, str],
+        *,
+        expected: int,
+        killed: int = 0,
+        running: int = 0,
     ) -> list[dict[str, Any]]:
         """Record and check the executions of one task instance: ``expected`` in all, none running.
 
         Each try that started an execution must have started exactly one (a retry that reattached to an
-        earlier try's execution started none); every execution must have ended.
+        earlier try's execution started none); every execution must have ended. ``killed`` is how many a
+        deadline or a person's action killed: any other KILLED execution was killed without cause. ``running``
+        is how many the scenario leaves running on purpose (a try stopped without cause: the next try would
+        reattach); they are not orphans, and they are killed here so they do not outlive the test.
         """
-        found = self.settle(labels)
+        found = self.settle(labels, timeout=5.0 if not running else 1.0)
         per_try = Counter(int(labels_of(e).get(TRY_NUMBER_LABEL, "0")) for e in found)
-        running = [e for e in found if not is_terminal(state_of(e))]
-        recorder.executions(dict(per_try), len(running))
+        still_running = [
+            e for e in found if not is_terminal(state_of(e)) and state_of(e) not in KILLED_STATES
+        ]
+        was_killed = [e for e in found if state_of(e) in KILLED_STATES]
+        without_cause = max(0, len(was_killed) - killed)
+        recorder.executions(dict(per_try), max(0, len(still_running) - running), without_cause)
         summary = [(e["id"], labels_of(e).get(TRY_NUMBER_LABEL), state_of(e)) for e in found]
+        if running:
+            from airflow_provider_kestra.hooks.kestra import KestraHook
+
+            hook = KestraHook("kestra_default")
+            for execution in still_running[:running]:
+                hook.kill_execution(execution["id"])  # the test's own clean-up, after the count
         assert all(count == 1 for count in per_try.values()), f"a try started several executions: {summary}"
         assert len(found) == expected, f"expected {expected} execution(s), found {summary}"
-        assert not running, f"executions left running: {summary}"
+        assert len(still_running) == running, f"executions left running: {summary}"
+        assert not without_cause, f"executions killed without a deadline or a person's action: {summary}"
         return found

@@ -2,7 +2,8 @@
 
 Every number is fed by a test from what it saw: faults the simulator really injected (read from its fault
 rules' counters, never from the test's intent), whether the task survived them, each bad input tried and
-whether it was refused, and the executions found per Airflow task (duplicates, and ones left running).
+whether it was refused, and the executions found per Airflow task (duplicates, ones left running, and ones
+killed although neither the task's deadline nor a person asked for it: the rule of issue 10).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class KestraReliabilityTally:
     bad_inputs_refused: int = 0
     executions_duplicated: int = 0
     executions_orphaned: int = 0
+    killed_without_cause: int = 0
+    """Executions found KILLED (or KILLING) beyond those a deadline or a person's action accounts for."""
     tests_reporting: int = 0
 
     def summary_line(self) -> str:
@@ -91,8 +94,9 @@ class KestraReliabilityRecorder:
         yield
         self._tally.bad_inputs_refused += 1
 
-    def executions(self, per_try: dict[int, int], running: int) -> None:
+    def executions(self, per_try: dict[int, int], running: int, killed_without_cause: int = 0) -> None:
         """Record the executions found for one task: ``per_try`` maps a try number to its count."""
         self._report()
         self._tally.executions_duplicated += sum(max(0, count - 1) for count in per_try.values())
         self._tally.executions_orphaned += running
+        self._tally.killed_without_cause += killed_without_cause

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from kestra_reliability_ledger import task_labels
 from kestra_reliability_recorder import KestraFaultCounter
-from kestra_reliability_triggerer import run_until_event, stop_trigger_when
+from kestra_reliability_triggerer import TaskInstanceStates, run_until_event, stop_trigger_when
 from kestra_reliability_worker import KestraWorkerProcess, KestraWorkerTry, build_operator, worker_context
 from support.kestra_flows import FAILING_TASKS, GREETING_INPUTS, GREETING_OUTPUTS, SLOW_TASKS, greeting_tasks
 from support.kestra_side import FLOW_NAMESPACE, state_of
@@ -148,7 +148,7 @@ def test_timeout_kills_the_execution(
         run = run_dag(dag)
         timeouts.hit()
         assert run.state == "failed" and run.task_states["run"] == "failed", run.output[-3000:]
-        (execution,) = ledger.account(reliability, task_labels(run.dag_id, run.run_id), expected=1)
+        (execution,) = ledger.account(reliability, task_labels(run.dag_id, run.run_id), expected=1, killed=1)
         assert state_of(execution) == "KILLED"
 
 
@@ -200,7 +200,7 @@ def test_user_kill_in_a_worker_slot(
             code, report, output = worker.finish()
         kills.hit()
         assert code == 128 + signal.SIGTERM and report.get("error") == "killed by SIGTERM", output[-3000:]
-        (execution,) = ledger.account(reliability, labels, expected=1)
+        (execution,) = ledger.account(reliability, labels, expected=1, killed=1)
         assert state_of(execution) == "KILLED"
 
 
@@ -224,7 +224,14 @@ def test_user_kill_while_deferred(
         async def running() -> bool:
             return state_of(ledger.execution(execution_id)) == "RUNNING"
 
-        asyncio.run(stop_trigger_when(deferred.value.trigger, running, user_action=True))
+        marked_failed = TaskInstanceStates(
+            deferred.value.trigger, "failed", dag_id=task_try.dag_id, run_id=task_try.run_id, task_id="run"
+        )
+        asyncio.run(
+            stop_trigger_when(deferred.value.trigger, running, user_action=True, ti_state=marked_failed)
+        )
+        assert marked_failed.asked == 1
         kills.hit()
-        (execution,) = ledger.account(reliability, task_labels(task_try.dag_id, task_try.run_id), expected=1)
+        labels = task_labels(task_try.dag_id, task_try.run_id)
+        (execution,) = ledger.account(reliability, labels, expected=1, killed=1)
         assert state_of(execution) == "KILLED"

@@ -217,3 +217,47 @@ def test_error_text_carries_no_secret(
         assert_no_secret("the error", text, tried)
         assert_no_secret("the hook's repr", repr(operator.hook), tried)
         assert ("401" in str(error)) or ("TLS" in str(error)), str(error)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"host": f"ftp://{USERNAME}:{PASSWORD}@kestra.example.com"},
+        {"host": f"https://{USERNAME}:{PASSWORD}@kestra.example.com:notaport"},
+        {"host": "kestra.example.com", "schema": PASSWORD},
+        {
+            "host": "kestra.example.com",
+            "login": USERNAME,
+            "password": PASSWORD,
+            "extras": {"timeout": PASSWORD},
+        },
+        {"host": "kestra.example.com", "extras": {"token": TOKEN, "tenant": f"{TOKEN}/x"}},
+        {"host": "kestra.example.com", "extras": {"token": TOKEN, "api_version": TOKEN}},
+    ],
+    ids=["user-info-in-host", "bad-port", "schema", "timeout", "tenant", "api-version"],
+)
+def test_connection_errors_never_show_a_credential(
+    reliability: KestraReliabilityRecorder, fields: dict[str, Any]
+) -> None:
+    """Case 16: a URL with user info typed into the host, or a secret pasted into the schema, timeout, tenant
+    or api_version field: the configuration error names the field, with the secret shown as ``***``."""
+    from airflow_provider_kestra.exceptions import KestraConfigError
+    from airflow_provider_kestra.utils.connection import settings_from_fields
+
+    with reliability.bad_input():
+        with pytest.raises(KestraConfigError) as info:
+            settings_from_fields(**fields)
+        assert_no_secret("the configuration error", str(info.value), [PASSWORD, TOKEN])
+        assert "***" in str(info.value) or "a value of" in str(info.value)
+
+
+def test_user_info_in_the_host_never_reaches_the_base_url() -> None:
+    """User info typed into the host is dropped: it would otherwise show in every error naming the URL."""
+    from airflow_provider_kestra.utils.connection import settings_from_fields
+
+    for host, schema in (
+        (f"https://{USERNAME}:{PASSWORD}@kestra.example.com", None),
+        (f"me:{PASSWORD}@k.io", "https"),
+    ):
+        settings = settings_from_fields(host=host, schema=schema)
+        assert PASSWORD not in settings.base_url and "@" not in settings.base_url

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from unittest import mock
 
 import pytest
 from support.airflow_doubles import INTERVAL_START, sensor_context, use_hook
@@ -13,9 +15,6 @@ from airflow_provider_kestra.exceptions import KestraError
 from airflow_provider_kestra.sensors.kestra import KestraExecutionSensor
 from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
-
-if TYPE_CHECKING:
-    from unittest import mock
 
 if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk import PokeReturnValue
@@ -100,6 +99,30 @@ def test_flow_mode_falls_back_to_the_logical_date_then_uses_explicit_start(hook:
     sensor = use_hook(by_flow(started_after="2026-01-01T00:00:00Z"), hook)
     sensor.poke(sensor_context())
     assert hook.search_executions.call_args.kwargs["started_after"] == "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferred"])
+def test_flow_mode_without_a_logical_date_starts_from_the_dag_run(hook: mock.MagicMock, mode: str) -> None:
+    """Case 11: an Airflow 3 run triggered without a logical date has no data interval; an execution that
+    ended before the DAG run existed must never match, so the search starts at ``dag_run.run_after``."""
+    from types import SimpleNamespace
+
+    created = datetime(2026, 11, 30, 9, 15, tzinfo=timezone.utc)
+    context = {
+        "ti": mock.MagicMock(),
+        "data_interval_start": None,
+        "logical_date": None,
+        "dag_run": SimpleNamespace(run_after=created, start_date=created + timedelta(seconds=2)),
+    }
+    hook.search_executions.return_value = []
+    sensor = use_hook(by_flow(deferrable=mode == "deferred"), hook)
+    if mode == "poke":
+        assert sensor.poke(context) is False
+        assert hook.search_executions.call_args.kwargs["started_after"] == created.isoformat()
+    else:
+        with pytest.raises(TaskDeferred) as deferred:
+            sensor.execute(context)
+        assert deferred.value.trigger.serialize()[1]["started_after"] == created.isoformat()
 
 
 def test_flow_mode_without_matching_execution_keeps_waiting(hook: mock.MagicMock) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from support.kestra_payloads import API, CONN_URI_V1, PASSWORD, execution
+from support.kestra_payloads import API, BASE, CONN_URI_V1, PASSWORD, execution
 
-from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
+from airflow_provider_kestra.triggers.kestra import LOG_CURSOR_XCOM_KEY, KestraExecutionTrigger
 from airflow_provider_kestra.utils.models import KestraTriggerEvent
 
 
@@ -184,10 +184,59 @@ async def test_kestra_errors_yield_one_error_event_without_secrets(kestra: respx
     assert PASSWORD not in event["message"]
 
 
-async def test_unreachable_kestra_yields_an_error_event(kestra: respx.MockRouter) -> None:
-    kestra.get(f"{API}/executions/ex1").mock(side_effect=httpx.ConnectError("refused"))
+async def test_unreachable_kestra_is_waited_out_until_the_deadline(kestra: respx.MockRouter) -> None:
+    """Case 0: an outage is no reason to stop watching: the trigger keeps trying until its deadline."""
+    route = kestra.get(f"{API}/executions/ex1").mock(side_effect=httpx.ConnectError("refused"))
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(side_effect=httpx.ConnectError("refused"))
+    [event] = await events_of(make_trigger(deadline=time.time() + 0.5, cancel_on_kill=True))
+    assert event["status"] == "timeout"
+    assert route.call_count >= 2 and kill.call_count >= 1  # the deadline kill was tried (case 8)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        httpx.Response(200, text="<html><body>Sign in</body></html>", headers={"Content-Type": "text/html"}),
+        httpx.Response(
+            200, text='{"id": "ex1", "state": {"curr', headers={"Content-Type": "application/json"}
+        ),
+        httpx.Response(502, text="bad gateway"),
+    ],
+    ids=["html-200", "truncated-json", "502"],
+)
+async def test_a_fault_in_an_answer_never_ends_the_watch(kestra: respx.MockRouter, fault: Any) -> None:
+    """Case 0: an answer that is not Kestra's (a proxy's login page, a cut body) is waited out: the trigger
+    goes on and reports the real outcome, it never fires ``error`` (which used to kill the execution)."""
+    kestra.get(f"{API}/executions/ex1").mock(
+        side_effect=[fault, fault, httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))]
+    )
     [event] = await events_of(make_trigger())
+    assert event["status"] == "success"
+
+
+async def test_a_killed_flag_never_fires_for_a_lasting_error(kestra: respx.MockRouter) -> None:
+    """A revoked credential ends the watch with ``error``: the trigger never kills on it."""
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(403))
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
+    [event] = await events_of(make_trigger(cancel_on_kill=True))
     assert event["status"] == "error"
+    assert kill.call_count == 0
+
+
+async def test_the_owner_kills_the_execution_at_its_deadline(kestra: respx.MockRouter) -> None:
+    """Case 8: the trigger knows the execution; at the deadline it kills it itself, so a task resumed late
+    (or never: Airflow 2.11 cancels it at execution_timeout) cannot leave it running. A sensor's trigger
+    (not the owner) never kills."""
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("RUNNING", execution_id="ex1"))
+    )
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
+    [event] = await events_of(make_trigger(deadline=time.time() + 0.2, cancel_on_kill=True))
+    assert event["status"] == "timeout" and event["state"] == "RUNNING"
+    assert event["message"].endswith("asked Kestra to kill it")
+    assert kill.call_count == 1
+    [event] = await events_of(make_trigger(deadline=time.time() + 0.2, cancel_on_kill=False))
+    assert event["status"] == "timeout" and kill.call_count == 1
 
 
 async def test_missing_connection_yields_an_error_event(kestra: respx.MockRouter) -> None:
@@ -276,12 +325,100 @@ async def test_a_trigger_stored_by_the_previous_release_runs_and_fires_the_same_
 # ----------------------------------------------------------------------------- kill and cleanup
 
 
-async def test_on_kill_kills_the_execution_when_allowed(kestra: respx.MockRouter) -> None:
+class FakeTriggerComms:
+    """The triggerer's Task SDK channel, answering ``GetTaskStates`` with one task instance's state."""
+
+    def __init__(self, state: str | None, *, present: bool = True, fail: bool = False) -> None:
+        self.state, self.present, self.fail = state, present, fail
+        self.asked: list[Any] = []
+
+    async def asend(self, msg: Any) -> Any:
+        from types import SimpleNamespace
+
+        self.asked.append(msg)
+        if self.fail:
+            raise ConnectionError("supervisor gone")
+        states = {"run_flow": self.state} if self.present else {}
+        return SimpleNamespace(task_states={"manual__1": states})
+
+
+@pytest.fixture
+def ti_state(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``ti_state(trigger, state)``: give the trigger a task instance and the triggerer's channel (AF 3.3)."""
+    from types import SimpleNamespace
+
+    from airflow_provider_kestra.version_compat import AIRFLOW_V_3_3_PLUS
+
+    if not AIRFLOW_V_3_3_PLUS:
+        pytest.skip("Airflow calls a trigger's on_kill from 3.3 on")
+    from airflow.sdk.execution_time import task_runner
+
+    def give(trigger: KestraExecutionTrigger, state: str | None, **options: Any) -> FakeTriggerComms:
+        comms = FakeTriggerComms(state, **options)
+        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+        trigger.task_instance = SimpleNamespace(
+            dag_id="etl", run_id="manual__1", task_id="run_flow", map_index=-1
+        )
+        return comms
+
+    return give
+
+
+@pytest.mark.parametrize("state", ["failed", "success", "up_for_retry", None])
+async def test_on_kill_kills_when_a_person_acted_on_the_task(
+    kestra: respx.MockRouter, ti_state: Any, state: str | None
+) -> None:
+    """Marked failed / success, set up for retry, or cleared (no state): cause 3 of the rule, a kill."""
     kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
     trigger = make_trigger(cancel_on_kill=True)
+    comms = ti_state(trigger, state)
     await trigger.on_kill()
     await trigger.cleanup()
     assert kill.call_count == 1
+    (asked,) = [msg for msg in comms.asked if type(msg).__name__ == "GetTaskStates"]
+    assert asked.dag_id == "etl" and asked.task_ids == ["run_flow"] and asked.run_ids == ["manual__1"]
+
+
+async def test_on_kill_kills_a_task_instance_gone_from_the_run(
+    kestra: respx.MockRouter, ti_state: Any
+) -> None:
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
+    trigger = make_trigger(cancel_on_kill=True)
+    ti_state(trigger, None, present=False)
+    await trigger.on_kill()
+    assert kill.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("state", "options"),
+    [("deferred", {}), ("scheduled", {}), ("running", {}), (None, {"fail": True})],
+    ids=["reassigned", "resumed", "next-try-running", "state-unreadable"],
+)
+async def test_on_kill_leaves_the_execution_running_when_no_person_acted(
+    kestra: respx.MockRouter,
+    ti_state: Any,
+    caplog: pytest.LogCaptureFixture,
+    trigger_log: None,
+    state: str | None,
+    options: dict[str, Any],
+) -> None:
+    """Case 1: Airflow 3.3 cancels a trigger taken over from a frozen triggerer with its "user action"
+    message and calls on_kill; the task instance is still deferred (the trigger runs elsewhere): no kill.
+    The log names the execution and its URL."""
+    import logging
+
+    kestra.get(f"{API}/executions/ex1").mock(
+        return_value=httpx.Response(200, json=execution("RUNNING", execution_id="ex1"))
+    )
+    kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
+    trigger = make_trigger(cancel_on_kill=True)
+    ti_state(trigger, state, **options)
+    with caplog.at_level(logging.INFO):
+        await trigger.on_kill()
+    await trigger.cleanup()
+    assert kill.call_count == 0
+    assert "ex1 is left running" in caplog.text
+    assert f"{BASE}/ui/main/executions/company.team/hello/ex1" in caplog.text
 
 
 async def test_on_kill_leaves_a_watched_execution_alone(kestra: respx.MockRouter) -> None:
@@ -291,9 +428,10 @@ async def test_on_kill_leaves_a_watched_execution_alone(kestra: respx.MockRouter
     assert kill.call_count == 0
 
 
-async def test_on_kill_swallows_kestra_errors(kestra: respx.MockRouter) -> None:
+async def test_on_kill_swallows_kestra_errors(kestra: respx.MockRouter, ti_state: Any) -> None:
     kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(500))
-    trigger = make_trigger(cancel_on_kill=True)
+    trigger = make_trigger(cancel_on_kill=True, hook_params={"retry_limit": 0})
+    ti_state(trigger, "failed")
     await trigger.on_kill()  # best effort: must not raise
     await trigger.cleanup()
 
@@ -361,7 +499,9 @@ async def test_search_mode_times_out_when_nothing_matches(kestra: respx.MockRout
     }
 
 
-async def test_user_kill_order_cancel_then_on_kill_then_cleanup(kestra: respx.MockRouter) -> None:
+async def test_user_kill_order_cancel_then_on_kill_then_cleanup(
+    kestra: respx.MockRouter, ti_state: Any
+) -> None:
     """The triggerer cancels run(), then calls on_kill(), then cleanup(): the kill must still get out."""
     import asyncio
 
@@ -370,6 +510,7 @@ async def test_user_kill_order_cancel_then_on_kill_then_cleanup(kestra: respx.Mo
     )
     kill = kestra.delete(f"{API}/executions/ex1/kill").mock(return_value=httpx.Response(202))
     trigger = make_trigger(cancel_on_kill=True, poll_interval=0.05)
+    ti_state(trigger, "failed")
 
     async def consume() -> None:
         async for _ in trigger.run():
@@ -453,3 +594,65 @@ async def test_logs_are_relayed_while_following_and_after_the_end(
     assert event["status"] == "success"
     assert logs.call_count >= 2
     assert caplog.text.count("[kestra:t] step") == 1
+
+
+class FakeXComComms(FakeTriggerComms):
+    """The triggerer's channel with an XCom table: what one triggerer writes, the next one reads."""
+
+    def __init__(self) -> None:
+        super().__init__("deferred")
+        self.xcoms: dict[str, Any] = {}
+
+    async def asend(self, msg: Any) -> Any:
+        from types import SimpleNamespace
+
+        kind = type(msg).__name__
+        if kind == "SetXCom":
+            self.xcoms[msg.key] = msg.value
+            return None
+        if kind == "GetXCom":
+            return SimpleNamespace(key=msg.key, value=self.xcoms.get(msg.key))
+        return await super().asend(msg)
+
+
+async def test_log_lines_are_never_printed_twice_after_a_triggerer_restart(
+    kestra: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+    trigger_log: None,
+    ti_state: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Case 18: Airflow rebuilds a trigger from the kwargs stored when the task deferred, so the cursor in
+    them is old. The trigger keeps its cursor in an XCom while it relays; the rebuilt trigger (restart,
+    fail-over) takes it and prints only the lines not shown yet."""
+    from airflow.sdk.execution_time import task_runner
+
+    first_line = {
+        "taskId": "t",
+        "level": "INFO",
+        "message": "before restart",
+        "timestamp": "2026-11-22T10:00:01Z",
+    }
+    later_line = {**first_line, "message": "after restart", "timestamp": "2026-11-22T10:00:09Z"}
+    logs = kestra.get(f"{API}/logs/ex1")
+    stored_at_defer = make_trigger(stream_logs=True).serialize()[1]
+    comms = FakeXComComms()
+
+    logs.mock(return_value=httpx.Response(200, json=[first_line]))
+    first = KestraExecutionTrigger(**stored_at_defer)
+    ti_state(first, "deferred")
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    with caplog.at_level("INFO"):
+        await first._relay_logs("ex1")  # what the triggerer that then stops relayed
+    await first.cleanup()
+    assert LOG_CURSOR_XCOM_KEY in comms.xcoms
+
+    logs.mock(return_value=httpx.Response(200, json=[first_line, later_line]))
+    rebuilt = KestraExecutionTrigger(**json.loads(json.dumps(stored_at_defer)))
+    ti_state(rebuilt, "deferred")
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    with caplog.at_level("INFO"):
+        await rebuilt._relay_logs("ex1")
+    await rebuilt.cleanup()
+    assert caplog.text.count("[kestra:t] before restart") == 1
+    assert caplog.text.count("[kestra:t] after restart") == 1
