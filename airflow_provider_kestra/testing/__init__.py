@@ -48,7 +48,7 @@ provider's (``utils/routes.py``, ``utils/state.py``...): it is the oracle the pr
 An oracle that shares the client's understanding of Kestra agrees with the client's mistakes and cannot
 catch them, so every fact here is written again from Kestra's source. ``testing/`` therefore imports
 nothing from the runtime package and the runtime nothing from ``testing/``
-(``tests/testing/test_simulator_layers.py`` checks both on the source).
+(``tests/unit/testing/test_simulator_layers.py`` checks both on the source).
 
 Importing this package never imports Airflow, Starlette or uvicorn.
 """

@@ -2,7 +2,7 @@
 
 Each profile names one Kestra line the provider supports ("0.22", "1.3", "2.0"). The backend, the routes
 and the response builders consult named flags of the profile and never compare version strings, so every
-difference between Kestra lines lives here, in one place (``tests/testing/test_simulator_layers.py``
+difference between Kestra lines lives here, in one place (``tests/unit/testing/test_simulator_layers.py``
 fails on a ``profile.name == ...`` anywhere else).
 """
 

@@ -1,7 +1,7 @@
 """Airflow 3 the distributed way, on one machine: CeleryExecutor, Redis, PostgreSQL, two Celery workers,
 two triggerers, a scheduler, a dag-processor and an api-server, each its own process group.
 
-Why: ``tests/integration/integration_airflow_stack.py`` runs the LocalExecutor with SQLite, where one
+Why: ``tests/support/airflow_stack.py`` runs the LocalExecutor with SQLite, where one
 triggerer holds every trigger and a task can only ever run in one place. Issue 10 is about what happens
 in production deployments: a trigger handed to another triggerer when its triggerer dies, a task retried
 on another worker after its worker was killed, and triggers spread over several triggerers. This harness

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from integration_airflow_stack import AirflowStack
+from support.airflow_stack import AirflowStack
 from support.kestra_flows import GREETING_INPUTS, GREETING_OUTPUTS, PAUSE_TASKS, greeting_tasks, sleep_tasks
 from support.kestra_side import FLOW_NAMESPACE, KestraTestSide, state_history
 

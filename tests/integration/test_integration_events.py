@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration_airflow_stack import AirflowStack
+from support.airflow_stack import AirflowStack
 
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import requests
-from kestra_fault_proxy import KestraFaultProxy
+from support.kestra_fault_proxy import KestraFaultProxy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

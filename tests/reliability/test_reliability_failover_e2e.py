@@ -10,21 +10,18 @@ the task ends in success with the flow's output.
 from __future__ import annotations
 
 import signal
-import sys
 import textwrap
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from support.airflow_stack import AirflowStack
 from support.kestra_flows import GREETING_INPUTS, GREETING_OUTPUTS, greeting_tasks
 from support.kestra_side import FLOW_NAMESPACE, KestraTestSide
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
-from integration_airflow_stack import AirflowStack
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from kestra_reliability_recorder import KestraReliabilityRecorder
 

@@ -23,11 +23,11 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kestra_fault_proxy import KestraFaultProxy
 from kestra_reliability_ledger import task_labels
 from kestra_reliability_recorder import KestraFaultCounter
 from kestra_reliability_triggerer import run_until_event, stop_trigger_when
 from kestra_reliability_worker import KestraWorkerTry, build_operator, worker_context
+from support.kestra_fault_proxy import KestraFaultProxy
 from support.kestra_flows import GREETING_INPUTS, GREETING_OUTPUTS, SLOW_TASKS, greeting_tasks
 from support.kestra_side import FLOW_NAMESPACE, state_of
 

@@ -4,7 +4,7 @@ Bodies follow the schemas of the OpenAPI specs in ../shared/kestra-openapi (``Ex
 ``TaskRun``, ``State``, ``LogEntry``, ``FlowWithSource``, ``ValidateConstraintViolation``, ``PagedResults``).
 One :func:`execution` serves Kestra 1.x and 2.x: its body validates as 1.3's ``Execution`` and as 2.0's
 ``ApiExecution``; without ``task_runs`` it is also 2.0's light search result (``ApiLightExecution``).
-``tests/hooks/test_hook_kestra_payloads.py`` checks that against the specs.
+``tests/unit/hooks/test_hook_kestra_payloads.py`` checks that against the specs.
 
 The constants name one test server: ``BASE`` (host), ``API`` (tenant ``main``), ``UI`` (execution pages),
 and one connection with one password: ``CONN_URI`` lets the hook detect the API version from

@@ -4,5 +4,5 @@
 ``store`` the in-memory repositories, ``engine`` the executor that runs executions in the event loop,
 ``tasks`` what each task type does, ``flows``/``inputs``/``pebble`` parsing and typing, ``search`` filters
 and paging, ``clock`` Kestra's time and id formats, ``exceptions`` the Java exceptions the services throw.
-Nothing here imports Starlette, uvicorn or the HTTP layer (``tests/testing/test_simulator_layers.py``).
+Nothing here imports Starlette, uvicorn or the HTTP layer (``tests/unit/testing/test_simulator_layers.py``).
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "testing.md"
 EXAMPLE_FILES = ("dags/my_dag.py", "tests/conftest.py", "tests/test_my_dag.py")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from support.kestra_payloads import execution, flow_with_source, log_entry, paged, task_run, violation
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "kestra-openapi"
+SPECS = Path(__file__).resolve().parents[4] / "shared" / "kestra-openapi"
 OSS = "kestra-oss-1.3.25-openapi.yml"
 EE2 = "kestra-ee.yml"
 

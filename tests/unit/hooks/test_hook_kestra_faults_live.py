@@ -7,17 +7,12 @@ hooks. Time bounds are generous (functional checks, not benchmarks).
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "reliability"))
-
-from kestra_fault_proxy import KestraFaultProxy
+from support.kestra_fault_proxy import KestraFaultProxy
 
 from airflow_provider_kestra.exceptions import KestraWaitTimeout
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "airflow_provider_kestra"
+PACKAGE = Path(__file__).resolve().parents[3] / "airflow_provider_kestra"
 TESTING = PACKAGE / "testing"
 BACKEND = TESTING / "backend"
 
