@@ -62,15 +62,6 @@ from airflow_provider_kestra.utils.flows import (
     validation_problems,
 )
 from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogCursor, KestraLogSelection
-from airflow_provider_kestra.utils.models import (
-    KestraExecutionQuery,
-    KestraFlow,
-    KestraFlowDeployResult,
-    KestraFlowProblem,
-    KestraLogEntry,
-    KestraOutputs,
-    KestraServerInfo,
-)
 from airflow_provider_kestra.utils.outputs import task_outputs_from_listing
 from airflow_provider_kestra.utils.retry import is_ambiguous
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, has_route
