@@ -23,13 +23,9 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from airflow_provider_kestra.exceptions import (
-    KestraApiError,
     KestraConfigError,
     KestraConnectionError,
     KestraError,
-    KestraFlowValidationError,
-    KestraMethodNotAllowedError,
-    KestraNotFoundError,
     KestraServerError,
     with_note,
 )
@@ -40,31 +36,13 @@ from airflow_provider_kestra.hooks.kestra_base import (
     KestraAttemptFailure,
     KestraCall,
 )
-from airflow_provider_kestra.hooks.kestra_deploy import (
-    KestraDeployLedger,
-    KestraWriteFailed,
-    bulk_flows_call,
-    bulk_results,
-    create_document_call,
-    fits_bulk,
-    flow_key,
-    maybe_applied,
-    revisions_by_id,
-)
-from airflow_provider_kestra.hooks.kestra_requests import KestraRequestsBase
+from airflow_provider_kestra.hooks.kestra_deploy import KestraFlowDeployer
 from airflow_provider_kestra.utils.encoding import validate_labels
 from airflow_provider_kestra.utils.files import find_kestra_uris, safe_local_path, unique_file_names
-from airflow_provider_kestra.utils.flows import (
-    KestraFlowDocument,
-    parse_sources,
-    problems_message,
-    scope_problems,
-    validation_problems,
-)
 from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogCursor, KestraLogSelection
 from airflow_provider_kestra.utils.outputs import task_outputs_from_listing
 from airflow_provider_kestra.utils.retry import is_ambiguous
-from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute, has_route
+from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
 from airflow_provider_kestra.utils.wait import (
     STREAM_FALLBACK_ERRORS,
     KestraMatchWait,
@@ -80,9 +58,6 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.utils.models import (
         KestraExecution,
         KestraExecutionQuery,
-        KestraFlow,
-        KestraFlowDeployResult,
-        KestraFlowProblem,
         KestraLogEntry,
         KestraOutputs,
         KestraServerInfo,
@@ -93,7 +68,7 @@ __all__ = ["KestraHook"]
 log = logging.getLogger(__name__)
 
 
-class KestraHook(KestraRequestsBase):
+class KestraHook(KestraFlowDeployer):
     """Synchronous Kestra client: one ``requests.Session`` per hook (keep-alive, no cookies).
 
     :param kestra_conn_id: Airflow connection id (type ``kestra``).
@@ -215,230 +190,6 @@ class KestraHook(KestraRequestsBase):
             return True, base.connection_test_success(settings, info)
         finally:
             self.retry_limit = limit
-
-    # -------------------------------------------------------------------------------------------- flows
-    def get_flow(self, namespace: str, flow_id: str, *, source: bool = True) -> KestraFlow:
-        """A flow (with its YAML ``source`` by default)."""
-        return self._call(base.get_flow_call(namespace, flow_id, source=source))
-
-    def list_flows(self, namespace: str) -> list[KestraFlow]:
-        """The flows of exactly this namespace."""
-        return self._call(base.list_flows_call(namespace))
-
-    def create_flow(self, source: str) -> KestraFlow:
-        """Create a flow from its YAML source, sent untouched."""
-        return self._call(base.create_flow_call(source))
-
-    def update_flow(self, namespace: str, flow_id: str, source: str) -> KestraFlow:
-        """Replace a flow's source (the source's id/namespace must match, Kestra refuses otherwise)."""
-        return self._call(base.update_flow_call(namespace, flow_id, source))
-
-    def delete_flow(self, namespace: str, flow_id: str) -> None:
-        """Delete a flow (Kestra keeps it as a deleted revision)."""
-        self._call(base.delete_flow_call(namespace, flow_id))
-
-    def validate_flows(
-        self, sources: str | Sequence[str], filenames: Sequence[str] | None = None
-    ) -> list[KestraFlowProblem]:
-        """Check flow sources locally and with ``POST /flows/validate``; returns only the problems.
-
-        Each problem names the file, the flow's position in it, namespace, id and Kestra's message.
-        """
-        documents, problems = parse_sources(sources, filenames)
-        return problems + self._validate_documents(documents)
-
-    def _validate_documents(self, documents: list[KestraFlowDocument]) -> list[KestraFlowProblem]:
-        # Documents holding "---" go alone: Kestra's naive split would cut them inside a batch.
-        batch = [doc for doc in documents if not doc.has_separator_text]
-        groups = ([batch] if batch else []) + [[doc] for doc in documents if doc.has_separator_text]
-        problems: list[KestraFlowProblem] = []
-        for group in groups:
-            body = "\n---\n".join(doc.source.rstrip("\n") for doc in group) + "\n"
-            problems.extend(validation_problems(group, self._call(base.validate_flows_call(body))))
-        return problems
-
-    def upsert_flow(self, source: str, *, dry_run: bool = False) -> KestraFlowDeployResult:
-        """Create the flow, update it, or leave it when Kestra already has this exact source."""
-        namespace, flow_id = base.flow_identity_of(source)
-        try:
-            existing = self.get_flow(namespace, flow_id, source=True)
-        except KestraNotFoundError:
-            existing = None
-        if existing is None:
-            if dry_run:
-                return base.deploy_result(namespace, flow_id, None, "would-create")
-            created = self.create_flow(source)
-            return base.deploy_result(namespace, flow_id, created.get("revision"), "created")
-        revision = existing.get("revision")
-        if base.same_source(existing.get("source"), source):
-            return base.deploy_result(namespace, flow_id, revision, "unchanged")
-        if dry_run:
-            return base.deploy_result(namespace, flow_id, revision, "would-update")
-        updated = self.update_flow(namespace, flow_id, source)
-        new_revision = updated.get("revision")
-        action = "unchanged" if new_revision is not None and new_revision == revision else "updated"
-        return base.deploy_result(namespace, flow_id, new_revision, action)
-
-    def deploy_flows(
-        self,
-        sources: str | Sequence[str],
-        *,
-        namespace: str | None = None,
-        delete_missing: bool = False,
-        dry_run: bool = False,
-        filenames: Sequence[str] | None = None,
-    ) -> list[KestraFlowDeployResult]:
-        """Validate every flow, then create/update them (and delete the namespace's other flows).
-
-        Nothing is deployed when any flow is invalid (:class:`KestraFlowValidationError` lists them all).
-        ``delete_missing`` needs an explicit ``namespace`` and only touches flows of exactly that namespace.
-        Requests: one validation, then per namespace one listing and one bulk write (flow by flow on 0.22:
-        see :mod:`airflow_provider_kestra.hooks.kestra_deploy`). A failure midway raises
-        :class:`KestraFlowDeployError` naming the flows deployed, not deployed and unknown.
-        """
-        if delete_missing and not namespace:
-            raise KestraConfigError(
-                "delete_missing=True needs an explicit namespace (refusing to guess which flows to delete)"
-            )
-        documents, problems = parse_sources(sources, filenames)
-        problems += scope_problems(documents, namespace) + self._validate_documents(documents)
-        if problems:
-            raise KestraFlowValidationError(problems_message(problems), problems)
-        groups: dict[str, list[KestraFlowDocument]] = {}
-        for doc in documents:
-            groups.setdefault(doc.namespace, []).append(doc)
-        ledger = KestraDeployLedger.of(documents)
-        try:
-            for flow_namespace, docs in groups.items():
-                prune = delete_missing and flow_namespace == namespace
-                if dry_run:
-                    ledger.done(*self._dry_run_namespace(flow_namespace, docs, prune))
-                else:
-                    self._deploy_namespace(flow_namespace, docs, prune, ledger)
-        except KestraError as err:
-            raise ledger.error(err) from err
-        order = {flow_key(doc.namespace, doc.flow_id): index for index, doc in enumerate(documents)}
-        return sorted(
-            ledger.results, key=lambda r: order.get(flow_key(r["namespace"], r["flow_id"]), len(order))
-        )
-
-    def _deploy_namespace(
-        self, namespace: str, docs: list[KestraFlowDocument], prune: bool, ledger: KestraDeployLedger
-    ) -> None:
-        """Write the flows of one namespace: one bulk request where the server has it, else flow by flow."""
-        before = revisions_by_id(self.list_flows(namespace))
-        wanted = {doc.flow_id for doc in docs}
-        missing = [flow_id for flow_id in before if flow_id not in wanted] if prune else []
-        bulk = [doc for doc in docs if fits_bulk(doc)] if has_route("flow_bulk", self.api_version) else []
-        alone = [doc for doc in docs if not fits_bulk(doc)] if bulk else list(docs)
-        pruned_by_bulk = bool(missing) and not alone
-        if bulk:
-            call = bulk_flows_call(namespace, bulk, delete=pruned_by_bulk)
-            try:
-                answer = self._write(call)
-            except KestraWriteFailed as failed:
-                if not isinstance(failed.error, (KestraNotFoundError, KestraMethodNotAllowedError)):
-                    if maybe_applied(failed.error, sent=failed.sent, bulk=True):
-                        lost = [flow_key(namespace, doc.flow_id) for doc in bulk]
-                        deleted = missing if pruned_by_bulk else []
-                        ledger.lost(lost + [f"{flow_key(namespace, fid)} (deletion)" for fid in deleted])
-                    raise failed.error from None
-                log.warning(
-                    "%s: no bulk route on this server (%s); writing flow by flow", call.context, failed
-                )
-                alone, pruned_by_bulk = list(docs), False
-            else:
-                try:
-                    ledger.done(*bulk_results(bulk, before, answer))
-                except KestraError:
-                    ledger.lost([flow_key(namespace, doc.flow_id) for doc in bulk])
-                    raise
-                if pruned_by_bulk:
-                    ledger.done(*(base.deploy_result(namespace, fid, None, "deleted") for fid in missing))
-        for doc in alone:
-            ledger.done(self._write_document(doc, before, ledger))
-        if not pruned_by_bulk:
-            for flow_id in missing:
-                call = base.delete_flow_call(namespace, flow_id)
-                self._write_or_lose(call, ledger, flow_key(namespace, flow_id))
-                ledger.done(base.deploy_result(namespace, flow_id, None, "deleted"))
-
-    def _write_document(
-        self, doc: KestraFlowDocument, before: Mapping[str, int | None], ledger: KestraDeployLedger
-    ) -> KestraFlowDeployResult:
-        """Create or update one flow (read first when it exists, and left alone when identical)."""
-        key = flow_key(doc.namespace, doc.flow_id)
-        if doc.flow_id not in before:
-            created = self._write_or_lose(create_document_call(doc), ledger, key)
-            return base.deploy_result(doc.namespace, doc.flow_id, created.get("revision"), "created")
-        existing = self.get_flow(doc.namespace, doc.flow_id, source=True)
-        revision = existing.get("revision")
-        if base.same_source(existing.get("source"), doc.source):
-            return base.deploy_result(doc.namespace, doc.flow_id, revision, "unchanged")
-        call = base.update_flow_call(doc.namespace, doc.flow_id, doc.source)
-        new_revision = self._write_or_lose(call, ledger, key).get("revision")
-        action = "unchanged" if new_revision is not None and new_revision == revision else "updated"
-        return base.deploy_result(doc.namespace, doc.flow_id, new_revision, action)
-
-    def _write_or_lose(self, call: KestraCall, ledger: KestraDeployLedger, key: str) -> Any:
-        """Send one single-flow write; when it fails after maybe reaching Kestra, ``key`` becomes unknown."""
-        try:
-            return self._write(call) or {}
-        except KestraWriteFailed as failed:
-            if maybe_applied(failed.error, sent=failed.sent, bulk=False):
-                ledger.lost([key if call.route != "flow_delete" else f"{key} (deletion)"])
-            raise failed.error from None
-
-    def _write(self, call: KestraCall) -> Any:
-        """Send a write with its route's retries; a failure raises :class:`KestraWriteFailed`, which says
-        whether any attempt may have reached Kestra (connection lost after sending, 502-504, an answer)."""
-        route = self._route_of(call)
-        attempt, sent = 0, False
-        while True:
-            try:
-                response = self._attempt(route, call)
-            except KestraAttemptFailure as failure:
-                sent = sent or is_ambiguous(failure.kind)
-                try:
-                    pause = self._retry_or_give_up(route, attempt, failure)
-                except KestraError as err:
-                    raise KestraWriteFailed(err, sent=sent) from None
-                self._sleep(pause)
-                attempt += 1
-                continue
-            except KestraApiError as err:
-                raise KestraWriteFailed(err, sent=True) from None
-            except KestraError as err:
-                raise KestraWriteFailed(err, sent=sent) from None
-            try:
-                return self._answer(call, route, response)
-            except KestraError as err:
-                raise KestraWriteFailed(err, sent=True) from None
-            finally:
-                response.close()
-
-    def _dry_run_namespace(
-        self, namespace: str, docs: list[KestraFlowDocument], prune: bool
-    ) -> list[KestraFlowDeployResult]:
-        """What deploying would do to one namespace: reads only (the existing flows' sources)."""
-        before = revisions_by_id(self.list_flows(namespace))
-        results = []
-        for doc in docs:
-            if doc.flow_id not in before:
-                results.append(base.deploy_result(doc.namespace, doc.flow_id, None, "would-create"))
-                continue
-            existing = self.get_flow(doc.namespace, doc.flow_id, source=True)
-            same = base.same_source(existing.get("source"), doc.source)
-            action = "unchanged" if same else "would-update"
-            results.append(base.deploy_result(doc.namespace, doc.flow_id, existing.get("revision"), action))
-        if prune:
-            wanted = {doc.flow_id for doc in docs}
-            results += [
-                base.deploy_result(namespace, fid, None, "would-delete")
-                for fid in before
-                if fid not in wanted
-            ]
-        return results
 
     # --------------------------------------------------------------------------------------- executions
     def create_execution(
