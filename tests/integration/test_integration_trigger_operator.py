@@ -176,9 +176,10 @@ def test_retry_reattaches_to_the_execution_of_the_failed_try(
 ) -> None:
     # The flow outlasts try 1, so try 2 finds the execution still running and must wait for it.
     flow_id = kestra.deploy("reattach", greeting_tasks(nap="PT3S"), GREETING_INPUTS + GREETING_OUTPUTS)
-    # Try 1 creates the execution, then cannot read it back (every GET of that execution answers 503), so
-    # it fails after the execution exists. The retry callback lifts the fault before try 2 starts.
-    kestra.sim.faults.fail(503, method="GET", path=r"/executions/(?!search)[^/]+(/follow)?$")
+    # Try 1 creates the execution, then is refused every read of it (403, as after a revoked credential:
+    # a lasting error, unlike a 5xx that the wait outlasts), so it fails after the execution exists and
+    # leaves it running. The retry callback lifts the fault before try 2 starts.
+    kestra.sim.faults.fail(403, method="GET", path=r"/executions/(?!search)[^/]+(/follow)?$")
 
     def lift_faults(context: Any) -> None:
         kestra.sim.faults.clear()
