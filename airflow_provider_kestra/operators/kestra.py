@@ -6,12 +6,9 @@ what to do (start or reattach, wait or defer, succeed or fail) and what the task
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,15 +17,31 @@ from airflow.configuration import conf
 
 from airflow_provider_kestra.bases import KestraHookMixin
 from airflow_provider_kestra.links.kestra import KestraExecutionLink
-from airflow_provider_kestra.utils.encoding import validate_labels
+from airflow_provider_kestra.utils.encoding import (
+    positive_seconds,
+    revision_number,
+    validate_labels,
+    with_file_inputs,
+)
+from airflow_provider_kestra.utils.files import download_output_files_into
 from airflow_provider_kestra.utils.logs import LOG_LEVELS, KestraLogRelay
 from airflow_provider_kestra.utils.models import EVENT_STATUSES, KILL_TIMEOUT_SECONDS
-from airflow_provider_kestra.utils.reattach import TRY_ID_LABEL, KestraTryMemory, is_lasting_error
-from airflow_provider_kestra.utils.state import KestraOutcome, failed_task_ids, is_terminal, state_of
-from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
+from airflow_provider_kestra.utils.reattach import (
+    MAX_REDEFERRALS,
+    REDEFERRALS_XCOM_KEY,
+    TRY_ID_LABEL,
+    KestraTryMemory,
+    is_lasting_error,
+    log_left_running,
+    redeferrals,
+)
+from airflow_provider_kestra.utils.state import KestraOutcome, failure_message, is_terminal, state_of
+from airflow_provider_kestra.utils.wait import task_deadline
+from airflow_provider_kestra.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime, timedelta
 
     from airflow.sdk import Context
 
@@ -39,23 +52,6 @@ if TYPE_CHECKING:
 FLOW_FILE_SUFFIXES = (".yml", ".yaml")
 LOG_FOLLOWER_JOIN_SECONDS = 10.0
 """How long the end of a wait may wait for the log-following thread's current request."""
-ERROR_LINES_IN_FAILURE = 5
-EXECUTION_TIMEOUT_MARGIN_SECONDS = 30.0
-"""Airflow 2 cancels a deferred task at start + execution_timeout without telling the operator; the
-trigger's own deadline comes this much earlier so the trigger can still kill the Kestra execution."""
-REDEFERRALS_XCOM_KEY = "kestra_redeferrals"
-MAX_REDEFERRALS = 10
-"""How many times in a row a task deferred again after its trigger stopped on a fault before the try gives
-up (leaving the execution running for the next try, never killing it)."""
-
-
-def _seconds(value: float | timedelta | None, name: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return seconds
 
 
 class KestraDeployFlowOperator(KestraHookMixin, BaseOperator):
@@ -255,8 +251,8 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         self.revision = revision
         self.schedule_date = schedule_date
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = _seconds(poll_interval, "poll_interval") or 5.0
-        self.timeout = _seconds(timeout, "timeout")
+        self.poll_interval = positive_seconds(poll_interval, "poll_interval") or 5.0
+        self.timeout = positive_seconds(timeout, "timeout")
         self.deferrable = deferrable
         self.outcome = KestraOutcome.of(success_states, terminal_only=True)
         self.include_task_outputs = include_task_outputs
@@ -314,8 +310,8 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         labels, inputs or revision fail before any request), sent when called. Subclasses start it
         another way (a restart, a webhook)."""
         labels = memory.execution_labels(validate_labels(self.labels))
-        revision = self._revision()
-        inputs = self._all_inputs()
+        revision = revision_number(self.task_id, self.revision)
+        inputs = with_file_inputs(self.task_id, self.inputs, self.file_inputs)
 
         def start() -> KestraExecution:
             execution = self.hook.create_execution(
@@ -333,27 +329,6 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             return execution
 
         return start
-
-    def _all_inputs(self) -> dict[str, Any] | None:
-        """``inputs`` plus ``file_inputs`` as paths; a missing file is reported before anything is sent."""
-        files = {name: Path(str(path)) for name, path in (self.file_inputs or {}).items()}
-        clash = sorted(set(files) & set(self.inputs or {}))
-        if clash:
-            raise ValueError(f"{self.task_id}: inputs {clash} are given both in inputs and file_inputs")
-        missing = sorted(f"{name}={path}" for name, path in files.items() if not path.is_file())
-        if missing:
-            raise FileNotFoundError(f"{self.task_id}: file_inputs not found: {', '.join(missing)}")
-        if not files:
-            return self.inputs
-        return {**(self.inputs or {}), **files}
-
-    def _revision(self) -> int | None:
-        if self.revision is None or self.revision == "":
-            return None
-        try:
-            return int(self.revision)
-        except (TypeError, ValueError):
-            raise ValueError(f"{self.task_id}: revision must be an integer, got {self.revision!r}") from None
 
     def _publish(self, context: Context, execution: KestraExecution, memory: KestraTryMemory) -> None:
         """Make the execution known before any wait: XCom id and URL (the link), task log, state store."""
@@ -391,7 +366,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
                     ) from err
                 except Exception as err:
                     if is_lasting_error(err) or (deadline is not None and time.time() >= deadline):
-                        self._leave_running(execution_id, err)
+                        log_left_running(self.log, self.hook, execution_id, err)
                         raise
                     self.log.warning(
                         "Lost sight of Kestra execution %s for a moment (%s); watching it again in %.1fs",
@@ -434,7 +409,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             current = self.hook.get_execution(execution_id)
         except Exception as err:
             if is_lasting_error(err):
-                self._leave_running(execution_id, err)
+                log_left_running(self.log, self.hook, execution_id, err)
                 raise
             # A fault is no reason to fail the try: the trigger looks again.
             self.log.warning("Could not read Kestra execution %s before deferring (%s)", execution_id, err)
@@ -462,29 +437,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             timeout=None,
         )
 
-    @staticmethod
-    def _redeferrals(context: Context) -> int:
-        """How many times this try deferred again after an ``error`` event (XCom of the try)."""
-        ti = context["ti"]
-        try:
-            count = ti.xcom_pull(task_ids=ti.task_id, key=REDEFERRALS_XCOM_KEY)
-        except Exception:
-            return 0
-        return count if isinstance(count, int) else 0
-
     def _deadline(self, context: Context) -> float | None:
         """Wall-clock end of the wait: the operator ``timeout`` or the task's ``execution_timeout``."""
-        deadlines = []
-        if self.timeout is not None:
-            deadlines.append(time.time() + self.timeout)
-        if self.execution_timeout is not None:
-            # Airflow 2.11's dag.test() leaves start_date unset; the task started no later than now.
-            start = getattr(context["ti"], "start_date", None)
-            started_at = start.timestamp() if start is not None else time.time()
-            limit = self.execution_timeout.total_seconds()
-            margin = 0.0 if AIRFLOW_V_3_0_PLUS else min(EXECUTION_TIMEOUT_MARGIN_SECONDS, limit / 10)
-            deadlines.append(started_at + limit - margin)
-        return min(deadlines) if deadlines else None
+        return task_deadline(self.timeout, self.execution_timeout, getattr(context["ti"], "start_date", None))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the task result; any status not known here fails the task.
@@ -528,24 +483,24 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             current = self.hook.get_execution(execution_id)
         except Exception as err:
             if is_lasting_error(err):
-                self._leave_running(execution_id, err)
+                log_left_running(self.log, self.hook, execution_id, err)
                 raise stopped from err
             current = {"id": execution_id, "state": {"current": "UNKNOWN"}}  # still to be watched
         if is_terminal(state_of(current)):
             self._relay_logs(execution_id)
             return self._finish(context, current)
         deadline = self._deadline(context)
-        redeferrals = self._redeferrals(context)
-        if redeferrals < MAX_REDEFERRALS and (deadline is None or time.time() < deadline):
+        redeferred = redeferrals(context)
+        if redeferred < MAX_REDEFERRALS and (deadline is None or time.time() < deadline):
             self.log.warning(
                 "The Kestra trigger stopped watching execution %s (%s) while it is %s; watching it again",
                 execution_id,
                 message,
                 state_of(current),
             )
-            context["ti"].xcom_push(key=REDEFERRALS_XCOM_KEY, value=redeferrals + 1)
+            context["ti"].xcom_push(key=REDEFERRALS_XCOM_KEY, value=redeferred + 1)
             return self._defer(context, current)
-        self._leave_running(execution_id, stopped)
+        log_left_running(self.log, self.hook, execution_id, stopped)
         raise stopped
 
     # -- finish -----------------------------------------------------------------------------------
@@ -562,46 +517,17 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         if self.include_task_outputs:
             ti.xcom_push(key="task_outputs", value=outputs.get("task_outputs", {}))
         if self.output_files_dir:
-            paths = self._download_output_files(execution, Path(self.output_files_dir))
+            paths = download_output_files_into(self.hook, execution, Path(self.output_files_dir))
             self.log.info("Downloaded %d output file(s) into %s", len(paths), self.output_files_dir)
             ti.xcom_push(key="output_files", value=[str(p) for p in paths])
         return outputs.get("outputs") or {}
 
-    def _download_output_files(self, execution: KestraExecution, directory: Path) -> list[Path]:
-        """Download into a private folder created inside ``directory``, then rename each file into place.
-
-        Nothing is written through a link planted in ``directory`` (the private folder is new and only this
-        user's; a rename replaces a link at the destination instead of following it) or outside it.
-        """
-        directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".kestra-download-", dir=directory))
-        try:
-            staged = self.hook.download_output_files(execution, staging)
-            return [move_into(path, directory) for path in staged]
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
     def _failure(self, execution: KestraExecution) -> KestraExecutionError:
-        execution_id, state = execution["id"], state_of(execution)
-        lines = [
-            f"Kestra execution {execution_id} of flow {execution.get('namespace')}.{execution.get('flowId')} "
-            f"ended in {state} (success states: {', '.join(sorted(self.outcome.success))})."
-        ]
-        failed_tasks = failed_task_ids(execution)
-        if failed_tasks:
-            lines.append(f"Failed Kestra tasks: {', '.join(failed_tasks)}.")
-        try:
-            errors, _ = self.hook.get_logs(execution_id, min_level="ERROR")
-        except Exception as err:
-            lines.append(f"(Could not read the error logs: {err})")
-        else:
-            if errors:
-                lines.append("Last error log lines:")
-                lines.extend(
-                    f"  [{e.get('taskId') or 'execution'}] {e.get('message', '')}"
-                    for e in errors[-ERROR_LINES_IN_FAILURE:]
-                )
-        return self._error("\n".join(lines), execution_id, state)
+        execution_id = execution["id"]
+        message = failure_message(
+            execution, self.outcome.success, lambda: self.hook.get_logs(execution_id, min_level="ERROR")[0]
+        )
+        return self._error(message, execution_id, state_of(execution))
 
     @staticmethod
     def _error(message: str, execution_id: str, state: str | None) -> KestraExecutionError:
@@ -633,20 +559,6 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         except Exception as err:
             self.log.warning("Could not kill Kestra execution %s (%s): %s", execution_id, cause, err)
 
-    def _leave_running(self, execution_id: str, err: BaseException) -> None:
-        """Say in the task log that this try stops watching without killing, and where the execution is."""
-        try:
-            url = self.hook.execution_ui_url(execution_id)
-        except Exception:
-            url = "(URL unavailable: Kestra did not answer)"
-        self.log.error(
-            "Stopped watching Kestra execution %s (%s). It is left running, not killed: %s. The next try of "
-            "this task reattaches to it; kill it in Kestra if it must stop.",
-            execution_id,
-            err,
-            url,
-        )
-
     def on_kill(self) -> None:
         """Kill the Kestra execution when Airflow kills the task (timeout, mark failed), without hanging."""
         execution_id = self._execution_id
@@ -675,15 +587,6 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         from airflow_provider_kestra.utils.lineage import trigger_operator_lineage
 
         return trigger_operator_lineage(self, task_instance)
-
-
-def move_into(path: Path, directory: Path) -> Path:
-    """Rename ``path`` to ``directory / path.name``; a link already there is replaced, never followed."""
-    target = directory / path.name
-    if target.is_dir() and not target.is_symlink():
-        raise FileExistsError(f"refusing to replace folder {target} with an output file")
-    path.replace(target)
-    return target
 
 
 class KestraKillExecutionOperator(KestraHookMixin, BaseOperator):
@@ -717,8 +620,8 @@ class KestraKillExecutionOperator(KestraHookMixin, BaseOperator):
         super().__init__(**kwargs)
         self.execution_id = execution_id
         self.wait_for_termination = wait_for_termination
-        self.poll_interval = _seconds(poll_interval, "poll_interval") or 2.0
-        self.timeout = _seconds(timeout, "timeout")
+        self.poll_interval = positive_seconds(poll_interval, "poll_interval") or 2.0
+        self.timeout = positive_seconds(timeout, "timeout")
         self.kestra_conn_id = kestra_conn_id
         self.hook_params = dict(hook_params or {})
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kestra.bases import KestraHookMixin
 from airflow_provider_kestra.operators.kestra import KestraTriggerExecutionOperator
+from airflow_provider_kestra.utils.encoding import revision_number
 from airflow_provider_kestra.utils.state import is_terminal, state_of
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS, BaseOperator
 
@@ -83,7 +84,7 @@ class KestraRestartExecutionOperator(KestraTriggerExecutionOperator):
         return super().execute(context)
 
     def _start_execution(self, memory: KestraTryMemory) -> Callable[[], KestraExecution]:
-        revision = self._revision()
+        revision = revision_number(self.task_id, self.revision)
         execution_id = str(self.execution_id)
 
         def restart() -> KestraExecution:

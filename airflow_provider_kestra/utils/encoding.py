@@ -157,6 +157,40 @@ def _read_binary(value: IO[Any], name: str) -> bytes:
     return bytes(data)
 
 
+def positive_seconds(value: float | timedelta | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return seconds
+
+
+def revision_number(task_id: str, revision: int | str | None) -> int | None:
+    if revision is None or revision == "":
+        return None
+    try:
+        return int(revision)
+    except (TypeError, ValueError):
+        raise ValueError(f"{task_id}: revision must be an integer, got {revision!r}") from None
+
+
+def with_file_inputs(
+    task_id: str, inputs: dict[str, Any] | None, file_inputs: Mapping[str, str | Path] | None
+) -> dict[str, Any] | None:
+    """``inputs`` plus ``file_inputs`` as paths; a missing file is reported before anything is sent."""
+    files = {name: Path(str(path)) for name, path in (file_inputs or {}).items()}
+    clash = sorted(set(files) & set(inputs or {}))
+    if clash:
+        raise ValueError(f"{task_id}: inputs {clash} are given both in inputs and file_inputs")
+    missing = sorted(f"{name}={path}" for name, path in files.items() if not path.is_file())
+    if missing:
+        raise FileNotFoundError(f"{task_id}: file_inputs not found: {', '.join(missing)}")
+    if not files:
+        return inputs
+    return {**(inputs or {}), **files}
+
+
 def validate_labels(labels: Mapping[str, Any] | None, *, allow_system: bool = False) -> dict[str, str]:
     """Labels as ``str -> str``, refusing what Kestra would reject with 422 (before anything is sent).
 

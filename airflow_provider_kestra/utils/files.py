@@ -8,12 +8,17 @@ directory; :func:`safe_local_path` checks that again on the resolved path.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from pathlib import Path
+
+    from airflow_provider_kestra.hooks.kestra import KestraHook
+    from airflow_provider_kestra.utils.models import KestraExecution
 
 KESTRA_URI_PREFIX = "kestra://"
 STORED_OUTPUTS_TYPE = "io.kestra.datatype:outputs"
@@ -93,3 +98,27 @@ def safe_local_path(directory: Path, name: str) -> Path:
     if target.parent != base:
         raise ValueError(f"refusing to write {name!r} outside {str(base)!r}")
     return target
+
+
+def move_into(path: Path, directory: Path) -> Path:
+    """Rename ``path`` to ``directory / path.name``; a link already there is replaced, never followed."""
+    target = directory / path.name
+    if target.is_dir() and not target.is_symlink():
+        raise FileExistsError(f"refusing to replace folder {target} with an output file")
+    path.replace(target)
+    return target
+
+
+def download_output_files_into(hook: KestraHook, execution: KestraExecution, directory: Path) -> list[Path]:
+    """Download into a private folder created inside ``directory``, then rename each file into place.
+
+    Nothing is written through a link planted in ``directory`` (the private folder is new and only this
+    user's; a rename replaces a link at the destination instead of following it) or outside it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".kestra-download-", dir=directory))
+    try:
+        staged = hook.download_output_files(execution, staging)
+        return [move_into(path, directory) for path in staged]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

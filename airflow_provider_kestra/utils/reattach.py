@@ -51,6 +51,10 @@ The store is used directly rather than through ``ResumableJobMixin``: the mixin 
 resubmits failed jobs (no restart), and leaves open the gap between submitting and persisting the id,
 which the execution labels close (they are set atomically with the execution). The labels are also the
 only memory on Airflow < 3.3."""
+REDEFERRALS_XCOM_KEY = "kestra_redeferrals"
+MAX_REDEFERRALS = 10
+"""How many times in a row a task deferred again after its trigger stopped on a fault before the try gives
+up (leaving the execution running for the next try, never killing it)."""
 
 
 def is_lasting_error(err: BaseException) -> bool:
@@ -271,6 +275,31 @@ class KestraTryMemory:
             "Kestra execution %s of an earlier try ended in %s; starting a new one", execution_id, state
         )
         return None
+
+
+def redeferrals(context: Mapping[str, Any]) -> int:
+    """How many times this try deferred again after an ``error`` event (XCom of the try)."""
+    ti = context["ti"]
+    try:
+        count = ti.xcom_pull(task_ids=ti.task_id, key=REDEFERRALS_XCOM_KEY)
+    except Exception:
+        return 0
+    return count if isinstance(count, int) else 0
+
+
+def log_left_running(log: Any, hook: KestraHook, execution_id: str, err: BaseException) -> None:
+    """Say in the task log that this try stops watching without killing, and where the execution is."""
+    try:
+        url = hook.execution_ui_url(execution_id)
+    except Exception:
+        url = "(URL unavailable: Kestra did not answer)"
+    log.error(
+        "Stopped watching Kestra execution %s (%s). It is left running, not killed: %s. The next try of "
+        "this task reattaches to it; kill it in Kestra if it must stop.",
+        execution_id,
+        err,
+        url,
+    )
 
 
 def _label(execution: KestraExecution, key: str) -> str | None:

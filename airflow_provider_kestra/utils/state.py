@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from airflow_provider_kestra.utils.models import KestraExecution
 
@@ -106,6 +106,37 @@ def failed_task_ids(execution: KestraExecution) -> list[str]:
         if task_id and task_id not in found and is_failed(state_of(task_run)):
             found.append(task_id)
     return found
+
+
+ERROR_LINES_IN_FAILURE = 5
+
+
+def failure_message(
+    execution: KestraExecution,
+    success_states: Iterable[str],
+    read_errors: Callable[[], Sequence[Mapping[str, Any]]],
+) -> str:
+    """Why an execution failed: its state, the failed Kestra tasks and the last ERROR log lines, which
+    ``read_errors`` reads (a failure to read them is named in the message, never raised)."""
+    lines = [
+        f"Kestra execution {execution['id']} of flow {execution.get('namespace')}.{execution.get('flowId')} "
+        f"ended in {state_of(execution)} (success states: {', '.join(sorted(success_states))})."
+    ]
+    failed_tasks = failed_task_ids(execution)
+    if failed_tasks:
+        lines.append(f"Failed Kestra tasks: {', '.join(failed_tasks)}.")
+    try:
+        errors = read_errors()
+    except Exception as err:
+        lines.append(f"(Could not read the error logs: {err})")
+    else:
+        if errors:
+            lines.append("Last error log lines:")
+            lines.extend(
+                f"  [{e.get('taskId') or 'execution'}] {e.get('message', '')}"
+                for e in errors[-ERROR_LINES_IN_FAILURE:]
+            )
+    return "\n".join(lines)
 
 
 def _upper(states: Iterable[str] | str) -> frozenset[str]:

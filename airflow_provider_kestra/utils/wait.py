@@ -22,9 +22,11 @@ from airflow_provider_kestra.exceptions import (
     KestraWaitTimeout,
 )
 from airflow_provider_kestra.utils.state import is_terminal, state_of
+from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime, timedelta
 
     from airflow_provider_kestra.exceptions import KestraError
     from airflow_provider_kestra.utils.models import KestraExecution
@@ -47,6 +49,27 @@ def wait_deadline(
     relative = None if timeout is None else (clock or time.time)() + timeout
     limits = [limit for limit in (relative, deadline) if limit is not None]
     return min(limits) if limits else None
+
+
+EXECUTION_TIMEOUT_MARGIN_SECONDS = 30.0
+"""Airflow 2 cancels a deferred task at start + execution_timeout without telling the operator; the
+trigger's own deadline comes this much earlier so the trigger can still kill the Kestra execution."""
+
+
+def task_deadline(
+    timeout: float | None, execution_timeout: timedelta | None, start_date: datetime | None
+) -> float | None:
+    """Wall-clock end of a task's wait: the operator ``timeout`` or the task's ``execution_timeout``."""
+    deadlines = []
+    if timeout is not None:
+        deadlines.append(time.time() + timeout)
+    if execution_timeout is not None:
+        # Airflow 2.11's dag.test() leaves start_date unset; the task started no later than now.
+        started_at = start_date.timestamp() if start_date is not None else time.time()
+        limit = execution_timeout.total_seconds()
+        margin = 0.0 if AIRFLOW_V_3_0_PLUS else min(EXECUTION_TIMEOUT_MARGIN_SECONDS, limit / 10)
+        deadlines.append(started_at + limit - margin)
+    return min(deadlines) if deadlines else None
 
 
 def _is_terminal_execution(execution: KestraExecution) -> bool:
