@@ -356,13 +356,15 @@ class KestraAsyncHook(KestraHookBase):
         poll_interval: float = 5.0,
         on_update: Callable[[KestraExecution], None] | None = None,
         until: Callable[[KestraExecution], bool] | None = None,
+        on_frame: Callable[[KestraExecution], None] | None = None,
     ) -> KestraExecution:
         """Return the execution once terminal, or once ``until(execution)`` is true when given (SSE first,
         polling as fallback); past ``deadline`` (a UNIX time: it survives a move to another triggerer)
         :class:`KestraWaitTimeout` is raised. Until then every failure to reach or read Kestra is retried
-        (see ``KestraHook.wait_for_execution``)."""
+        (see ``KestraHook.wait_for_execution``). ``on_update`` gets each new state, ``on_frame`` every
+        execution read (stream frame or poll)."""
         await self.settings()
-        wait = KestraWaitTracker(execution_id, deadline, on_update, clock=self._clock, until=until)
+        wait = KestraWaitTracker(execution_id, deadline, on_update, clock=self._clock, until=until, on_frame=on_frame)
         with self.retrying_until(deadline, what=f"waiting for execution {execution_id}"):
             self._expect(execution_id)
             while True:

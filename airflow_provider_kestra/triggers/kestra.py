@@ -29,15 +29,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kestra.exceptions import KestraWaitTimeout
+from airflow_provider_kestra.utils.log_pacer import KestraLogPacer
 from airflow_provider_kestra.utils.logs import KestraLogRelay, further_cursor
 from airflow_provider_kestra.utils.models import KILL_TIMEOUT_SECONDS
 from airflow_provider_kestra.utils.reattach import is_lasting_error
 from airflow_provider_kestra.utils.state import KestraOutcome, state_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
+    from airflow_provider_kestra.utils.log_pacer import KestraLogReadResult
     from airflow_provider_kestra.utils.models import (
         KestraExecution,
         KestraLogCursor,
@@ -58,6 +60,39 @@ USER_ACTION_TI_STATES = frozenset(
 """A person (or the task's deadline) ended the task: its execution must stop. A cleared task (no state)
 counts too."""
 
+_preloaded = False
+"""Whether this process already imported, off the event loop, what a trigger's first request loads."""
+
+
+def preload_http_stack() -> None:
+    """Import what the first Kestra request of a trigger needs (the async hook and the HTTP stack down to
+    anyio's asyncio backend and h11), so it runs in a thread instead of stalling the triggerer's loop."""
+    import importlib
+
+    for module in (
+        "airflow_provider_kestra.hooks.kestra_async",
+        "httpx",
+        "httpcore",
+        "httpcore._async.connection_pool",
+        "httpcore._async.http11",
+        "h11",
+        "anyio",
+        "anyio._backends._asyncio",
+        "sniffio",
+    ):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
+async def preload_once() -> None:
+    """Run :func:`preload_http_stack` in a thread, once per process (best effort)."""
+    global _preloaded
+    if _preloaded:
+        return
+    _preloaded = True
+    with contextlib.suppress(Exception):
+        await asyncio.to_thread(preload_http_stack)
+
 
 class KestraExecutionTrigger(BaseTrigger):
     """Wait in the triggerer until a Kestra execution ends, the deadline passes, or Kestra cannot be asked.
@@ -72,7 +107,8 @@ class KestraExecutionTrigger(BaseTrigger):
     :param failure_states: States that end the wait as a failure; ``None`` means every other terminal state.
         Any other state (including ones this provider does not know) keeps the trigger waiting.
     :param poll_interval: Seconds between two polls when Kestra's event stream cannot be used (and while
-        searching), and between two log reads.
+        searching); log reads follow the execution's task-run changes, at most one per interval (see
+        :class:`~airflow_provider_kestra.utils.log_pacer.KestraLogPacer`).
     :param deadline: Wall-clock epoch seconds (``time.time()``) after which a ``timeout`` event fires;
         ``None`` waits forever. Wall-clock, so it means the same thing in every triggerer process.
     :param hook_params: Keyword arguments for :class:`~airflow_provider_kestra.hooks.kestra.KestraAsyncHook`.
@@ -120,6 +156,7 @@ class KestraExecutionTrigger(BaseTrigger):
         self.log_level = log_level
         self._logs = KestraLogRelay(self.log, log_level, log_cursor)
         self._cursor_restored = False
+        self._logs_complete = False
         self.cancel_on_kill = cancel_on_kill
         self._hook: KestraAsyncHook | None = None
 
@@ -166,6 +203,7 @@ class KestraExecutionTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch until an outcome is known, then yield its single event."""
         try:
+            await preload_once()
             event: KestraTriggerEvent = await self._watch_through_faults()
         except asyncio.CancelledError:
             raise  # the client stays open for on_kill(); cleanup() closes it
@@ -249,50 +287,74 @@ class KestraExecutionTrigger(BaseTrigger):
     async def _follow(self, execution_id: str, seen: list[KestraExecution]) -> KestraExecution:
         """Wait (event stream, polling as fallback) until the outcome is known, relaying logs meanwhile.
 
-        Each new state is appended to ``seen``; raises :class:`KestraWaitTimeout` past the deadline.
+        Each new state is appended to ``seen``; raises :class:`KestraWaitTimeout` past the deadline. Every
+        execution frame goes to the log pacer, which wakes the relay task when a task run changed.
         """
-        relay = (
-            asyncio.ensure_future(self._relay_logs_until_cancelled(execution_id))
-            if self.stream_logs
-            else None
-        )
+        if not self.stream_logs:
+            return await self._wait(execution_id, seen, None)
+        pacer = KestraLogPacer(self.poll_interval)
+        wake = asyncio.Event()
+
+        def on_frame(execution: KestraExecution) -> None:
+            if pacer.frame(execution):
+                wake.set()
+
+        relay = asyncio.ensure_future(self._relay_logs_paced(execution_id, pacer, wake))
         try:
-            return await self._get_hook().wait_for_execution(
-                execution_id,
-                deadline=self.deadline,
-                poll_interval=self.poll_interval,
-                on_update=seen.append,
-                until=lambda execution: self.outcome.classify(state_of(execution)) is not None,
-            )
+            return await self._wait(execution_id, seen, on_frame)
         finally:
-            if relay is not None:
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+
+    async def _wait(
+        self,
+        execution_id: str,
+        seen: list[KestraExecution],
+        on_frame: Callable[[KestraExecution], None] | None,
+    ) -> KestraExecution:
+        return await self._get_hook().wait_for_execution(
+            execution_id,
+            deadline=self.deadline,
+            poll_interval=self.poll_interval,
+            on_update=seen.append,
+            until=lambda execution: self.outcome.classify(state_of(execution)) is not None,
+            on_frame=on_frame,
+        )
 
     async def _outcome(self, execution: KestraExecution) -> KestraTriggerEvent:
-        """The success or failure event of an execution whose state ended the wait, after a last log relay."""
+        """The success or failure event of an execution whose state ended the wait, after a last log relay
+        (``logs_complete`` in the event when that relay read the log to its end)."""
         execution_id, state = execution["id"], state_of(execution)
         if self.stream_logs:
-            await self._relay_logs(execution_id)
+            result = await self._relay_logs(execution_id)
+            self._logs_complete = not result.failed
         if self.outcome.classify(state) == "failed":
             return self._event("failed", execution, f"Kestra execution {execution_id} ended in {state}")
         return self._event("success", execution, f"Kestra execution {execution_id} is {state}")
 
-    async def _relay_logs_until_cancelled(self, execution_id: str) -> None:
+    async def _relay_logs_paced(self, execution_id: str, pacer: KestraLogPacer, wake: asyncio.Event) -> None:
+        """Read the log when the pacer says so; sleep until then, or until a frame moves the next read."""
         while True:
-            await self._relay_logs(execution_id)
-            await asyncio.sleep(self.poll_interval)
+            wake.clear()
+            delay = pacer.due_in()
+            if delay is None or delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), delay)
+                continue
+            pacer.begin_read()
+            pacer.end_read(await self._relay_logs(execution_id))
 
-    async def _relay_logs(self, execution_id: str) -> None:
+    async def _relay_logs(self, execution_id: str) -> KestraLogReadResult:
         """Copy new Kestra log lines into the task log; a failure here never ends the wait."""
         if not self._cursor_restored:
             self._cursor_restored = True
             await self._restore_log_cursor(execution_id)
         before = self._logs.cursor
-        await self._logs.arelay(execution_id, self._get_hook().iter_logs)
+        result = await self._logs.arelay(execution_id, self._get_hook().iter_logs)
         if self._logs.cursor != before:
             await self._save_log_cursor(execution_id)
+        return result
 
     def _comms(self) -> tuple[Any, Any] | None:
         """``(task instance, Task SDK channel)`` of this trigger in Airflow 3.3's triggerer, else None."""
@@ -368,13 +430,16 @@ class KestraExecutionTrigger(BaseTrigger):
     def _event(
         self, status: KestraTriggerStatus, execution: KestraExecution | None, message: str
     ) -> KestraTriggerEvent:
-        return {
+        event: KestraTriggerEvent = {
             "status": status,
             "execution_id": execution["id"] if execution is not None else self.execution_id,
             "state": state_of(execution) if execution is not None else None,
             "message": message,
             "log_cursor": self.log_cursor,
         }
+        if self.stream_logs and self._logs_complete and status in ("success", "failed"):
+            event["logs_complete"] = True
+        return event
 
     async def on_kill(self) -> None:
         """Kill the Kestra execution when a person killed, marked or cleared the deferred task (AF 3.3+).

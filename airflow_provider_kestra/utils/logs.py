@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kestra.exceptions import KestraError
+from airflow_provider_kestra.utils.log_pacer import KestraLogReadResult
 
 # KestraLogCursor lives in utils.models (plain data shapes); it stays importable from here for the hooks.
 from airflow_provider_kestra.utils.models import KestraLogCursor  # noqa: TC001
@@ -282,7 +283,9 @@ class KestraLogRelay:
     Lines are read one by one as Kestra sends them (``read`` is the hook's ``iter_logs``): the whole log
     may be far bigger than a worker or the triggerer should hold. Reading is best effort: a failure is
     logged as a warning and never ends a wait, and the cursor is kept also after an error, since it covers
-    exactly the lines printed.
+    exactly the lines printed. Each read returns a
+    :class:`~airflow_provider_kestra.utils.log_pacer.KestraLogReadResult` (the task runs the printed lines
+    came from, and whether the read failed), which tells the log pacer whether a task is still logging.
 
     :param logger: Where the lines go (the task's or the trigger's ``log``).
     :param min_level: Lowest Kestra level relayed (``ERROR``, ``WARN``, ``INFO``, ``DEBUG``, ``TRACE``).
@@ -298,25 +301,38 @@ class KestraLogRelay:
 
     def relay(
         self, execution_id: str, read: Callable[[str, KestraLogSelection], Iterator[KestraLogEntry]]
-    ) -> None:
+    ) -> KestraLogReadResult:
         """Relay the new lines of ``execution_id`` that ``read(execution_id, selection)`` yields."""
         selection = self._selection()
-        if selection is not None:
-            with self._reading(execution_id, selection):
-                log_kestra_entries(self.logger, read(execution_id, selection))
+        if selection is None:
+            return KestraLogReadResult(failed=True)
+        task_runs: set[str | None] = set()
+        failed = True
+        with self._reading(execution_id, selection):
+            for entry in read(execution_id, selection):
+                task_runs.add(_task_run_of(entry))
+                log_kestra_entries(self.logger, [entry])
+            failed = False
+        return KestraLogReadResult(frozenset(task_runs), failed)
 
     async def arelay(
         self,
         execution_id: str,
         read: Callable[[str, KestraLogSelection], AsyncGenerator[KestraLogEntry, None]],
-    ) -> None:
+    ) -> KestraLogReadResult:
         """:meth:`relay` for an async reader (the triggerer's hook); the reader is closed on every exit."""
         selection = self._selection()
-        if selection is not None:
-            with self._reading(execution_id, selection):
-                async with contextlib.aclosing(read(execution_id, selection)) as entries:
-                    async for entry in entries:
-                        log_kestra_entries(self.logger, [entry])
+        if selection is None:
+            return KestraLogReadResult(failed=True)
+        task_runs: set[str | None] = set()
+        failed = True
+        with self._reading(execution_id, selection):
+            async with contextlib.aclosing(read(execution_id, selection)) as entries:
+                async for entry in entries:
+                    task_runs.add(_task_run_of(entry))
+                    log_kestra_entries(self.logger, [entry])
+            failed = False
+        return KestraLogReadResult(frozenset(task_runs), failed)
 
     def _selection(self) -> KestraLogSelection | None:
         try:
@@ -338,3 +354,9 @@ class KestraLogRelay:
 
     def _could_not_read(self, execution_id: str, err: Exception) -> None:
         self.logger.warning("Could not read the logs of Kestra execution %s: %s", execution_id, err)
+
+
+def _task_run_of(entry: KestraLogEntry | dict[str, Any]) -> str | None:
+    """The task run a log line came from; None for the execution's own lines (no ``taskRunId``)."""
+    task_run_id = entry.get("taskRunId")
+    return str(task_run_id) if task_run_id else None

@@ -79,7 +79,9 @@ def _is_terminal_execution(execution: KestraExecution) -> bool:
 class KestraWaitTracker:
     """The bookkeeping of one ``wait_for_execution``, the same for the sync and async hooks.
 
-    Remembers the last execution seen and reports each new state once to ``on_update``; ends the wait
+    Remembers the last execution seen and reports each new state once to ``on_update``, and every
+    execution it takes (stream frame or poll, changed or not) to ``on_frame``, so a caller can react to
+    task-run changes that leave the execution's state as it was (the log pacer); ends the wait
     when ``until(execution)`` holds (by default: the execution is terminal), so a caller may stop at a
     state such as PAUSED; enforces the deadline (a ``clock()`` value, None for no limit); and decides when
     to give up on the event stream: after :attr:`MAX_STREAM_FAILURES` stream attempts in a row that
@@ -99,10 +101,12 @@ class KestraWaitTracker:
         on_update: Callable[[KestraExecution], None] | None,
         clock: Callable[[], float] | None = None,
         until: Callable[[KestraExecution], bool] | None = None,
+        on_frame: Callable[[KestraExecution], None] | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.deadline = deadline
         self.on_update = on_update
+        self.on_frame = on_frame
         self.clock = clock or time.time
         self.until = until or _is_terminal_execution
         self.last: KestraExecution | None = None
@@ -202,6 +206,8 @@ class KestraWaitTracker:
             self.state = state
             if self.on_update is not None:
                 self.on_update(execution)
+        if self.on_frame is not None:
+            self.on_frame(execution)
 
 
 class KestraMatchWait:

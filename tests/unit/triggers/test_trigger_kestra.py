@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from support.kestra_payloads import API, BASE, CONN_URI_V1, PASSWORD, execution
+from support.kestra_payloads import API, BASE, CONN_URI_V1, PASSWORD, execution, iso, task_run
 
 from airflow_provider_kestra.triggers.kestra import LOG_CURSOR_XCOM_KEY, KestraExecutionTrigger
 from airflow_provider_kestra.utils.models import KestraTriggerEvent
@@ -319,7 +319,7 @@ async def test_a_trigger_stored_by_the_previous_release_runs_and_fires_the_same_
         "message": "Kestra execution ex1 ended in KILLED",
         "log_cursor": None,
     }
-    assert set(event) == set(KestraTriggerEvent.__annotations__)
+    assert set(event) == KestraTriggerEvent.__required_keys__  # logs_complete only with stream_logs
 
 
 # ----------------------------------------------------------------------------- kill and cleanup
@@ -569,31 +569,69 @@ async def test_deadline_reached_while_following_yields_one_timeout(kestra: respx
     assert event["message"] == "Kestra execution ex1 was still QUEUED at the deadline"
 
 
-async def test_logs_are_relayed_while_following_and_after_the_end(
+async def test_lines_of_a_task_that_keeps_logging_arrive_while_it_runs(
     kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
 ) -> None:
+    """The log pacer reads again every poll_interval while the last read showed lines of a task run the
+    execution still runs: a long-logging task is tailed live, each line printed once."""
     import asyncio
 
+    running = execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")])
+    done = execution("SUCCESS", execution_id="ex1", task_runs=[task_run("t", "tr1")])
+    first = {"taskId": "t", "taskRunId": "tr1", "level": "INFO", "message": "one", "timestamp": iso(1)}
+    second = {**first, "message": "two", "timestamp": iso(2)}
+    answers = [[first], [first, second]]
     ended = asyncio.Event()
 
-    async def stream(request: httpx.Request) -> httpx.Response:
-        await ended.wait()
-        return sse(("start", {"id": "ex1"}), ("end", execution("SUCCESS", execution_id="ex1")))
-
-    kestra.get(f"{API}/executions/ex1/follow").mock(side_effect=stream)
-    line = {"taskId": "t", "level": "INFO", "message": "step", "timestamp": "2026-11-22T10:00:01Z"}
-
     def logs_answer(request: httpx.Request) -> httpx.Response:
-        ended.set()  # the execution ends only once the logs were read while waiting
-        return httpx.Response(200, json=[line])
+        if len(answers) == 1:
+            ended.set()  # the execution ends only after two reads while it ran
+        return httpx.Response(200, json=answers.pop(0) if len(answers) > 1 else answers[0])
 
+    kestra.get(f"{API}/executions/ex1").mock(
+        side_effect=lambda request: httpx.Response(200, json=done if ended.is_set() else running)
+    )
     logs = kestra.get(f"{API}/logs/ex1").mock(side_effect=logs_answer)
     with caplog.at_level("INFO"):
-        # Bounded: without a relay during the wait the stream would never end.
+        # Bounded: without reads while the task logs, the execution would never end.
         [event] = await asyncio.wait_for(events_of(make_trigger(stream_logs=True)), 60)
-    assert event["status"] == "success"
-    assert logs.call_count >= 2
-    assert caplog.text.count("[kestra:t] step") == 1
+    assert event["status"] == "success" and event["logs_complete"] is True
+    assert logs.call_count >= 3  # two while running, one final
+    assert caplog.text.count("[kestra:t] one") == 1
+    assert caplog.text.count("[kestra:t] two") == 1
+
+
+async def test_a_silent_execution_gets_no_log_read_between_task_run_changes(
+    kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
+) -> None:
+    """Polls that show the same task runs schedule nothing: one read after the first frame (its task run
+    logged nothing new), then none until the final read at the outcome."""
+    import asyncio
+
+    running = execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")])
+    done = execution("SUCCESS", execution_id="ex1", task_runs=[task_run("t", "tr1")])
+    polls_after_read: list[int] = []
+
+    def execution_answer(request: httpx.Request) -> httpx.Response:
+        if logs.call_count:
+            polls_after_read.append(1)
+        return httpx.Response(200, json=done if len(polls_after_read) > 40 else running)
+
+    kestra.get(f"{API}/executions/ex1").mock(side_effect=execution_answer)
+    logs = kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(200, json=[]))
+    [event] = await asyncio.wait_for(events_of(make_trigger(stream_logs=True)), 60)
+    assert event["status"] == "success" and event["logs_complete"] is True
+    assert logs.call_count == 2  # one after the first frame, 40 polls of silence, one final
+
+
+async def test_an_event_without_a_complete_final_read_does_not_say_logs_complete(
+    kestra: respx.MockRouter, trigger_log: None
+) -> None:
+    done = execution("SUCCESS", execution_id="ex1")
+    kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=done))
+    kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(500))
+    [event] = await events_of(make_trigger(stream_logs=True))
+    assert event["status"] == "success" and "logs_complete" not in event
 
 
 class FakeXComComms(FakeTriggerComms):

@@ -56,6 +56,25 @@ def test_tracker_reports_new_states_once_and_ends_at_terminal() -> None:
     assert seen == ["RUNNING", "SUCCESS"]
 
 
+def test_tracker_hands_every_frame_to_on_frame_also_when_the_state_stays() -> None:
+    """Task runs move while the execution stays RUNNING: on_frame sees every stream frame and poll (the
+    log pacer needs them), on_update only the state changes."""
+    states: list[str] = []
+    frames: list[str] = []
+    wait = KestraWaitTracker(
+        "e1",
+        None,
+        lambda e: states.append(e["state"]["current"]),  # type: ignore[index]
+        on_frame=lambda e: frames.append(e["state"]["current"]),  # type: ignore[index]
+    )
+    assert not wait.streamed(execution("RUNNING"))  # type: ignore[arg-type]
+    assert not wait.streamed(execution("RUNNING"))  # type: ignore[arg-type]
+    assert not wait.polled(execution("RUNNING"))  # type: ignore[arg-type]
+    assert wait.polled(execution("SUCCESS"))  # type: ignore[arg-type]
+    assert states == ["RUNNING", "SUCCESS"]
+    assert frames == ["RUNNING", "RUNNING", "RUNNING", "SUCCESS"]
+
+
 def test_tracker_times_out_with_the_last_state() -> None:
     clock = Clock()
     wait = KestraWaitTracker("e1", clock.now + 10, None, clock=clock)
