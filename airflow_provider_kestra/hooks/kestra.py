@@ -417,11 +417,14 @@ class KestraHook(KestraFlowDeployer):
         return it (follows SSE, falls back to polling; a refused or cut stream never fails the wait).
 
         ``on_update`` is called for each new state, ``on_frame`` for every execution read (stream frame or
-        poll, changed or not: task runs move while the state stays RUNNING). Raises :class:`KestraWaitTimeout` past ``deadline``
-        (a UNIX time, as for :class:`KestraAsyncHook`) or ``timeout`` seconds from now (the earlier wins).
+        poll, changed or not: task runs move while the state stays RUNNING). Raises
+        :class:`KestraWaitTimeout` past ``deadline`` (a UNIX time, as for :class:`KestraAsyncHook`) or
+        ``timeout`` seconds from now (the earlier wins).
         """
         limit = wait_deadline(timeout, deadline, self._clock)
-        wait = KestraWaitTracker(execution_id, limit, on_update, clock=self._clock, until=until, on_frame=on_frame)
+        wait = KestraWaitTracker(
+            execution_id, limit, on_update, clock=self._clock, until=until, on_frame=on_frame
+        )
         with self.retrying_until(limit, what=f"waiting for execution {execution_id}"):
             self._expect(execution_id)
             while True:

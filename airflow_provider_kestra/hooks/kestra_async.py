@@ -364,7 +364,9 @@ class KestraAsyncHook(KestraHookBase):
         (see ``KestraHook.wait_for_execution``). ``on_update`` gets each new state, ``on_frame`` every
         execution read (stream frame or poll)."""
         await self.settings()
-        wait = KestraWaitTracker(execution_id, deadline, on_update, clock=self._clock, until=until, on_frame=on_frame)
+        wait = KestraWaitTracker(
+            execution_id, deadline, on_update, clock=self._clock, until=until, on_frame=on_frame
+        )
         with self.retrying_until(deadline, what=f"waiting for execution {execution_id}"):
             self._expect(execution_id)
             while True:

@@ -24,6 +24,7 @@ from airflow_provider_kestra.utils.encoding import (
     with_file_inputs,
 )
 from airflow_provider_kestra.utils.files import download_output_files_into
+from airflow_provider_kestra.utils.log_pacer import KestraLogPacer
 from airflow_provider_kestra.utils.logs import LOG_LEVELS, KestraLogRelay
 from airflow_provider_kestra.utils.models import EVENT_STATUSES, KILL_TIMEOUT_SECONDS
 from airflow_provider_kestra.utils.reattach import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_kestra.exceptions import KestraExecutionError
     from airflow_provider_kestra.hooks.kestra import KestraHook
+    from airflow_provider_kestra.utils.log_pacer import KestraLogReadResult
     from airflow_provider_kestra.utils.models import KestraExecution
 
 FLOW_FILE_SUFFIXES = (".yml", ".yaml")
@@ -184,7 +186,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
     :param revision: Flow revision to run; the latest when omitted (templated).
     :param schedule_date: Start the execution at this date-time instead of now (templated).
     :param wait_for_completion: Wait for the execution to end. When False the task returns the execution id.
-    :param poll_interval: Seconds between two status checks when polling (and between two log fetches).
+    :param poll_interval: Seconds between two status checks when polling, and the shortest gap between two
+        log reads (the log is read after a task-run change and while a task keeps logging, see
+        ``stream_logs``).
     :param timeout: How long to wait for the execution (seconds or timedelta). When it passes, the Kestra
         execution is killed and the task fails. ``None`` waits for as long as Airflow lets the task run.
     :param deferrable: Wait in the triggerer instead of a worker slot (default: ``[operators]
@@ -194,7 +198,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
     :param include_task_outputs: Also push the outputs of every Kestra task to XCom ``task_outputs``.
     :param output_files_dir: Download every ``kestra:///`` file of the outputs into this folder and push
         the local paths to XCom ``output_files`` (templated).
-    :param stream_logs: Copy the execution's Kestra logs into the task log.
+    :param stream_logs: Copy the execution's Kestra logs into the task log. The log is read when a task
+        run starts or changes state and again while a running task keeps logging, never on a timer: lines
+        a task writes after a long silence show at the next task-run change or at the end.
     :param log_level: Lowest Kestra log level copied (``ERROR``, ``WARN``, ``INFO``, ``DEBUG``, ``TRACE``).
     :param restart_on_retry: On a retry, restart the failed execution of the previous try (Kestra
         restarts from the failed task) instead of starting a new one.
@@ -350,11 +356,11 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
 
         execution_id = execution["id"]
         deadline = time.time() + self.timeout if self.timeout is not None else None
-        with self._following_logs(execution_id):
+        with self._following_logs(execution_id) as on_frame:
             while True:
                 try:
                     return self.hook.wait_for_execution(
-                        execution_id, deadline=deadline, poll_interval=self.poll_interval
+                        execution_id, deadline=deadline, poll_interval=self.poll_interval, on_frame=on_frame
                     )
                 except KestraWaitTimeout as err:
                     self._kill_quietly(execution_id, cause="the operator's timeout passed")
@@ -377,46 +383,62 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
                     time.sleep(self.poll_interval)
 
     @contextmanager
-    def _following_logs(self, execution_id: str) -> Iterator[None]:
-        """Copy new log lines every ``poll_interval`` from a background thread, and once more at the end.
+    def _following_logs(self, execution_id: str) -> Iterator[Callable[[KestraExecution], None] | None]:
+        """Copy new log lines from a background thread while the wait runs, and once more at the end.
 
-        The thread has its own hook (own HTTP session): the main thread's session is busy with the wait.
+        Yields the wait's ``on_frame``: every execution frame goes to a
+        :class:`~airflow_provider_kestra.utils.log_pacer.KestraLogPacer`, which says when a read is due (a
+        task-run change, a task still logging, a failed read); the thread sleeps until then or until a
+        frame moves the next read, so a silent execution costs no log request. The thread has its own
+        hook (own HTTP session): the main thread's session is busy with the wait.
         """
         if not self.stream_logs:
-            yield
+            yield None
             return
+        pacer = KestraLogPacer(self.poll_interval)
+        lock = threading.Lock()  # the pacer is shared by the waiting thread and the follower
+        wake = threading.Event()
         stop = threading.Event()
 
+        def on_frame(execution: KestraExecution) -> None:
+            with lock:
+                moved = pacer.frame(execution)
+            if moved:
+                wake.set()
+
         def follow() -> None:
-            while not stop.wait(self.poll_interval):
-                self._relay_logs(execution_id)
+            while True:
+                wake.clear()
+                if stop.is_set():
+                    return
+                with lock:
+                    delay = pacer.due_in()
+                if delay is None or delay > 0:
+                    wake.wait(delay)
+                    continue
+                with lock:
+                    pacer.begin_read()
+                result = self._relay_logs(execution_id)
+                with lock:
+                    pacer.end_read(result)
 
         follower = threading.Thread(target=follow, name=f"kestra-logs-{execution_id}", daemon=True)
-        self._relay_logs(execution_id)
         follower.start()
         try:
-            yield
+            yield on_frame
         finally:
             stop.set()
+            wake.set()
             follower.join(LOG_FOLLOWER_JOIN_SECONDS)
             self._relay_logs(execution_id)
 
     def _defer(self, context: Context, execution: KestraExecution) -> Any:
-        """Look once more; finish at once if the execution already ended, else hand over to the triggerer."""
+        """Hand the wait over to the triggerer.
+
+        Nothing is read first: the trigger's first frame (stream or poll) reports an execution that
+        already ended at once, and its final log relay shows the lines, so deferring costs no request.
+        """
         execution_id = execution["id"]
-        self._relay_logs(execution_id)
-        try:
-            current = self.hook.get_execution(execution_id)
-        except Exception as err:
-            if is_lasting_error(err):
-                log_left_running(self.log, self.hook, execution_id, err)
-                raise
-            # A fault is no reason to fail the try: the trigger looks again.
-            self.log.warning("Could not read Kestra execution %s before deferring (%s)", execution_id, err)
-            current = execution
-        if is_terminal(state_of(current)):
-            self._relay_logs(execution_id)
-            return self._finish(context, current)
         # Imported here, not at the top: DAG parsing never needs the trigger (nor airflow.triggers.base).
         from airflow_provider_kestra.triggers.kestra import KestraExecutionTrigger
 
@@ -449,6 +471,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         ``error``: the trigger stopped watching without an outcome, which is never a reason to kill: the
         execution is read once more and finished if it ended, watched again (deferred anew) while the
         deadline allows, or else left running for the next try, with its id and URL in the task log.
+
+        The log is read once more unless the event says ``logs_complete`` (the trigger relayed it to the
+        end after the outcome); an event of an older trigger, a timeout or an error is read again.
         """
         from airflow_provider_kestra.exceptions import KestraError
 
@@ -459,7 +484,8 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             raise KestraError(f"{self.task_id}: unexpected event from the Kestra trigger: {event!r}")
         self._execution_id = str(execution_id)
         self._logs = KestraLogRelay(self.log, self.log_level, event.get("log_cursor"))
-        self._relay_logs(self._execution_id)
+        if not (status in ("success", "failed") and event.get("logs_complete") is True):
+            self._relay_logs(self._execution_id)
         if status in ("success", "failed"):
             return self._finish(context, self.hook.get_execution(self._execution_id))
         if status == "timeout":
@@ -537,13 +563,14 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
 
     # -- logs and kill ----------------------------------------------------------------------------
 
-    def _relay_logs(self, execution_id: str) -> None:
-        """Copy the Kestra log lines not shown yet into the task log (best effort, each line once)."""
+    def _relay_logs(self, execution_id: str) -> KestraLogReadResult | None:
+        """Copy the Kestra log lines not shown yet into the task log (best effort, each line once); what
+        the read showed, for the log pacer (None when logs are not streamed)."""
         if not self.stream_logs:
-            return
+            return None
         if self._logs is None:
             self._logs = KestraLogRelay(self.log, self.log_level)
-        self._logs.relay(execution_id, self._log_hook.iter_logs)
+        return self._logs.relay(execution_id, self._log_hook.iter_logs)
 
     @cached_property
     def _log_hook(self) -> KestraHook:

@@ -334,13 +334,23 @@ class KestraExecutionTrigger(BaseTrigger):
         return self._event("success", execution, f"Kestra execution {execution_id} is {state}")
 
     async def _relay_logs_paced(self, execution_id: str, pacer: KestraLogPacer, wake: asyncio.Event) -> None:
-        """Read the log when the pacer says so; sleep until then, or until a frame moves the next read."""
+        """Read the log when the pacer says so; sleep until then, or until a frame moves the next read.
+
+        The sleep is the event plus a timer that sets it, not ``asyncio.wait_for``: Python 3.11's
+        ``wait_for`` swallows a cancellation that arrives as the event is set (a frame just before the
+        wait ends), and the relay would then outlive the wait that awaits it. It also costs no task.
+        """
+        loop = asyncio.get_running_loop()
         while True:
             wake.clear()
             delay = pacer.due_in()
             if delay is None or delay > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wake.wait(), delay)
+                timer = None if delay is None else loop.call_later(delay, wake.set)
+                try:
+                    await wake.wait()
+                finally:
+                    if timer is not None:
+                        timer.cancel()
                 continue
             pacer.begin_read()
             pacer.end_read(await self._relay_logs(execution_id))

@@ -93,6 +93,7 @@ class KestraLogPacer:
         self._signature: KestraTaskRunSignature | None = None
         self._running: frozenset[str] = frozenset()
         self._execution_running = True
+        self._first_delay: float | None = None
 
     def frame(self, execution: KestraExecution | Mapping[str, Any]) -> bool:
         """Take an execution frame; True when it moved the next read (the caller wakes its reader)."""
@@ -102,12 +103,13 @@ class KestraLogPacer:
         if signature == self._signature:
             return False
         self._signature = signature
-        now = self.clock()
-        at = now + self.poll_interval
+        at = self.clock() + self.poll_interval
         if self.last_read is not None:
             at = max(at, self.last_read + self.poll_interval)
-        elif self.next_read is None and self.reads == 0:
-            at += self.jitter() * self.poll_interval
+        else:  # the whole first read is staggered, also when later frames of a burst would pull it in
+            if self._first_delay is None:
+                self._first_delay = self.jitter() * self.poll_interval
+            at += self._first_delay
         return self._schedule(at)
 
     def due_in(self) -> float | None:

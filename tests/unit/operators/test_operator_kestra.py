@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -256,10 +257,20 @@ def test_logs_are_streamed_tagged_with_the_kestra_task_and_never_twice(
         selections.append((selection.min_level, selection.cursor))
         return (line for line in lines if selection.accepts(line))
 
+    def wait_for_execution(execution_id: str, *, on_frame: Any, **_: Any) -> dict[str, Any]:
+        """A task run appears: the log-following thread reads once (paced), then the execution ends."""
+        running = execution("RUNNING", execution_id="ex1")
+        running["taskRunList"] = [{"id": "tr1", "taskId": "extract", "state": {"current": "RUNNING"}}]
+        on_frame(running)
+        give_up = time.monotonic() + 30
+        while not selections and time.monotonic() < give_up:
+            time.sleep(0.01)
+        return execution("SUCCESS", execution_id="ex1")
+
     hook.iter_logs.side_effect = iter_logs
     hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
-    hook.wait_for_execution.return_value = execution("SUCCESS", execution_id="ex1")
-    op = use_hook(trigger_op(log_level="debug"), hook)
+    hook.wait_for_execution.side_effect = wait_for_execution
+    op = use_hook(trigger_op(log_level="debug", poll_interval=0.01), hook)
     with caplog.at_level(logging.INFO):
         op.execute({"ti": make_ti()})
     assert caplog.text.count("[kestra:extract] reading 3 rows") == 1
@@ -585,10 +596,8 @@ def test_state_store_entry_of_an_earlier_run_is_ignored(hook: mock.MagicMock) ->
 
 
 def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hook: mock.MagicMock) -> None:
+    """Deferring sends no request: no log read, no "look once more" (the trigger's first frame does)."""
     hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
-    hook.get_execution.return_value = execution("RUNNING", execution_id="ex1")
-    line = {"timestamp": "2026-01-01T00:00:00Z", "level": "INFO", "message": "before deferring"}
-    hook.iter_logs.side_effect = lambda _id, selection: (e for e in [line] if selection.accepts(e))
     op = use_hook(
         trigger_op(deferrable=True, timeout=600, poll_interval=7, hook_params={"retry_limit": 2}), hook
     )
@@ -605,10 +614,11 @@ def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hoo
     assert kwargs["hook_params"] == {"retry_limit": 2}
     assert kwargs["poll_interval"] == 7.0
     assert kwargs["cancel_on_kill"] is True
-    assert kwargs["log_cursor"]["since"] == "2025-12-31T23:59:55.000000000Z"
-    assert len(kwargs["log_cursor"]["seen"]) == 1
+    assert kwargs["log_cursor"] is None
     assert before + 600 <= kwargs["deadline"] <= time.time() + 600
     hook.wait_for_execution.assert_not_called()
+    hook.get_execution.assert_not_called()
+    hook.iter_logs.assert_not_called()
 
 
 def test_deferrable_deadline_respects_execution_timeout(hook: mock.MagicMock) -> None:
@@ -624,19 +634,27 @@ def test_deferrable_deadline_respects_execution_timeout(hook: mock.MagicMock) ->
 
 
 def test_deferrable_returns_outputs_without_deferring_when_already_done(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
-    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
+    hook.create_execution.return_value = execution("SUCCESS", execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {"rows": 3}, "task_outputs": {}}
     op = use_hook(trigger_op(deferrable=True), hook)
     assert op.execute({"ti": make_ti()}) == {"rows": 3}
 
 
 def test_deferrable_finishes_without_deferring_when_already_terminal(hook: mock.MagicMock) -> None:
-    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
-    hook.get_execution.return_value = execution("FAILED", execution_id="ex1")
+    hook.create_execution.return_value = execution("FAILED", execution_id="ex1")
     op = use_hook(trigger_op(deferrable=True), hook)
     with pytest.raises(KestraExecutionError, match="ended in FAILED"):
         op.execute({"ti": make_ti()})
+
+
+def test_deferrable_defers_an_execution_that_ends_meanwhile_without_reading_it(hook: mock.MagicMock) -> None:
+    """No "look once more" before deferring: an execution that ended since it was created is reported by
+    the trigger's first frame, which costs the same request the look would have."""
+    hook.create_execution.return_value = execution("CREATED", execution_id="ex1")
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
+    with pytest.raises(TaskDeferred):
+        use_hook(trigger_op(deferrable=True), hook).execute({"ti": make_ti()})
+    hook.get_execution.assert_not_called()
 
 
 def event(status: str, **extra: Any) -> dict[str, Any]:
@@ -666,6 +684,43 @@ def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
         assert op.execute_complete({"ti": make_ti()}, done) == {"ok": True}
     assert "shown by the trigger" not in caplog.text
     assert "[kestra:t] late line" in caplog.text
+
+
+@pytest.mark.parametrize("status", ["success", "failed"])
+def test_execute_complete_reads_no_log_when_the_trigger_relayed_it_to_the_end(
+    hook: mock.MagicMock, status: str
+) -> None:
+    hook.get_execution.return_value = execution(status.upper(), execution_id="ex1")
+    hook.get_outputs.return_value = {"outputs": {}, "task_outputs": {}}
+    hook.get_logs.return_value = ([], None)
+    op = use_hook(trigger_op(deferrable=True), hook)
+    done = event(status, state=status.upper(), logs_complete=True)
+    if status == "failed":
+        with pytest.raises(KestraExecutionError):
+            op.execute_complete({"ti": make_ti()}, done)
+    else:
+        op.execute_complete({"ti": make_ti()}, done)
+    hook.iter_logs.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "done",
+    [
+        event("success", state="SUCCESS"),  # a trigger of an older release, or a failed last read
+        event("timeout", state="RUNNING", logs_complete=True),  # only an outcome's read counts
+        event("error", logs_complete=True),
+    ],
+)
+def test_execute_complete_reads_the_log_when_the_event_does_not_say_it_is_complete(
+    hook: mock.MagicMock, done: dict[str, Any]
+) -> None:
+    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
+    hook.get_outputs.return_value = {"outputs": {}, "task_outputs": {}}
+    hook.iter_logs.side_effect = lambda _id, selection: iter(())
+    op = use_hook(trigger_op(deferrable=True, timeout=60), hook)
+    with pytest.raises(KestraExecutionError) if done["status"] == "timeout" else contextlib.nullcontext():
+        op.execute_complete({"ti": make_ti()}, done)
+    assert hook.iter_logs.call_count >= 1
 
 
 def test_execute_complete_double_checks_the_state_on_success(hook: mock.MagicMock) -> None:

@@ -624,6 +624,26 @@ async def test_a_silent_execution_gets_no_log_read_between_task_run_changes(
     assert logs.call_count == 2  # one after the first frame, 40 polls of silence, one final
 
 
+async def test_a_frame_that_wakes_the_relay_as_the_wait_ends_never_keeps_the_trigger_waiting() -> None:
+    """The last frame wakes the log relay and the wait ends at once, so the relay is cancelled as its
+    wake-up lands. Python 3.11's ``asyncio.wait_for`` swallowed that cancellation: the relay slept on and
+    the trigger awaited it forever (found by bench 12.5). The relay must end on that cancellation."""
+    import asyncio
+
+    from airflow_provider_kestra.utils.log_pacer import KestraLogPacer
+
+    pacer = KestraLogPacer(30.0, jitter=lambda: 0.0)
+    pacer.frame(execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")]))
+    wake = asyncio.Event()
+    relay = asyncio.ensure_future(make_trigger(stream_logs=True)._relay_logs_paced("ex1", pacer, wake))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the relay is asleep until the read due in 30 s
+    wake.set()  # a frame moved the next read...
+    relay.cancel()  # ...and the wait ended in the same step
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(relay, 5)
+
+
 async def test_an_event_without_a_complete_final_read_does_not_say_logs_complete(
     kestra: respx.MockRouter, trigger_log: None
 ) -> None:

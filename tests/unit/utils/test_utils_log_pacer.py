@@ -91,6 +91,15 @@ def test_the_first_read_gets_a_random_extra_delay_within_one_interval() -> None:
     assert p.due_in() == POLL  # later reads: no extra delay
 
 
+def test_frames_soon_after_the_first_never_pull_the_staggered_first_read_in() -> None:
+    clock = Clock()
+    p = pacer(clock, jitter=0.8)
+    p.frame(frame("CREATED"))
+    clock.now += 0.2
+    assert not p.frame(frame("RUNNING", run("a")))
+    assert p.next_read == 1000.0 + POLL * 1.8
+
+
 def test_a_burst_of_frames_costs_one_read() -> None:
     clock = Clock()
     p = pacer(clock)
