@@ -43,8 +43,7 @@ def _trigger(task_id: str, flow_id: str, deferrable: bool, **kwargs: Any) -> Kes
         namespace=FLOW_NAMESPACE,
         flow_id=flow_id,
         deferrable=deferrable,
-        poll_interval=0.5,
-        **kwargs,
+        **{"poll_interval": 0.5, **kwargs},
     )
 
 
@@ -312,3 +311,53 @@ def test_file_input_uploaded_from_a_local_path(
     assert str(execution["inputs"]["document"]).startswith("kestra:///")
     [downloaded] = run.xcom("echo", "output_files")
     assert Path(downloaded).read_bytes() == local.read_bytes()
+
+
+# Issue 12 goal 3: the log flow of bench/bench_requests_per_execution.py (Log 3 lines, Sleep, Log 2 lines),
+# its Sleep cut to 2 s and poll_interval to 0.2 s so a timer would have read the log about ten times.
+PACED_LOG_TASKS = """  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message:
+      - "starting the job"
+      - "reading the input"
+      - "input has 3 rows"
+  - id: work
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT2S
+  - id: bye
+    type: io.kestra.plugin.core.log.Log
+    message:
+      - "wrote the output"
+      - "done"
+"""
+
+
+@MODES
+def test_a_run_reads_the_log_after_task_run_changes_only_and_sends_few_requests(
+    kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool
+) -> None:
+    """No log read while the execution is silent (the 2 s Sleep): one read paced after the first task
+    runs, one at the end; deferring reads nothing; execute_complete does not read the log again. Counted
+    from the simulator's journal without ``/configs`` (its per-process cache is another branch's part) and
+    2.x's ``/outputs`` read (the task's result): create, follow, 2 log reads and, deferred, execute_complete's
+    status read; the sync wait reads no status (its stream reports the end)."""
+    flow_id = kestra.deploy("paced", PACED_LOG_TASKS)
+    since = kestra.sim.requests.total
+    with make_dag() as dag:
+        _trigger("paced", flow_id, deferrable, poll_interval=0.2)
+    run = run_dag(dag)
+
+    assert run.state == "success", run.output[-3000:]
+    for line in ("hello] starting the job", "hello] reading the input", "hello] input has 3 rows"):
+        assert run.log_records_with(f"[kestra:{line}") == 1, run.output[-3000:]
+    for line in ("bye] wrote the output", "bye] done"):
+        assert run.log_records_with(f"[kestra:{line}") == 1, run.output[-3000:]
+    execution_id = run.xcom("paced", "execution_id")
+    sent = [
+        entry
+        for entry in kestra.sim.requests.filter(since=since)
+        if not entry.path.endswith("/configs") and "/outputs/" not in entry.path
+    ]
+    log_reads = [entry for entry in sent if entry.path.endswith(f"/logs/{execution_id}")]
+    assert 1 <= len(log_reads) <= 2, [f"{e.method} {e.path}" for e in sent]
+    assert len(sent) <= (5 if deferrable else 4), [f"{e.method} {e.path}" for e in sent]
