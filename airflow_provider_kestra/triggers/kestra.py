@@ -84,14 +84,22 @@ def preload_http_stack() -> None:
             importlib.import_module(module)
 
 
+_preloading: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
+"""The preload under way and its loop: triggers that start together all wait for the one thread."""
+
+
 async def preload_once() -> None:
-    """Run :func:`preload_http_stack` in a thread, once per process (best effort)."""
-    global _preloaded
+    """Run :func:`preload_http_stack` in a thread, once per process (best effort); triggers that start
+    while it runs wait for it rather than import the same modules on the loop meanwhile."""
+    global _preloaded, _preloading
     if _preloaded:
         return
-    _preloaded = True
+    loop = asyncio.get_running_loop()
+    if _preloading is None or _preloading[0] is not loop:
+        _preloading = (loop, asyncio.ensure_future(asyncio.to_thread(preload_http_stack)))
     with contextlib.suppress(Exception):
-        await asyncio.to_thread(preload_http_stack)
+        await asyncio.shield(_preloading[1])  # a trigger cancelled meanwhile leaves the preload running
+    _preloaded = True
 
 
 class KestraExecutionTrigger(BaseTrigger):

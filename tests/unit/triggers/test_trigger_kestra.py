@@ -714,3 +714,35 @@ async def test_log_lines_are_never_printed_twice_after_a_triggerer_restart(
     await rebuilt.cleanup()
     assert caplog.text.count("[kestra:t] before restart") == 1
     assert caplog.text.count("[kestra:t] after restart") == 1
+
+
+async def test_the_http_stack_is_preloaded_once_per_process_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Goal 5 of issue 12: what the first request loads is imported off the triggerer's loop, once, and
+    triggers that start together wait for that one preload."""
+    import asyncio
+    import threading
+
+    from airflow_provider_kestra.triggers import kestra as trigger_module
+
+    on_loop_thread: list[bool] = []
+    monkeypatch.setattr(trigger_module, "_preloaded", False)
+    monkeypatch.setattr(trigger_module, "_preloading", None)
+    monkeypatch.setattr(
+        trigger_module,
+        "preload_http_stack",
+        lambda: on_loop_thread.append(threading.current_thread() is threading.main_thread()),
+    )
+    await asyncio.gather(*(trigger_module.preload_once() for _ in range(5)))
+    await trigger_module.preload_once()
+    assert on_loop_thread == [False]
+
+
+def test_the_preload_imports_the_async_hook_and_the_http_stack() -> None:
+    import sys
+
+    from airflow_provider_kestra.triggers.kestra import preload_http_stack
+
+    preload_http_stack()
+    assert {"airflow_provider_kestra.hooks.kestra_async", "httpx", "httpcore", "h11"} <= set(sys.modules)
