@@ -26,7 +26,7 @@ from airflow_provider_kestra.utils.encoding import (
     multipart_body,
 )
 from airflow_provider_kestra.utils.flows import flow_identity, flow_problem
-from airflow_provider_kestra.utils.logs import normalise_level
+from airflow_provider_kestra.utils.logs import normalise_level, search_since
 from airflow_provider_kestra.utils.models import KestraExecutionQuery
 from airflow_provider_kestra.utils.routes import KestraApiVersion
 
@@ -201,6 +201,37 @@ def logs_call(execution_id: str, min_level: str) -> KestraCall:
         params=[("minLevel", normalise_level(min_level))],
         context=f"Reading logs of execution {execution_id}",
     )
+
+
+LOG_SEARCH_PAGE_SIZE = 2000
+"""Log lines per ``GET /logs/search`` page. Kestra sets no maximum (``LogController#searchLogs``: ``@Min(1)``
+only, kestra-io/kestra@0034d67e); a page of 2,000 lines is about 0.6 MB of JSON, so a read every 5 s of a
+task logging 1,000 lines/s (5,000 new lines plus the cursor window) takes 3 to 4 requests, and a silent
+or slow task one small one. Each page also costs Kestra a count query (``total``), a reason not to go small.
+"""
+
+
+def logs_search_call(
+    execution_id: str,
+    min_level: str,
+    since: str | None,
+    *,
+    page: int = 1,
+    size: int = LOG_SEARCH_PAGE_SIZE,
+    cursor: str | None = None,
+) -> KestraCall:
+    """``GET /logs/search``: one page of the execution's lines at ``min_level`` or above (Kestra: at or
+    above, ``LogEntry.findLevelsByMin``) from ``since`` on (inclusive; truncated down to milliseconds by
+    :func:`search_since`, no date filter without one), newest first. ``cursor``: the ``nextCursor`` of a
+    2.x cursor-paged answer (then ``page`` is not sent)."""
+    params = [("filters[executionId][EQUALS]", execution_id)]
+    value = search_since(since)
+    if value is not None:
+        params.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", value))
+    params.append(("filters[level][EQUALS]", normalise_level(min_level)))
+    params.append(("cursor", cursor) if cursor is not None else ("page", str(int(page))))
+    params.append(("size", str(int(size))))
+    return KestraCall("logs_search", params=params, context=f"Searching the logs of execution {execution_id}")
 
 
 def download_logs_call(execution_id: str, min_level: str) -> KestraCall:
