@@ -605,7 +605,8 @@ def test_deferrable_defers_with_a_wall_clock_deadline_and_no_airflow_timeout(hoo
     assert kwargs["hook_params"] == {"retry_limit": 2}
     assert kwargs["poll_interval"] == 7.0
     assert kwargs["cancel_on_kill"] is True
-    assert kwargs["log_cursor"]["since"] == "2025-12-31T23:59:55.000000000Z"
+    # since trails the newest line shown by the cursor window (LOG_CURSOR_WINDOW_SECONDS, 2 s)
+    assert kwargs["log_cursor"]["since"] == "2025-12-31T23:59:58.000000000Z"
     assert len(kwargs["log_cursor"]["seen"]) == 1
     assert before + 600 <= kwargs["deadline"] <= time.time() + 600
     hook.wait_for_execution.assert_not_called()
@@ -967,7 +968,7 @@ def test_trigger_operator_talks_http_end_to_end(kestra_conn: str, requests_mock:
     requests_mock.get(
         f"{API}/executions/ex1", json=execution("SUCCESS", execution_id="ex1", outputs={"x": 1})
     )
-    requests_mock.get(f"{API}/logs/ex1", json=[])
+    requests_mock.get(f"{API}/logs/search", json={"results": [], "total": 0})
     op = trigger_op(inputs={"name": "Ada", "n": 2}, labels={"team": "data"}, poll_interval=0.01)
     ti = make_ti()
     assert op.execute({"ti": ti}) == {"x": 1}
