@@ -533,7 +533,8 @@ class KestraHook(KestraFlowDeployer):
         lines in order (see :class:`~airflow_provider_kestra.hooks.kestra_base.KestraLogSearch`). A 0.22
         server, or one that refuses the search (400/404/405) or ignores its execution filter (lines of
         another execution, never shown), is read whole with ``GET /logs/{id}`` instead, decoded entry by
-        entry so memory stays bounded however long the log is; the hook remembers that choice. Read
+        entry so memory stays bounded however long the log is; the hook remembers that choice. So is a
+        read with more new lines than the search holds (``LOG_SEARCH_MAX_LINES``), that time only. Read
         ``selection.cursor`` afterwards (also after an error: it covers exactly the lines handed over).
         """
         self.api_version  # noqa: B018 - the route choice depends on the server generation
@@ -546,10 +547,11 @@ class KestraHook(KestraFlowDeployer):
                 if not self._log_search_refused(err):
                     raise
             else:
-                if not search.foreign:
+                if search.foreign:
+                    self._log_search_ignored(search)
+                elif not search.too_long:
                     yield from base.accepted_entries(selection, search.entries())
                     return
-                self._log_search_ignored(search)
         call = base.logs_call(execution_id, selection.min_level)
         route = self._route_of(call)
         for attempt in itertools.count():

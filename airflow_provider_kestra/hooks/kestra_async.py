@@ -289,11 +289,12 @@ class KestraAsyncHook(KestraHookBase):
                 if not self._log_search_refused(err):
                     raise
             else:
-                if not search.foreign:
+                if search.foreign:
+                    self._log_search_ignored(search)
+                elif not search.too_long:
                     for entry in base.accepted_entries(selection, search.entries()):
                         yield entry
                     return
-                self._log_search_ignored(search)
         call = base.logs_call(execution_id, selection.min_level)
         route = await self._route_of(call)
         for attempt in itertools.count():

@@ -38,6 +38,7 @@ from airflow_provider_kestra.exceptions import (
 )
 from airflow_provider_kestra.hooks.kestra_calls import (
     EXECUTION_KINDS,
+    LOG_SEARCH_MAX_LINES,
     LOG_SEARCH_PAGE_SIZE,
     WEBHOOK_METHODS,
     KestraAnswer,
@@ -129,6 +130,7 @@ LOG_CHUNK_BYTES = 1 << 16
 
 __all__ = [  # the call descriptions and messages, re-exported from kestra_calls and kestra_messages
     "EXECUTION_KINDS",
+    "LOG_SEARCH_MAX_LINES",
     "LOG_SEARCH_PAGE_SIZE",
     "UNKNOWN_OUTCOME_NOTE",
     "WEBHOOK_METHODS",
@@ -312,13 +314,15 @@ class KestraLogSearch:
     nothing is skipped. The lines logged meanwhile above the first page are left to the next read.
 
     A line of another execution means the server ignored the filter: :attr:`foreign` is set, the read
-    stops and nothing of it may be shown.
+    stops and nothing of it may be shown. More than :data:`LOG_SEARCH_MAX_LINES` new lines set
+    :attr:`too_long` and stop the read too: the hook streams the whole log instead (bounded memory).
     """
 
     def __init__(self, execution_id: str, selection: KestraLogSelection, size: int | None = None) -> None:
         self.execution_id = execution_id
         self.size = size or LOG_SEARCH_PAGE_SIZE
         self.foreign = False
+        self.too_long = False
         self._min_level = selection.min_level
         self._since = selection.since
         self._page = 1
@@ -346,6 +350,9 @@ class KestraLogSearch:
         total = answer.get("total")
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         self._keep(results, total)
+        if max(total or 0, len(self._newest_first)) > LOG_SEARCH_MAX_LINES:
+            self.too_long, self.step = True, None
+            return
         if str(answer.get("type") or "").upper() == "CURSOR":
             next_cursor = answer.get("nextCursor")
             self.step = self._call(cursor=str(next_cursor)) if results and next_cursor else None

@@ -211,6 +211,13 @@ or slow task one small one. Each page also costs Kestra a count query (``total``
 """
 
 
+LOG_SEARCH_MAX_LINES = 10 * LOG_SEARCH_PAGE_SIZE
+"""The most new lines one log search holds: it must read every page before handing over the oldest line,
+so a read with more (the first read of a long log, a cursor from long ago) streams the whole log with
+``GET /logs/{id}`` instead, entry by entry, in bounded memory (the search stays in use for later reads).
+"""
+
+
 def logs_search_call(
     execution_id: str,
     min_level: str,

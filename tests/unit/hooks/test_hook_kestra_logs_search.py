@@ -262,6 +262,23 @@ async def test_a_search_answer_that_is_no_page_is_an_error(transport: KestraTran
         await transport.call("get_logs", EXEC_ID)
 
 
+async def test_a_read_of_more_lines_than_the_search_holds_streams_the_whole_log(
+    transport: KestraTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays bounded: past LOG_SEARCH_MAX_LINES new lines, that read streams ``GET /logs/{id}``;
+    the next read searches again."""
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_MAX_LINES", 2)
+    log = [log_entry(i, f"line {i}") for i in range(3)]
+    search = transport.reply(
+        "GET", "logs/search", Reply(json=page(*log[::-1][:2], total=3)), Reply(json=page(log_entry(4, "new")))
+    )
+    whole = transport.reply("GET", f"logs/{EXEC_ID}", Reply(json=log))
+    lines, cursor = await transport.call("get_logs", EXEC_ID)
+    assert lines == log and (search.call_count, whole.call_count) == (1, 1)
+    lines, _ = await transport.call("get_logs", EXEC_ID, cursor=cursor)
+    assert [e["message"] for e in lines] == ["new"] and (search.call_count, whole.call_count) == (2, 1)
+
+
 # ----------------------------------------------------------------------------- the page walk, without I/O
 def walk(search: KestraLogSearch, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Feed ``answers`` one per step; the steps' parameters are checked by the callers."""
