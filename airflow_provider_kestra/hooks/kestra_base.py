@@ -38,7 +38,10 @@ from airflow_provider_kestra.exceptions import (
 )
 from airflow_provider_kestra.hooks.kestra_calls import (
     EXECUTION_KINDS,
+    LOG_SEARCH_FIRST_PAGE,
+    LOG_SEARCH_MAX_BYTES,
     LOG_SEARCH_MAX_LINES,
+    LOG_SEARCH_PAGE_BYTES,
     LOG_SEARCH_PAGE_SIZE,
     WEBHOOK_METHODS,
     KestraAnswer,
@@ -130,7 +133,10 @@ LOG_CHUNK_BYTES = 1 << 16
 
 __all__ = [  # the call descriptions and messages, re-exported from kestra_calls and kestra_messages
     "EXECUTION_KINDS",
+    "LOG_SEARCH_FIRST_PAGE",
+    "LOG_SEARCH_MAX_BYTES",
     "LOG_SEARCH_MAX_LINES",
+    "LOG_SEARCH_PAGE_BYTES",
     "LOG_SEARCH_PAGE_SIZE",
     "UNKNOWN_OUTCOME_NOTE",
     "WEBHOOK_METHODS",
@@ -313,14 +319,19 @@ class KestraLogSearch:
     in the list once the growth of ``total`` is accounted for), so nothing is handed over twice and
     nothing is skipped. The lines logged meanwhile above the first page are left to the next read.
 
+    The first page is small (:data:`LOG_SEARCH_FIRST_PAGE` lines: a quiet task costs one small request);
+    when more lines are new, they are read again from the top in pages of :data:`LOG_SEARCH_PAGE_SIZE`
+    lines, fewer when lines are long (about :data:`LOG_SEARCH_PAGE_BYTES` a page). Since every page must be
+    held, a read of more than :data:`LOG_SEARCH_MAX_LINES` lines or about :data:`LOG_SEARCH_MAX_BYTES`
+    sets :attr:`too_long` and stops: the hook streams the whole log instead, in bounded memory.
+
     A line of another execution means the server ignored the filter: :attr:`foreign` is set, the read
-    stops and nothing of it may be shown. More than :data:`LOG_SEARCH_MAX_LINES` new lines set
-    :attr:`too_long` and stop the read too: the hook streams the whole log instead (bounded memory).
+    stops and nothing of it may be shown.
     """
 
-    def __init__(self, execution_id: str, selection: KestraLogSelection, size: int | None = None) -> None:
+    def __init__(self, execution_id: str, selection: KestraLogSelection) -> None:
         self.execution_id = execution_id
-        self.size = size or LOG_SEARCH_PAGE_SIZE
+        self.size = LOG_SEARCH_FIRST_PAGE
         self.foreign = False
         self.too_long = False
         self._min_level = selection.min_level
@@ -329,11 +340,14 @@ class KestraLogSearch:
         self._offset = 0
         self._total: int | None = None
         self._newest_first: list[dict[str, Any]] = []
+        self._bytes = 0
         self._listing: list[dict[str, Any] | None] = []
         self._ids: set[str] = set()
         self.step: KestraCall | None = self._call()
 
     def _call(self, cursor: str | None = None) -> KestraCall:
+        if cursor is None:
+            self._offset = (self._page - 1) * self.size
         return logs_search_call(
             self.execution_id, self._min_level, self._since, page=self._page, size=self.size, cursor=cursor
         )
@@ -349,17 +363,28 @@ class KestraLogSearch:
             return
         total = answer.get("total")
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        first, line_bytes = self.size == LOG_SEARCH_FIRST_PAGE and self._page == 1, _line_bytes(results)
         self._keep(results, total)
-        if max(total or 0, len(self._newest_first)) > LOG_SEARCH_MAX_LINES:
+        lines = max(total or 0, len(self._newest_first))
+        if lines > LOG_SEARCH_MAX_LINES or max(lines * line_bytes, self._bytes) > LOG_SEARCH_MAX_BYTES:
             self.too_long, self.step = True, None
             return
+        size = self.size
+        if first and len(results) == size:
+            size = max(LOG_SEARCH_FIRST_PAGE, min(LOG_SEARCH_PAGE_SIZE, LOG_SEARCH_PAGE_BYTES // line_bytes))
         if str(answer.get("type") or "").upper() == "CURSOR":
             next_cursor = answer.get("nextCursor")
+            self.size = size
             self.step = self._call(cursor=str(next_cursor)) if results and next_cursor else None
             return
-        last = len(results) < self.size or (total is not None and self._page * self.size >= total)
-        self._page += 1
-        self.step = None if last else self._call()
+        if len(results) < self.size or (total is not None and self._page * self.size >= total):
+            self.step = None
+        elif size != self.size:  # read again from the top in bigger pages (the repeats are dropped)
+            self.size, self._page = size, 1
+            self.step = self._call()
+        else:
+            self._page += 1
+            self.step = self._call()
 
     def _keep(self, results: list[dict[str, Any]], total: int | None) -> None:
         """Add a page to the lines read, without the ones a shift of the offsets made it repeat."""
@@ -372,9 +397,9 @@ class KestraLogSearch:
             # a line of this page found at its place in the mirror was read before.
             shift = total - self._total if total is not None and self._total is not None else 0
             self._listing[:0] = [None] * max(shift, 0)
-            offset, fresh = self._offset, []
+            fresh = []
             for i, entry in enumerate(results):
-                at = offset + i
+                at = self._offset + i
                 if at < len(self._listing) and self._listing[at] == entry:
                     continue
                 if at < len(self._listing):
@@ -383,12 +408,21 @@ class KestraLogSearch:
                     self._listing.extend([None] * (at - len(self._listing)) + [entry])
                 fresh.append(entry)
         self._newest_first.extend(fresh)
+        self._bytes += _line_bytes(fresh) * len(fresh)
         self._offset += len(results)
         self._total = total if total is not None else self._total
 
     def entries(self) -> list[dict[str, Any]]:
         """The lines read, oldest first (lines of one instant in the order Kestra listed them)."""
         return sorted(self._newest_first, key=lambda entry: instant_key(entry.get("timestamp")))
+
+
+def _line_bytes(entries: list[dict[str, Any]]) -> int:
+    """About how many bytes a line of ``entries`` takes in Kestra's answer (its message, plus the other
+    fields' usual 300 bytes)."""
+    if not entries:
+        return 300
+    return 300 + sum(len(str(entry.get("message") or "")) for entry in entries) // len(entries)
 
 
 class KestraHookBase(BaseHook):

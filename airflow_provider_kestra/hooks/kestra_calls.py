@@ -203,19 +203,22 @@ def logs_call(execution_id: str, min_level: str) -> KestraCall:
     )
 
 
+LOG_SEARCH_FIRST_PAGE = 100
+"""Lines of the first page of each log search: most reads (a quiet or slow task) need no more."""
 LOG_SEARCH_PAGE_SIZE = 2000
-"""Log lines per ``GET /logs/search`` page. Kestra sets no maximum (``LogController#searchLogs``: ``@Min(1)``
-only, kestra-io/kestra@0034d67e); a page of 2,000 lines is about 0.6 MB of JSON, so a read every 5 s of a
-task logging 1,000 lines/s (5,000 new lines plus the cursor window) takes 3 to 4 requests, and a silent
-or slow task one small one. Each page also costs Kestra a count query (``total``), a reason not to go small.
+"""Lines per page when a read has more new lines than the first page. Kestra sets no maximum
+(``LogController#searchLogs``: ``@Min(1)`` only, kestra-io/kestra@0034d67e); 2,000 lines of the usual 300
+bytes are 0.6 MB, so a read every 5 s of a task logging 1,000 lines/s (5,000 new lines plus the cursor
+window) takes 4 to 5 requests. Each page also costs Kestra a count query (``total``): pages not too small.
 """
-
-
-LOG_SEARCH_MAX_LINES = 10 * LOG_SEARCH_PAGE_SIZE
-"""The most new lines one log search holds: it must read every page before handing over the oldest line,
-so a read with more (the first read of a long log, a cursor from long ago) streams the whole log with
-``GET /logs/{id}`` instead, entry by entry, in bounded memory (the search stays in use for later reads).
-"""
+LOG_SEARCH_PAGE_BYTES = 1 << 20
+"""About how many bytes a page may carry: long lines make smaller pages (never under the first page's)."""
+LOG_SEARCH_MAX_LINES = 10_000
+LOG_SEARCH_MAX_BYTES = 8 << 20
+"""The most one log search holds (lines, about bytes): it must read every page before handing over the
+oldest line, so a read with more (the first read of a long log, a cursor from long ago, huge lines)
+streams the whole log with ``GET /logs/{id}`` instead, entry by entry, in bounded memory (the search
+stays in use for later reads)."""
 
 
 def logs_search_call(

@@ -107,7 +107,7 @@ async def test_each_read_asks_only_for_the_new_lines(
         "filters[executionId][EQUALS]": execution_id,
         "filters[level][EQUALS]": "INFO",
         "page": "1",
-        "size": str(kestra_base.LOG_SEARCH_PAGE_SIZE),
+        "size": str(kestra_base.LOG_SEARCH_FIRST_PAGE),
     }
     # Later reads start at the cursor's since (truncated to milliseconds), never at the first line.
     assert second["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == search_since(since_after_first)
@@ -163,12 +163,15 @@ async def test_every_page_is_read_and_lines_come_oldest_first(
     sim_hook: KestraTransport, kestra_side: KestraTestSide, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim, execution_id = kestra_side.sim, finished_execution(kestra_side)
-    monkeypatch.setattr(kestra_base, "LOG_SEARCH_PAGE_SIZE", 2)
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_FIRST_PAGE", 2)
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_PAGE_SIZE", 3)
     add_lines(sim, execution_id, *[f"line {i}" for i in range(6)])
     mark = sim.requests.total
     lines, _ = await sim_hook.call("get_logs", execution_id)
     assert [e["message"] for e in lines] == ["started", *[f"line {i}" for i in range(6)]]
-    assert [params["page"] for params in searches(sim, mark)] == ["1", "2", "3", "4"]
+    # A small first page, then the whole list again in bigger pages (the first two lines are dropped).
+    pages = [(params["page"], params["size"]) for params in searches(sim, mark)]
+    assert pages == [("1", "2"), ("1", "3"), ("2", "3"), ("3", "3")]
 
 
 @pytest.mark.parametrize(
@@ -280,6 +283,17 @@ async def test_a_read_of_more_lines_than_the_search_holds_streams_the_whole_log(
 
 
 # ----------------------------------------------------------------------------- the page walk, without I/O
+@pytest.fixture
+def pages_of(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``pages_of(n)``: searches paged by ``n`` lines from the first page on."""
+
+    def set_size(size: int) -> None:
+        monkeypatch.setattr(kestra_base, "LOG_SEARCH_FIRST_PAGE", size)
+        monkeypatch.setattr(kestra_base, "LOG_SEARCH_PAGE_SIZE", size)
+
+    return set_size
+
+
 def walk(search: KestraLogSearch, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Feed ``answers`` one per step; the steps' parameters are checked by the callers."""
     sent = []
@@ -292,16 +306,21 @@ def walk(search: KestraLogSearch, answers: list[dict[str, Any]]) -> list[dict[st
     return search.entries()
 
 
+def search_of(pages_of: Any, size: int, selection: KestraLogSelection | None = None) -> KestraLogSearch:
+    pages_of(size)
+    return KestraLogSearch(EXEC_ID, selection or KestraLogSelection("INFO"))
+
+
 def numbered(count: int) -> list[dict[str, Any]]:
     """``count`` lines one second apart, oldest first."""
     return [log_entry(i, f"line {i}") for i in range(count)]
 
 
-def test_lines_logged_while_paging_are_neither_repeated_nor_skipped() -> None:
+def test_lines_logged_while_paging_are_neither_repeated_nor_skipped(pages_of: Any) -> None:
     log = numbered(7)
     newest_first = log[::-1]
     arrived = [log_entry(10, "late 1"), log_entry(11, "late 2")][::-1]
-    search = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"), size=3)
+    search = search_of(pages_of, 3)
     # Page 1 is read, then two lines arrive: page 2 starts with the two last lines of page 1 again.
     moved = arrived + newest_first
     entries = walk(
@@ -316,10 +335,10 @@ def test_lines_logged_while_paging_are_neither_repeated_nor_skipped() -> None:
     assert [p["page"] for p in search.sent] == ["1", "2", "3"]  # type: ignore[attr-defined]
 
 
-def test_more_lines_than_a_page_arriving_while_paging() -> None:
+def test_more_lines_than_a_page_arriving_while_paging(pages_of: Any) -> None:
     log = numbered(4)
     arrived = [log_entry(10 + i, f"late {i}") for i in range(3)][::-1]
-    search = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"), size=2)
+    search = search_of(pages_of, 2)
     moved = arrived + log[::-1]
     entries = walk(
         search,
@@ -336,17 +355,17 @@ def test_more_lines_than_a_page_arriving_while_paging() -> None:
     assert len({e["message"] for e in entries}) == len(entries)
 
 
-def test_ids_decide_what_a_page_repeats() -> None:
+def test_ids_decide_what_a_page_repeats(pages_of: Any) -> None:
     first = [{**entry, "id": f"k{i}"} for i, entry in enumerate(numbered(3))][::-1]
-    search = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"), size=2)
+    search = search_of(pages_of, 2)
     # Identical twin lines with different ids are two lines; the same id twice is one.
     entries = walk(search, [page(*first[0:2], total=3), page(first[1], first[2], total=4)])
     assert [e["id"] for e in entries] == ["k0", "k1", "k2"]
 
 
-def test_cursor_pages_are_read_until_an_empty_page() -> None:
+def test_cursor_pages_are_read_until_an_empty_page(pages_of: Any) -> None:
     log = numbered(3)
-    search = KestraLogSearch(EXEC_ID, KestraLogSelection("WARN", {"since": log[0]["timestamp"], "seen": []}))
+    search = search_of(pages_of, 2, KestraLogSelection("WARN", {"since": log[0]["timestamp"], "seen": []}))
     entries = walk(
         search,
         [
@@ -362,11 +381,36 @@ def test_cursor_pages_are_read_until_an_empty_page() -> None:
     assert sent[0]["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == log[0]["timestamp"][:23] + "Z"
 
 
-def test_a_foreign_line_stops_the_read() -> None:
-    search = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"), size=2)
+def test_a_foreign_line_stops_the_read(pages_of: Any) -> None:
+    search = search_of(pages_of, 2)
     assert search.step is not None
     search.take(page(log_entry(1, "mine"), {**log_entry(1, "theirs"), "executionId": "other"}, total=9))
     assert search.foreign and search.step is None
+
+
+def test_a_small_first_page_then_pages_sized_by_the_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long lines make smaller pages; a read too big to hold stops (the hook streams the whole log)."""
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_FIRST_PAGE", 2)
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_PAGE_SIZE", 50)
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_PAGE_BYTES", 4000)
+    long_lines = [log_entry(i, "x" * 700) for i in range(12)][::-1]
+    search = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"))
+    entries = walk(
+        search,
+        [
+            page(*long_lines[0:2], total=12),
+            page(*long_lines[0:4], total=12),
+            page(*long_lines[4:8], total=12),
+            page(*long_lines[8:12], total=12),
+        ],
+    )
+    assert entries == long_lines[::-1]
+    sizes = [(p["page"], p["size"]) for p in search.sent]  # type: ignore[attr-defined]
+    assert sizes == [("1", "2"), ("1", "4"), ("2", "4"), ("3", "4")]  # 4,000 bytes / 1,000 per line
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_MAX_BYTES", 10_000)
+    too_big = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"))
+    too_big.take(page(*long_lines[0:2], total=12))
+    assert too_big.too_long and too_big.step is None
 
 
 @pytest.mark.parametrize(

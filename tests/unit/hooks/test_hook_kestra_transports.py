@@ -216,7 +216,7 @@ async def test_logs_iterate_and_the_cursor_prints_each_line_once(transport: Kest
         "filters[executionId][EQUALS]": EXEC_ID,
         "filters[level][EQUALS]": "INFO",
         "page": "1",
-        "size": "2000",
+        "size": "100",
     }
     lines, _ = await transport.call("get_logs", EXEC_ID, cursor=json.loads(json.dumps(cursor)))
     assert [e["message"] for e in lines] == ["b"]
