@@ -537,8 +537,7 @@ class KestraHook(KestraFlowDeployer):
         read with more new lines than the search holds (``LOG_SEARCH_MAX_LINES``), that time only. Read
         ``selection.cursor`` afterwards (also after an error: it covers exactly the lines handed over).
         """
-        self.api_version  # noqa: B018 - the route choice depends on the server generation
-        search = self._log_search(execution_id, selection)
+        search = self._log_search(self.api_version, execution_id, selection)
         if search is not None:
             try:
                 while search.step is not None:

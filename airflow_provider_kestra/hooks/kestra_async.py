@@ -279,8 +279,7 @@ class KestraAsyncHook(KestraHookBase):
         ``KestraHook.iter_logs``); read ``selection.cursor`` afterwards, also after an error."""
         import httpx
 
-        await self.api_version()
-        search = self._log_search(execution_id, selection)
+        search = self._log_search(await self.api_version(), execution_id, selection)
         if search is not None:
             try:
                 while search.step is not None:

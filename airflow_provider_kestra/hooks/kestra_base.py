@@ -633,11 +633,12 @@ class KestraHookBase(BaseHook):
     _log_search_off = False
     """Set once this hook's server refused or ignored the log search: it reads whole logs from then on."""
 
-    def _log_search(self, execution_id: str, selection: KestraLogSelection) -> KestraLogSearch | None:
+    def _log_search(
+        self, version: KestraApiVersion, execution_id: str, selection: KestraLogSelection
+    ) -> KestraLogSearch | None:
         """The plan of an incremental log read, or None when this server must be read whole (API 0.22,
         whose search has no execution filter, or a server that refused or ignored it before)."""
-        assert self._api_version is not None
-        if self._log_search_off or not has_route("logs_search", self._api_version):
+        if self._log_search_off or not has_route("logs_search", version):
             return None
         return KestraLogSearch(execution_id, selection)
 

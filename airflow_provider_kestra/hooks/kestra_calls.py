@@ -213,7 +213,7 @@ window) takes 4 to 5 requests. Each page also costs Kestra a count query (``tota
 """
 LOG_SEARCH_PAGE_BYTES = 1 << 20
 """About how many bytes a page may carry: long lines make smaller pages (never under the first page's)."""
-LOG_SEARCH_MAX_LINES = 10_000
+LOG_SEARCH_MAX_LINES = 20_000
 LOG_SEARCH_MAX_BYTES = 8 << 20
 """The most one log search holds (lines, about bytes): it must read every page before handing over the
 oldest line, so a read with more (the first read of a long log, a cursor from long ago, huge lines)
