@@ -533,15 +533,14 @@ class KestraHook(KestraFlowDeployer):
         lines in order (see :class:`~airflow_provider_kestra.hooks.kestra_base.KestraLogSearch`). A 0.22
         server, or one that refuses the search (400/404/405) or ignores its execution filter (lines of
         another execution, never shown), is read whole with ``GET /logs/{id}`` instead, decoded entry by
-        entry so memory stays bounded however long the log is; the hook remembers that choice. So is a
-        read with more new lines than the search holds (``LOG_SEARCH_MAX_LINES``), that time only. Read
+        entry so memory stays bounded however long the log is; the hook remembers that choice. Read
         ``selection.cursor`` afterwards (also after an error: it covers exactly the lines handed over).
         """
         search = self._log_search(self.api_version, execution_id, selection)
         if search is not None:
             try:
                 while search.step is not None:
-                    search.take(self._call(search.step))
+                    yield from base.accepted_entries(selection, search.take(self._call(search.step)))
             except KestraApiError as err:
                 if not self._log_search_refused(err):
                     raise
@@ -549,7 +548,6 @@ class KestraHook(KestraFlowDeployer):
                 if search.foreign:
                     self._log_search_ignored(search)
                 elif not search.too_long:
-                    yield from base.accepted_entries(selection, search.entries())
                     return
         call = base.logs_call(execution_id, selection.min_level)
         route = self._route_of(call)

@@ -283,7 +283,9 @@ class KestraAsyncHook(KestraHookBase):
         if search is not None:
             try:
                 while search.step is not None:
-                    search.take(await self._call(search.step))
+                    ready = search.take(await self._call(search.step))
+                    for entry in base.accepted_entries(selection, ready):
+                        yield entry
             except KestraApiError as err:
                 if not self._log_search_refused(err):
                     raise
@@ -291,8 +293,6 @@ class KestraAsyncHook(KestraHookBase):
                 if search.foreign:
                     self._log_search_ignored(search)
                 elif not search.too_long:
-                    for entry in base.accepted_entries(selection, search.entries()):
-                        yield entry
                     return
         call = base.logs_call(execution_id, selection.min_level)
         route = await self._route_of(call)

@@ -307,8 +307,8 @@ def accepted_entries(selection: KestraLogSelection, entries: Iterable[Any]) -> I
 
 class KestraLogSearch:
     """One read of the new lines of an execution with ``GET /logs/search``, without I/O: a hook sends
-    :attr:`step` and hands each answer to :meth:`take` until :attr:`step` is None, then hands
-    :meth:`entries` to the selection.
+    :attr:`step` and hands each answer to :meth:`take`, which returns the lines ready to hand over (oldest
+    first), until :attr:`step` is None.
 
     Kestra's search (``AbstractJdbcLogRepository#find``, kestra-io/kestra@0034d67e) answers newest first
     whatever ``sort`` says, with offset paging and a ``total``; 2.x may answer a store's cursor pages
@@ -321,12 +321,14 @@ class KestraLogSearch:
 
     The first page is small (:data:`LOG_SEARCH_FIRST_PAGE` lines: a quiet task costs one small request);
     when more lines are new, they are read again from the top in pages of :data:`LOG_SEARCH_PAGE_SIZE`
-    lines, fewer when lines are long (about :data:`LOG_SEARCH_PAGE_BYTES` a page). Since every page must be
-    held, a read of more than :data:`LOG_SEARCH_MAX_LINES` lines or about :data:`LOG_SEARCH_MAX_BYTES`
-    sets :attr:`too_long` and stops: the hook streams the whole log instead, in bounded memory.
+    lines, fewer when lines are long (about :data:`LOG_SEARCH_PAGE_BYTES` a page). A read of more than
+    :data:`LOG_SEARCH_MAX_LINES` lines or about :data:`LOG_SEARCH_MAX_BYTES` is not held: the list is
+    frozen at the newest line read (``filters[endDate]`` at or before it) and read from its last page
+    (the oldest lines) up, each page handed over as it comes. Without a ``total`` (cursor pages) that is
+    impossible: :attr:`too_long` is set and the hook streams the whole log instead.
 
     A line of another execution means the server ignored the filter: :attr:`foreign` is set, the read
-    stops and nothing of it may be shown.
+    stops and nothing of that page is handed over.
     """
 
     def __init__(self, execution_id: str, selection: KestraLogSelection) -> None:
@@ -336,6 +338,7 @@ class KestraLogSearch:
         self.too_long = False
         self._min_level = selection.min_level
         self._since = selection.since
+        self._until: str | None = None
         self._page = 1
         self._offset = 0
         self._total: int | None = None
@@ -349,35 +352,45 @@ class KestraLogSearch:
         if cursor is None:
             self._offset = (self._page - 1) * self.size
         return logs_search_call(
-            self.execution_id, self._min_level, self._since, page=self._page, size=self.size, cursor=cursor
+            self.execution_id,
+            self._min_level,
+            self._since,
+            page=self._page,
+            size=self.size,
+            cursor=cursor,
+            until=self._until,
         )
 
-    def take(self, answer: Any) -> None:
-        """Take the answer to :attr:`step`; :attr:`step` becomes the next page to read, or None."""
+    def take(self, answer: Any) -> list[dict[str, Any]]:
+        """Take the answer to :attr:`step`: the lines to hand over now, oldest first (often none until
+        the last page); :attr:`step` becomes the next page to read, or None."""
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or not all(isinstance(entry, dict) for entry in results):
             assert self.step is not None
             raise KestraError(f"{self.step.context}: Kestra's answer is not a page of log entries")
         if any(entry.get("executionId") != self.execution_id for entry in results):
             self.foreign, self.step = True, None
-            return
+            return []
+        if self._until is not None:  # oldest page first, up to page 1
+            self._page -= 1
+            self.step = self._call() if self._page >= 1 else None
+            return _oldest_first(results)
         total = answer.get("total")
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         first, line_bytes = self.size == LOG_SEARCH_FIRST_PAGE and self._page == 1, _line_bytes(results)
         self._keep(results, total)
-        lines = max(total or 0, len(self._newest_first))
-        if lines > LOG_SEARCH_MAX_LINES or max(lines * line_bytes, self._bytes) > LOG_SEARCH_MAX_BYTES:
-            self.too_long, self.step = True, None
-            return
         size = self.size
         if first and len(results) == size:
             size = max(LOG_SEARCH_FIRST_PAGE, min(LOG_SEARCH_PAGE_SIZE, LOG_SEARCH_PAGE_BYTES // line_bytes))
+        lines = max(total or 0, len(self._newest_first))
+        if lines > LOG_SEARCH_MAX_LINES or max(lines * line_bytes, self._bytes) > LOG_SEARCH_MAX_BYTES:
+            self._page_from_the_oldest(size)
+            return []
         if str(answer.get("type") or "").upper() == "CURSOR":
             next_cursor = answer.get("nextCursor")
             self.size = size
             self.step = self._call(cursor=str(next_cursor)) if results and next_cursor else None
-            return
-        if len(results) < self.size or (total is not None and self._page * self.size >= total):
+        elif len(results) < self.size or (total is not None and self._page * self.size >= total):
             self.step = None
         elif size != self.size:  # read again from the top in bigger pages (the repeats are dropped)
             self.size, self._page = size, 1
@@ -385,6 +398,19 @@ class KestraLogSearch:
         else:
             self._page += 1
             self.step = self._call()
+        return self.entries() if self.step is None else []
+
+    def _page_from_the_oldest(self, size: int) -> None:
+        """Too many lines to hold: freeze the list at the newest line read and page it from the end."""
+        newest = max(self._newest_first, key=lambda entry: instant_key(entry.get("timestamp")), default=None)
+        if self._total is None or newest is None or not newest.get("timestamp"):
+            self.too_long, self.step = True, None
+            return
+        self._until = str(newest["timestamp"])
+        self._newest_first, self._listing, self._ids = [], [], set()
+        self.size = size
+        self._page = max(1, -(-self._total // size))
+        self.step = self._call()
 
     def _keep(self, results: list[dict[str, Any]], total: int | None) -> None:
         """Add a page to the lines read, without the ones a shift of the offsets made it repeat."""
@@ -413,8 +439,12 @@ class KestraLogSearch:
         self._total = total if total is not None else self._total
 
     def entries(self) -> list[dict[str, Any]]:
-        """The lines read, oldest first (lines of one instant in the order Kestra listed them)."""
-        return sorted(self._newest_first, key=lambda entry: instant_key(entry.get("timestamp")))
+        """The lines read and held, oldest first (lines of one instant in the order Kestra listed them)."""
+        return _oldest_first(self._newest_first)
+
+
+def _oldest_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(entries, key=lambda entry: instant_key(entry.get("timestamp")))
 
 
 def _line_bytes(entries: list[dict[str, Any]]) -> int:

@@ -215,10 +215,9 @@ LOG_SEARCH_PAGE_BYTES = 1 << 20
 """About how many bytes a page may carry: long lines make smaller pages (never under the first page's)."""
 LOG_SEARCH_MAX_LINES = 20_000
 LOG_SEARCH_MAX_BYTES = 8 << 20
-"""The most one log search holds (lines, about bytes): it must read every page before handing over the
-oldest line, so a read with more (the first read of a long log, a cursor from long ago, huge lines)
-streams the whole log with ``GET /logs/{id}`` instead, entry by entry, in bounded memory (the search
-stays in use for later reads)."""
+"""The most one log search holds (lines, about bytes) to hand them over oldest first. A read with more
+(the first read of a long log, a cursor from long ago, huge lines) pages the other way instead: the list
+frozen at its newest line (``until``), oldest page first, one page held at a time."""
 
 
 def logs_search_call(
@@ -229,15 +228,19 @@ def logs_search_call(
     page: int = 1,
     size: int = LOG_SEARCH_PAGE_SIZE,
     cursor: str | None = None,
+    until: str | None = None,
 ) -> KestraCall:
     """``GET /logs/search``: one page of the execution's lines at ``min_level`` or above (Kestra: at or
     above, ``LogEntry.findLevelsByMin``) from ``since`` on (inclusive; truncated down to milliseconds by
     :func:`search_since`, no date filter without one), newest first. ``cursor``: the ``nextCursor`` of a
-    2.x cursor-paged answer (then ``page`` is not sent)."""
+    2.x cursor-paged answer (then ``page`` is not sent). ``until``: only lines at or before this instant
+    (a line's own ``timestamp``, sent as Kestra wrote it), which freezes the list while it is paged."""
     params = [("filters[executionId][EQUALS]", execution_id)]
     value = search_since(since)
     if value is not None:
         params.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", value))
+    if until is not None:
+        params.append(("filters[endDate][LESS_THAN_OR_EQUAL_TO]", until))
     params.append(("filters[level][EQUALS]", normalise_level(min_level)))
     params.append(("cursor", cursor) if cursor is not None else ("page", str(int(page))))
     params.append(("size", str(int(size))))

@@ -174,6 +174,26 @@ async def test_every_page_is_read_and_lines_come_oldest_first(
     assert pages == [("1", "2"), ("1", "3"), ("2", "3"), ("3", "3")]
 
 
+async def test_a_read_too_big_to_hold_pages_from_the_oldest_line(
+    sim_hook: KestraTransport, kestra_side: KestraTestSide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim, execution_id = kestra_side.sim, finished_execution(kestra_side)
+    for name, value in (("FIRST_PAGE", 2), ("PAGE_SIZE", 2), ("MAX_LINES", 3)):
+        monkeypatch.setattr(kestra_base, f"LOG_SEARCH_{name}", value)
+    add_lines(sim, execution_id, *[f"line {i}" for i in range(6)])
+    mark = sim.requests.total
+    lines, cursor = await sim_hook.call("get_logs", execution_id)
+    assert [e["message"] for e in lines] == ["started", *[f"line {i}" for i in range(6)]]
+    sent = searches(sim, mark)
+    assert [params["page"] for params in sent] == ["1", "4", "3", "2", "1"] and whole_log_reads(
+        sim, mark
+    ) == 0
+    assert {params.get("filters[endDate][LESS_THAN_OR_EQUAL_TO]") for params in sent[1:]} == {
+        lines[-1]["timestamp"]
+    }
+    assert (await sim_hook.call("get_logs", execution_id, cursor=cursor))[0] == []
+
+
 @pytest.mark.parametrize(
     "old_cursor",
     [
@@ -265,21 +285,27 @@ async def test_a_search_answer_that_is_no_page_is_an_error(transport: KestraTran
         await transport.call("get_logs", EXEC_ID)
 
 
-async def test_a_read_of_more_lines_than_the_search_holds_streams_the_whole_log(
+async def test_a_read_of_more_lines_than_the_search_holds_pages_from_the_oldest(
     transport: KestraTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Memory stays bounded: past LOG_SEARCH_MAX_LINES new lines, that read streams ``GET /logs/{id}``;
-    the next read searches again."""
+    """Memory stays bounded: past LOG_SEARCH_MAX_LINES new lines, the list is frozen at its newest line
+    and read oldest page first, each page handed over as it comes; no whole-log read."""
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_FIRST_PAGE", 2)
+    monkeypatch.setattr(kestra_base, "LOG_SEARCH_PAGE_SIZE", 2)
     monkeypatch.setattr(kestra_base, "LOG_SEARCH_MAX_LINES", 2)
     log = [log_entry(i, f"line {i}") for i in range(3)]
     search = transport.reply(
-        "GET", "logs/search", Reply(json=page(*log[::-1][:2], total=3)), Reply(json=page(log_entry(4, "new")))
+        "GET",
+        "logs/search",
+        Reply(json=page(*log[::-1][:2], total=3)),
+        Reply(json=page(log[0], total=3)),
+        Reply(json=page(*log[::-1][:2], total=3)),
     )
     whole = transport.reply("GET", f"logs/{EXEC_ID}", Reply(json=log))
-    lines, cursor = await transport.call("get_logs", EXEC_ID)
-    assert lines == log and (search.call_count, whole.call_count) == (1, 1)
-    lines, _ = await transport.call("get_logs", EXEC_ID, cursor=cursor)
-    assert [e["message"] for e in lines] == ["new"] and (search.call_count, whole.call_count) == (2, 1)
+    lines, _ = await transport.call("get_logs", EXEC_ID)
+    assert lines == log and (search.call_count, whole.call_count) == (3, 0)
+    assert [search.params(i)["page"] for i in range(3)] == ["1", "2", "1"]
+    assert search.params(1)["filters[endDate][LESS_THAN_OR_EQUAL_TO]"] == log[2]["timestamp"]
 
 
 # ----------------------------------------------------------------------------- the page walk, without I/O
@@ -407,10 +433,19 @@ def test_a_small_first_page_then_pages_sized_by_the_lines(monkeypatch: pytest.Mo
     assert entries == long_lines[::-1]
     sizes = [(p["page"], p["size"]) for p in search.sent]  # type: ignore[attr-defined]
     assert sizes == [("1", "2"), ("1", "4"), ("2", "4"), ("3", "4")]  # 4,000 bytes / 1,000 per line
+    # Too many bytes to hold (12 lines of about 1,000): the list is frozen at its newest line and read
+    # from its oldest page, each page handed over at once.
     monkeypatch.setattr(kestra_base, "LOG_SEARCH_MAX_BYTES", 10_000)
-    too_big = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"))
-    too_big.take(page(*long_lines[0:2], total=12))
-    assert too_big.too_long and too_big.step is None
+    backwards = KestraLogSearch(EXEC_ID, KestraLogSelection("INFO"))
+    assert backwards.take(page(*long_lines[0:2], total=12)) == []
+    handed = []
+    for expected_page, lines in (("3", long_lines[8:12]), ("2", long_lines[4:8]), ("1", long_lines[0:4])):
+        assert backwards.step is not None
+        params = dict(backwards.step.params)
+        assert (params["page"], params["size"]) == (expected_page, "4")
+        assert params["filters[endDate][LESS_THAN_OR_EQUAL_TO]"] == long_lines[0]["timestamp"]
+        handed.extend(backwards.take(page(*lines, total=12)))
+    assert handed == long_lines[::-1] and backwards.step is None and not backwards.too_long
 
 
 @pytest.mark.parametrize(
