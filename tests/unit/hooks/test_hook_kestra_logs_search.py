@@ -113,11 +113,11 @@ async def test_each_read_asks_only_for_the_new_lines(
     assert second["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == search_since(since_after_first)
     assert third["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == search_since(cursor["since"])
     # What the third read downloaded: only the lines inside the cursor window, not the whole log.
-    answer = sim_hook_session_get(sim, execution_id, third)
+    answer = search_again(third)
     assert answer["total"] <= 4 and len(answer["results"]) == answer["total"]
 
 
-def sim_hook_session_get(sim: KestraSimulator, execution_id: str, params: dict[str, str]) -> Any:
+def search_again(params: dict[str, str]) -> Any:
     """The simulator's answer to a recorded search, asked again (the journal keeps queries, not bodies)."""
     from airflow_provider_kestra.hooks.kestra import KestraHook
 
@@ -140,7 +140,7 @@ async def test_window_reads_send_only_what_is_new_of_a_long_log(
     lines, _ = await sim_hook.call("get_logs", execution_id, cursor=cursor)
     assert [e["message"] for e in lines] == ["new"]
     (params,) = searches(sim, mark)
-    answer = sim_hook_session_get(sim, execution_id, params)
+    answer = search_again(params)
     assert [e["message"] for e in answer["results"]] == ["new", "started"]
 
 
