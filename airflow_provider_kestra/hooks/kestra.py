@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from airflow_provider_kestra.exceptions import (
+    KestraApiError,
     KestraConfigError,
     KestraConnectionError,
     KestraError,
@@ -531,12 +532,28 @@ class KestraHook(KestraFlowDeployer):
         return list(self.iter_logs(execution_id, selection)), selection.cursor
 
     def iter_logs(self, execution_id: str, selection: KestraLogSelection) -> Iterator[KestraLogEntry]:
-        """The log lines ``selection`` accepts (level, not seen before), read as Kestra sends them.
+        """The log lines ``selection`` accepts (level, not seen before), oldest first.
 
-        Kestra answers with every line of the execution in one JSON array; it is decoded entry by entry,
-        so memory stays bounded however long the log is. Read ``selection.cursor`` afterwards (also after
-        an error: it covers exactly the lines handed over).
+        Reads only what is new: ``GET /logs/search`` from the cursor's ``since`` on, every page, then the
+        lines in order (see :class:`~airflow_provider_kestra.hooks.kestra_base.KestraLogSearch`). A 0.22
+        server, or one that refuses the search (400/404/405) or ignores its execution filter (lines of
+        another execution, never shown), is read whole with ``GET /logs/{id}`` instead, decoded entry by
+        entry so memory stays bounded however long the log is; the hook remembers that choice. Read
+        ``selection.cursor`` afterwards (also after an error: it covers exactly the lines handed over).
         """
+        search = self._log_search(self.api_version, execution_id, selection)
+        if search is not None:
+            try:
+                while search.step is not None:
+                    yield from base.accepted_entries(selection, search.take(self._call(search.step)))
+            except KestraApiError as err:
+                if not self._log_search_refused(err):
+                    raise
+            else:
+                if search.foreign:
+                    self._log_search_ignored(search)
+                elif not search.too_long:
+                    return
         call = base.logs_call(execution_id, selection.min_level)
         route = self._route_of(call)
         for attempt in itertools.count():

@@ -13,7 +13,7 @@ import itertools
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kestra.exceptions import KestraError, stream_ended_early
+from airflow_provider_kestra.exceptions import KestraApiError, KestraError, stream_ended_early
 from airflow_provider_kestra.hooks import kestra_base as base
 from airflow_provider_kestra.hooks.kestra_base import (
     LOG_CHUNK_BYTES,
@@ -274,10 +274,26 @@ class KestraAsyncHook(KestraHookBase):
     async def iter_logs(
         self, execution_id: str, selection: KestraLogSelection
     ) -> AsyncGenerator[KestraLogEntry, None]:
-        """The log lines ``selection`` accepts, decoded entry by entry as Kestra sends them (see
+        """The log lines ``selection`` accepts, oldest first: only what is new, with ``GET /logs/search``,
+        or the whole log decoded entry by entry where the search is not usable (see
         ``KestraHook.iter_logs``); read ``selection.cursor`` afterwards, also after an error."""
         import httpx
 
+        search = self._log_search(await self.api_version(), execution_id, selection)
+        if search is not None:
+            try:
+                while search.step is not None:
+                    ready = search.take(await self._call(search.step))
+                    for entry in base.accepted_entries(selection, ready):
+                        yield entry
+            except KestraApiError as err:
+                if not self._log_search_refused(err):
+                    raise
+            else:
+                if search.foreign:
+                    self._log_search_ignored(search)
+                elif not search.too_long:
+                    return
         call = base.logs_call(execution_id, selection.min_level)
         route = await self._route_of(call)
         for attempt in itertools.count():

@@ -38,6 +38,11 @@ from airflow_provider_kestra.exceptions import (
 )
 from airflow_provider_kestra.hooks.kestra_calls import (
     EXECUTION_KINDS,
+    LOG_SEARCH_FIRST_PAGE,
+    LOG_SEARCH_MAX_BYTES,
+    LOG_SEARCH_MAX_LINES,
+    LOG_SEARCH_PAGE_BYTES,
+    LOG_SEARCH_PAGE_SIZE,
     WEBHOOK_METHODS,
     KestraAnswer,
     KestraCall,
@@ -59,6 +64,7 @@ from airflow_provider_kestra.hooks.kestra_calls import (
     kill_execution_call,
     list_flows_call,
     logs_call,
+    logs_search_call,
     restart_copies,
     restart_execution_call,
     restart_search,
@@ -85,6 +91,7 @@ from airflow_provider_kestra.hooks.kestra_messages import (
     one_line,
 )
 from airflow_provider_kestra.utils.connection import KestraConnectionSettings, redact, settings_from_fields
+from airflow_provider_kestra.utils.logs import instant_key
 from airflow_provider_kestra.utils.outputs import task_outputs_from_execution
 from airflow_provider_kestra.utils.retry import (
     READ_AFTER_WRITE_SECONDS,
@@ -100,6 +107,7 @@ from airflow_provider_kestra.utils.routes import (
     KestraActionLayout,
     KestraApiVersion,
     KestraRoute,
+    has_route,
     other_layout,
     resolve_route,
 )
@@ -125,6 +133,11 @@ LOG_CHUNK_BYTES = 1 << 16
 
 __all__ = [  # the call descriptions and messages, re-exported from kestra_calls and kestra_messages
     "EXECUTION_KINDS",
+    "LOG_SEARCH_FIRST_PAGE",
+    "LOG_SEARCH_MAX_BYTES",
+    "LOG_SEARCH_MAX_LINES",
+    "LOG_SEARCH_PAGE_BYTES",
+    "LOG_SEARCH_PAGE_SIZE",
     "UNKNOWN_OUTCOME_NOTE",
     "WEBHOOK_METHODS",
     "KestraAnswer",
@@ -153,6 +166,7 @@ __all__ = [  # the call descriptions and messages, re-exported from kestra_calls
     "label_search_failed",
     "list_flows_call",
     "logs_call",
+    "logs_search_call",
     "match_wait_what",
     "one_line",
     "restart_copies",
@@ -289,6 +303,156 @@ def accepted_entries(selection: KestraLogSelection, entries: Iterable[Any]) -> I
     for entry in entries:
         if isinstance(entry, dict) and selection.accepts(entry):
             yield entry  # type: ignore[misc]
+
+
+class KestraLogSearch:
+    """One read of the new lines of an execution with ``GET /logs/search``, without I/O: a hook sends
+    :attr:`step` and hands each answer to :meth:`take`, which returns the lines ready to hand over (oldest
+    first), until :attr:`step` is None.
+
+    Kestra's search (``AbstractJdbcLogRepository#find``, kestra-io/kestra@0034d67e) answers newest first
+    whatever ``sort`` says, with offset paging and a ``total``; 2.x may answer a store's cursor pages
+    instead (``CursorOrOffsetPagedResults``: ``type`` ``CURSOR``, ``nextCursor``, no ``total``; paged until
+    an empty page). Every page down to the cursor's ``since`` is read before any line is handed over, then
+    the lines go oldest first. Lines logged while paging push the older ones down: the next page starts
+    with lines already read, which are dropped here (by ``id`` when Kestra sends it, else by their place
+    in the list once the growth of ``total`` is accounted for), so nothing is handed over twice and
+    nothing is skipped. The lines logged meanwhile above the first page are left to the next read.
+
+    The first page is small (:data:`LOG_SEARCH_FIRST_PAGE` lines: a quiet task costs one small request);
+    when more lines are new, they are read again from the top in pages of :data:`LOG_SEARCH_PAGE_SIZE`
+    lines, fewer when lines are long (about :data:`LOG_SEARCH_PAGE_BYTES` a page). A read of more than
+    :data:`LOG_SEARCH_MAX_LINES` lines or about :data:`LOG_SEARCH_MAX_BYTES` is not held: the list is
+    frozen at the newest line read (``filters[endDate]`` at or before it) and read from its last page
+    (the oldest lines) up, each page handed over as it comes. Without a ``total`` (cursor pages) that is
+    impossible: :attr:`too_long` is set and the hook streams the whole log instead.
+
+    A line of another execution means the server ignored the filter: :attr:`foreign` is set, the read
+    stops and nothing of that page is handed over.
+    """
+
+    def __init__(self, execution_id: str, selection: KestraLogSelection) -> None:
+        self.execution_id = execution_id
+        self.size = LOG_SEARCH_FIRST_PAGE
+        self.foreign = False
+        self.too_long = False
+        self._min_level = selection.min_level
+        self._since = selection.since
+        self._until: str | None = None
+        self._page = 1
+        self._offset = 0
+        self._total: int | None = None
+        self._newest_first: list[dict[str, Any]] = []
+        self._bytes = 0
+        self._listing: list[dict[str, Any] | None] = []
+        self._ids: set[str] = set()
+        self.step: KestraCall | None = self._call()
+
+    def _call(self, cursor: str | None = None) -> KestraCall:
+        if cursor is None:
+            self._offset = (self._page - 1) * self.size
+        return logs_search_call(
+            self.execution_id,
+            self._min_level,
+            self._since,
+            page=self._page,
+            size=self.size,
+            cursor=cursor,
+            until=self._until,
+        )
+
+    def take(self, answer: Any) -> list[dict[str, Any]]:
+        """Take the answer to :attr:`step`: the lines to hand over now, oldest first (often none until
+        the last page); :attr:`step` becomes the next page to read, or None."""
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or not all(isinstance(entry, dict) for entry in results):
+            assert self.step is not None
+            raise KestraError(f"{self.step.context}: Kestra's answer is not a page of log entries")
+        if any(entry.get("executionId") != self.execution_id for entry in results):
+            self.foreign, self.step = True, None
+            return []
+        if self._until is not None:  # oldest page first, up to page 1
+            self._page -= 1
+            self.step = self._call() if self._page >= 1 else None
+            return _oldest_first(results)
+        total = answer.get("total")
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        first, line_bytes = self.size == LOG_SEARCH_FIRST_PAGE and self._page == 1, _line_bytes(results)
+        self._keep(results, total)
+        size = self.size
+        if first and len(results) == size:
+            size = max(LOG_SEARCH_FIRST_PAGE, min(LOG_SEARCH_PAGE_SIZE, LOG_SEARCH_PAGE_BYTES // line_bytes))
+        lines = max(total or 0, len(self._newest_first))
+        if lines > LOG_SEARCH_MAX_LINES or max(lines * line_bytes, self._bytes) > LOG_SEARCH_MAX_BYTES:
+            self._page_from_the_oldest(size)
+            return []
+        if str(answer.get("type") or "").upper() == "CURSOR":
+            next_cursor = answer.get("nextCursor")
+            self.size = size
+            self.step = self._call(cursor=str(next_cursor)) if results and next_cursor else None
+        elif len(results) < self.size or (total is not None and self._page * self.size >= total):
+            self.step = None
+        elif size != self.size:  # read again from the top in bigger pages (the repeats are dropped)
+            self.size, self._page = size, 1
+            self.step = self._call()
+        else:
+            self._page += 1
+            self.step = self._call()
+        return self.entries() if self.step is None else []
+
+    def _page_from_the_oldest(self, size: int) -> None:
+        """Too many lines to hold: freeze the list at the newest line read and page it from the end."""
+        newest = max(self._newest_first, key=lambda entry: instant_key(entry.get("timestamp")), default=None)
+        if self._total is None or newest is None or not newest.get("timestamp"):
+            self.too_long, self.step = True, None
+            return
+        self._until = str(newest["timestamp"])
+        self._newest_first, self._listing, self._ids = [], [], set()
+        self.size = size
+        self._page = max(1, -(-self._total // size))
+        self.step = self._call()
+
+    def _keep(self, results: list[dict[str, Any]], total: int | None) -> None:
+        """Add a page to the lines read, without the ones a shift of the offsets made it repeat."""
+        if results and all(entry.get("id") for entry in results):
+            fresh = [entry for entry in results if str(entry["id"]) not in self._ids]
+            self._ids.update(str(entry["id"]) for entry in fresh)
+        else:
+            # ``_listing`` mirrors Kestra's newest-first list as far as it was read. Lines logged since the
+            # previous page (the growth of ``total``) went on top, unread (None), and moved the rest down;
+            # a line of this page found at its place in the mirror was read before.
+            shift = total - self._total if total is not None and self._total is not None else 0
+            self._listing[:0] = [None] * max(shift, 0)
+            fresh = []
+            for i, entry in enumerate(results):
+                at = self._offset + i
+                if at < len(self._listing) and self._listing[at] == entry:
+                    continue
+                if at < len(self._listing):
+                    self._listing[at] = entry
+                else:
+                    self._listing.extend([None] * (at - len(self._listing)) + [entry])
+                fresh.append(entry)
+        self._newest_first.extend(fresh)
+        self._bytes += _line_bytes(fresh) * len(fresh)
+        self._offset += len(results)
+        self._total = total if total is not None else self._total
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The lines read and held, oldest first (lines of one instant in the order Kestra listed them)."""
+        return _oldest_first(self._newest_first)
+
+
+def _oldest_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(entries, key=lambda entry: instant_key(entry.get("timestamp")))
+
+
+def _line_bytes(entries: list[dict[str, Any]]) -> int:
+    """About how many bytes a line of ``entries`` takes in Kestra's answer (its message, plus the other
+    fields' usual 300 bytes)."""
+    if not entries:
+        return 300
+    return 300 + sum(len(str(entry.get("message") or "")) for entry in entries) // len(entries)
 
 
 class KestraHookBase(BaseHook):
@@ -495,6 +659,37 @@ class KestraHookBase(BaseHook):
         if decoded:
             raise error from None
         return KestraAttemptFailure(KestraFailureKind.GARBLED, error)
+
+    _log_search_off = False
+    """Set once this hook's server refused or ignored the log search: it reads whole logs from then on."""
+
+    def _log_search(
+        self, version: KestraApiVersion, execution_id: str, selection: KestraLogSelection
+    ) -> KestraLogSearch | None:
+        """The plan of an incremental log read, or None when this server must be read whole (API 0.22,
+        whose search has no execution filter, or a server that refused or ignored it before)."""
+        if self._log_search_off or not has_route("logs_search", version):
+            return None
+        return KestraLogSearch(execution_id, selection)
+
+    def _log_search_refused(self, err: KestraApiError) -> bool:
+        """Whether a search error means "this server has no usable log search" (400: filters refused,
+        404/405: no such route); if so it is remembered and the whole log is read instead. Other errors
+        (auth, 5xx after the retries) are the read's failure."""
+        if err.status not in (400, 404, 405):
+            return False
+        self._log_search_off = True
+        log.info("Kestra refused the log search (HTTP %s); reading whole logs instead", err.status)
+        return True
+
+    def _log_search_ignored(self, search: KestraLogSearch) -> None:
+        """The server answered lines of other executions: it ignores the filters, never search it again."""
+        self._log_search_off = True
+        log.warning(
+            "Kestra's log search ignored the execution filter (lines of other executions for %s); "
+            "reading whole logs with GET /logs/{id} instead",
+            search.execution_id,
+        )
 
     def _stream_cut(self, execution_id: str, err: BaseException, *, idle: bool = False) -> KestraStreamError:
         """The error for an execution event stream broken by a transport error (``idle``: a read timeout)."""

@@ -26,7 +26,7 @@ from airflow_provider_kestra.utils.encoding import (
     multipart_body,
 )
 from airflow_provider_kestra.utils.flows import flow_identity, flow_problem
-from airflow_provider_kestra.utils.logs import normalise_level
+from airflow_provider_kestra.utils.logs import normalise_level, search_since
 from airflow_provider_kestra.utils.models import KestraExecutionQuery
 from airflow_provider_kestra.utils.routes import KestraApiVersion
 
@@ -201,6 +201,50 @@ def logs_call(execution_id: str, min_level: str) -> KestraCall:
         params=[("minLevel", normalise_level(min_level))],
         context=f"Reading logs of execution {execution_id}",
     )
+
+
+LOG_SEARCH_FIRST_PAGE = 100
+"""Lines of the first page of each log search: most reads (a quiet or slow task) need no more."""
+LOG_SEARCH_PAGE_SIZE = 2000
+"""Lines per page when a read has more new lines than the first page. Kestra sets no maximum
+(``LogController#searchLogs``: ``@Min(1)`` only, kestra-io/kestra@0034d67e); 2,000 lines of the usual 300
+bytes are 0.6 MB, so a read every 5 s of a task logging 1,000 lines/s (5,000 new lines plus the cursor
+window) takes 4 to 5 requests. Each page also costs Kestra a count query (``total``): pages not too small.
+"""
+LOG_SEARCH_PAGE_BYTES = 1 << 20
+"""About how many bytes a page may carry: long lines make smaller pages (never under the first page's)."""
+LOG_SEARCH_MAX_LINES = 20_000
+LOG_SEARCH_MAX_BYTES = 8 << 20
+"""The most one log search holds (lines, about bytes) to hand them over oldest first. A read with more
+(the first read of a long log, a cursor from long ago, huge lines) pages the other way instead: the list
+frozen at its newest line (``until``), oldest page first, one page held at a time."""
+
+
+def logs_search_call(
+    execution_id: str,
+    min_level: str,
+    since: str | None,
+    *,
+    page: int = 1,
+    size: int = LOG_SEARCH_PAGE_SIZE,
+    cursor: str | None = None,
+    until: str | None = None,
+) -> KestraCall:
+    """``GET /logs/search``: one page of the execution's lines at ``min_level`` or above (Kestra: at or
+    above, ``LogEntry.findLevelsByMin``) from ``since`` on (inclusive; truncated down to milliseconds by
+    :func:`search_since`, no date filter without one), newest first. ``cursor``: the ``nextCursor`` of a
+    2.x cursor-paged answer (then ``page`` is not sent). ``until``: only lines at or before this instant
+    (a line's own ``timestamp``, sent as Kestra wrote it), which freezes the list while it is paged."""
+    params = [("filters[executionId][EQUALS]", execution_id)]
+    value = search_since(since)
+    if value is not None:
+        params.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", value))
+    if until is not None:
+        params.append(("filters[endDate][LESS_THAN_OR_EQUAL_TO]", until))
+    params.append(("filters[level][EQUALS]", normalise_level(min_level)))
+    params.append(("cursor", cursor) if cursor is not None else ("page", str(int(page))))
+    params.append(("size", str(int(size))))
+    return KestraCall("logs_search", params=params, context=f"Searching the logs of execution {execution_id}")
 
 
 def download_logs_call(execution_id: str, min_level: str) -> KestraCall:

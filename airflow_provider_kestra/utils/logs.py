@@ -1,15 +1,24 @@
-"""A small, JSON-serialisable cursor over Kestra's ``GET /logs/{executionId}`` (which returns every line).
+"""A small, JSON-serialisable cursor over an execution's Kestra log, and how new lines are picked from it.
 
 The cursor stores a time ``since`` and the fingerprints of the lines already returned at or after it.
 A line is new when it is later than ``since`` and not among the fingerprints. ``since`` trails the
 newest timestamp seen by :data:`LOG_CURSOR_WINDOW_SECONDS`, so lines that arrive late with equal or
-slightly older timestamps (several workers, equal-millisecond lines) are still printed exactly once,
+slightly older timestamps (several workers, equal-microsecond lines) are still printed exactly once,
 while the fingerprint list stays bounded (:data:`LOG_CURSOR_MAX_SEEN`).
 
-Kestra's answer can be tens of megabytes, so it is read as it arrives: :class:`KestraJsonArrayReader`
-decodes the JSON array one entry at a time and :class:`KestraLogSelection` decides per entry whether to
-show it, holding only the cursor's bounded bookkeeping. :class:`KestraLogRelay` puts the two to work for
-an Airflow task log, the same way in a worker thread and in the triggerer.
+The hooks read only what is new: ``GET /logs/search`` filtered on the execution and on ``startDate >=
+since`` (:func:`search_since`), so each read downloads the new lines plus the window again. The window is
+the trade-off between bytes and late lines: a line indexed more than :data:`LOG_CURSOR_WINDOW_SECONDS`
+after a newer line was read (an indexer or a worker lagging that much) is older than ``since`` and is not
+shown; a wider window catches later lines but re-downloads more of a busy log on every read (capped at
+:data:`LOG_CURSOR_MAX_SEEN` lines, after which ``since`` moves up). Two seconds keeps a log read every
+five seconds under 1.5 times its size.
+
+Servers without a usable search (API 0.22) answer ``GET /logs/{executionId}`` with every line; that answer
+can be tens of megabytes, so it is read as it arrives: :class:`KestraJsonArrayReader` decodes the JSON
+array one entry at a time and :class:`KestraLogSelection` decides per entry whether to show it, holding
+only the cursor's bounded bookkeeping. :class:`KestraLogRelay` puts the hooks' reads to work for an
+Airflow task log, the same way in a worker thread and in the triggerer.
 """
 
 from __future__ import annotations
@@ -37,7 +46,8 @@ if TYPE_CHECKING:
     from airflow_provider_kestra.utils.models import KestraLogEntry
 
 LOG_LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
-LOG_CURSOR_WINDOW_SECONDS = 5
+LOG_CURSOR_WINDOW_SECONDS = 2
+"""How far the cursor's ``since`` trails the newest line shown (the trade-off: see the module docstring)."""
 LOG_CURSOR_MAX_SEEN = 500
 MAX_JSON_ENTRY_CHARS = 16 * 1024 * 1024
 """The largest single array entry :class:`KestraJsonArrayReader` buffers before giving up."""
@@ -89,6 +99,20 @@ def instant_key(value: str | None) -> tuple[int, int]:
     return (int(moment.timestamp()), nanos)
 
 
+def search_since(since: str | None) -> str | None:
+    """``since`` as the value of a ``filters[startDate][GREATER_THAN_OR_EQUAL_TO]`` log search: truncated
+    down to milliseconds (``2026-11-30T10:00:01.228Z``), None for no ``since`` or an unparsable one.
+
+    Kestra parses the value with ``ZonedDateTime.parse`` (nanoseconds would do) but compares it with the
+    ``timestamp`` column of its database, which may keep fewer digits than the line had; truncating down
+    only widens the inclusive filter, and the lines read again are dropped by their fingerprints.
+    """
+    if not since or not _INSTANT.match(since.strip()):
+        return None
+    seconds, nanos = instant_key(since)
+    return _format_key((seconds, nanos - nanos % 1_000_000), digits=3)
+
+
 def _fingerprint(entry: dict[str, Any], occurrence: int) -> str:
     raw = "\x1f".join(
         str(entry.get(key) or "")
@@ -120,11 +144,17 @@ class KestraLogSelection:
         self._newest: tuple[int, int] | None = None
         self._top: list[tuple[tuple[int, int], str]] = []
 
+    @property
+    def since(self) -> str | None:
+        """The ``since`` of the cursor this selection started from: lines before it are not new."""
+        since = self._previous.get("since")
+        return str(since) if since else None
+
     def has_level(self, entry: dict[str, Any]) -> bool:
         """Whether the entry is at ``min_level`` or above (or has a level this provider does not know).
 
-        Applied after the server's own ``minLevel`` filtering, because the 2.x log endpoint documents
-        ``filters`` instead of ``minLevel`` and may ignore it.
+        Applied after the server's own level filtering (``minLevel``, or ``filters[level]`` of the log
+        search), because a server may ignore the one it does not know.
         """
         if self._allowed is None:
             return True
@@ -254,9 +284,9 @@ def _skip_space(text: str, pos: int) -> int:
     return pos
 
 
-def _format_key(key: tuple[int, int]) -> str:
+def _format_key(key: tuple[int, int], digits: int = 9) -> str:
     moment = datetime.fromtimestamp(key[0], tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{moment}.{key[1]:09d}Z"
+    return f"{moment}.{key[1]:09d}"[: len(moment) + 1 + digits] + "Z"
 
 
 _AIRFLOW_LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "WARNING": logging.WARNING}

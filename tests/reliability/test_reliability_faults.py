@@ -38,7 +38,8 @@ RESTART_RETRIES = {"retry_limit": 10, "retry_delay": 0.1}
 """Enough backoff (about 25 s worst case) to outlast a simulator that stays down for a second."""
 EXECUTION_GET = r"/executions/[A-Za-z0-9]+$"
 EXECUTION_FOLLOW = r"/executions/[A-Za-z0-9]+/follow$"
-LOGS_GET = r"/logs/[A-Za-z0-9]+$"
+LOGS_GET = r"/logs/(search|[A-Za-z0-9]+)$"
+"""Log reads: the search of the new lines (1.x, 2.x), or a whole log (0.22)."""
 MODES = ("sync", "deferred")
 
 

@@ -93,6 +93,14 @@ async def test_an_unreadable_200_on_a_read_is_retried_like_a_5xx(
 
 
 async def test_an_unreadable_log_answer_is_read_again(transport: KestraTransport) -> None:
+    route = transport.reply("GET", "logs/search", HTML, Reply(json=paged([log_entry(1, "a")])))
+    lines, _ = await transport.call("get_logs", EXEC_ID)
+    assert [line["message"] for line in lines] == ["a"] and route.call_count == 2
+
+
+async def test_an_unreadable_whole_log_answer_is_read_again(transport: KestraTransport) -> None:
+    """The same on the whole-log read of a server without a usable log search (404 on it)."""
+    transport.reply("GET", "logs/search", Reply(404))
     route = transport.reply("GET", f"logs/{EXEC_ID}", HTML, Reply(json=[log_entry(1, "a")]))
     lines, _ = await transport.call("get_logs", EXEC_ID)
     assert [line["message"] for line in lines] == ["a"] and route.call_count == 2

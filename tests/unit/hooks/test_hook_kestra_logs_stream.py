@@ -1,4 +1,6 @@
-"""KestraHook.iter_logs / get_logs: the log answer is streamed and decoded entry by entry."""
+"""KestraHook.iter_logs / get_logs on a server without a usable log search (it answers ``GET /logs/search``
+with 400, as one refusing its filters does): the whole log is read from ``GET /logs/{id}``, streamed and
+decoded entry by entry."""
 
 from __future__ import annotations
 
@@ -31,6 +33,13 @@ def many_entries(count: int) -> list[dict[str, Any]]:
         log_entry(i // 10, f'line {i} ] with "quotes" and {"x" * 700}', level=levels[i % 4])
         for i in range(count)
     ]
+
+
+@pytest.fixture
+def hook(hook: KestraHook, http: Any, api: str) -> KestraHook:
+    """The mocked server's log search refuses its filters: the hook reads whole logs."""
+    http.get(f"{api}/logs/search", status_code=400, json={"message": "Invalid query filters"})
+    return hook
 
 
 class BrokenBody(io.BytesIO):
@@ -100,6 +109,7 @@ async def ahook(kestra_conn: str) -> AsyncIterator[tuple[KestraAsyncHook, respx.
 
     with respx.mock(assert_all_called=False) as router:
         router.get(f"{BASE}/api/v1/configs").respond(json={"version": "1.3.25", "edition": "OSS"})
+        router.get(f"{BASE}/api/v1/main/logs/search").respond(400, json={"message": "Invalid query filters"})
         hook = KestraAsyncHook(retry_limit=2, retry_delay=0.5)
         hook.sleeps = []  # type: ignore[attr-defined]
 

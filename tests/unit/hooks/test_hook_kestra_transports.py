@@ -202,6 +202,29 @@ async def test_the_stream_read_timeout_is_the_time_left(transport: KestraTranspo
 
 # ------------------------------------------------------------------------------------------------ logs
 async def test_logs_iterate_and_the_cursor_prints_each_line_once(transport: KestraTransport) -> None:
+    """Each read searches the execution's lines (newest first) from the cursor on, and hands over only
+    the lines not shown before, oldest first; the level is filtered by Kestra and again here."""
+    route = transport.reply(
+        "GET",
+        "logs/search",
+        Reply(json=paged([log_entry(2, "debug", level="DEBUG"), log_entry(1, "a")])),
+        Reply(json=paged([log_entry(3, "b"), log_entry(1, "a")])),
+    )
+    lines, cursor = await transport.call("get_logs", EXEC_ID, min_level="INFO")
+    assert [e["message"] for e in lines] == ["a"]
+    assert route.params() == {
+        "filters[executionId][EQUALS]": EXEC_ID,
+        "filters[level][EQUALS]": "INFO",
+        "page": "1",
+        "size": "100",
+    }
+    lines, _ = await transport.call("get_logs", EXEC_ID, cursor=json.loads(json.dumps(cursor)))
+    assert [e["message"] for e in lines] == ["b"]
+    assert route.params()["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == cursor["since"][:23] + "Z"
+
+
+async def test_logs_of_a_server_without_log_search_are_read_whole(transport: KestraTransport) -> None:
+    transport.reply("GET", "logs/search", Reply(404))
     route = transport.reply(
         "GET",
         f"logs/{EXEC_ID}",

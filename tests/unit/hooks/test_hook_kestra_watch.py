@@ -7,9 +7,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from support.kestra_payloads import execution, log_entry, task_run
+from support.kestra_payloads import execution, log_entry, paged, task_run
 
 from airflow_provider_kestra.exceptions import KestraWaitTimeout
+from airflow_provider_kestra.utils.logs import search_since
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -158,21 +159,25 @@ def test_download_output_files_safe_names(
 
 # ------------------------------------------------------------------------------------------------- logs
 def test_get_logs_cursor_prints_each_line_once(hook: KestraHook, http: Any, api: str) -> None:
+    """Each read searches from the cursor on (Kestra answers newest first); a line is printed once."""
     first = [log_entry(1, "a"), log_entry(2, "b")]
-    later = [*first, log_entry(2, "c"), log_entry(3, "d", level="WARN")]
-    http.get(f"{api}/logs/{EXEC_ID}", [{"json": first}, {"json": later}, {"json": later}])
+    later = [log_entry(2, "b"), log_entry(2, "c"), log_entry(3, "d", level="WARN")]
+    search = f"{api}/logs/search"
+    http.get(search, [{"json": paged(first[::-1])}, {"json": paged(later[::-1])}, {"json": paged([])}])
     lines, cursor = hook.get_logs(EXEC_ID)
     assert [e["message"] for e in lines] == ["a", "b"]
-    assert http.last_request.qs["minLevel"] == ["INFO"]
-    json.dumps(cursor)
+    assert http.last_request.qs["filters[level][EQUALS]"] == ["INFO"]
+    assert "filters[startDate][GREATER_THAN_OR_EQUAL_TO]" not in http.last_request.qs
+    since = json.loads(json.dumps(cursor))["since"]
     lines, cursor = hook.get_logs(EXEC_ID, cursor=cursor)
     assert [e["message"] for e in lines] == ["c", "d"]
+    assert http.last_request.qs["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == [search_since(since)]
     lines, _ = hook.get_logs(EXEC_ID, cursor=cursor, min_level="warning")
     assert lines == []
-    http.get(f"{api}/logs/{EXEC_ID}", json=later)  # a server that ignores minLevel
+    http.get(search, json=paged(later[::-1]))  # a server that ignores the level filter
     lines, _ = hook.get_logs(EXEC_ID, min_level="WARN")
     assert [e["message"] for e in lines] == ["d"]
-    assert http.last_request.qs["minLevel"] == ["WARN"]
+    assert http.last_request.qs["filters[level][EQUALS]"] == ["WARN"]
 
 
 def test_download_logs(hook: KestraHook, http: Any, api: str) -> None:

@@ -1022,7 +1022,7 @@ def test_trigger_operator_talks_http_end_to_end(kestra_conn: str, requests_mock:
     requests_mock.get(
         f"{API}/executions/ex1", json=execution("SUCCESS", execution_id="ex1", outputs={"x": 1})
     )
-    requests_mock.get(f"{API}/logs/ex1", json=[])
+    requests_mock.get(f"{API}/logs/search", json={"results": [], "total": 0})
     op = trigger_op(inputs={"name": "Ada", "n": 2}, labels={"team": "data"}, poll_interval=0.01)
     ti = make_ti()
     assert op.execute({"ti": ti}) == {"x": 1}

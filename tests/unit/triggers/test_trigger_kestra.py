@@ -13,6 +13,7 @@ import respx
 from support.kestra_payloads import API, BASE, CONN_URI_V1, PASSWORD, execution, iso, task_run
 
 from airflow_provider_kestra.triggers.kestra import LOG_CURSOR_XCOM_KEY, KestraExecutionTrigger
+from airflow_provider_kestra.utils.logs import search_since
 from airflow_provider_kestra.utils.models import KestraTriggerEvent
 
 
@@ -46,6 +47,11 @@ def kestra() -> Any:
 def sse(*frames: tuple[str, dict[str, Any]]) -> httpx.Response:
     body = "".join(f"id: {kind}\ndata: {json.dumps(data)}\n\n" for kind, data in frames)
     return httpx.Response(200, content=body.encode(), headers={"Content-Type": "text/event-stream"})
+
+
+def log_page(*lines: dict[str, Any]) -> httpx.Response:
+    """Kestra's answer to a log search holding ``lines`` (given oldest first; Kestra lists newest first)."""
+    return httpx.Response(200, json={"results": list(lines)[::-1], "total": len(lines)})
 
 
 def make_trigger(**kwargs: Any) -> KestraExecutionTrigger:
@@ -259,12 +265,13 @@ async def test_logs_are_relayed_once_and_the_cursor_travels_in_the_event(
         "timestamp": "2026-11-22T10:00:01.5Z",
         "executionId": "ex1",
     }
-    logs = kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(200, json=[line]))
+    logs = kestra.get(f"{API}/logs/search").mock(return_value=log_page(line))
     with caplog.at_level("INFO"):
         [event] = await events_of(make_trigger(stream_logs=True, log_level="WARN"))
     assert caplog.text.count("[kestra:extract] reading rows") == 1
     assert event["log_cursor"] and event["log_cursor"]["since"]
-    assert logs.calls[0].request.url.params["minLevel"] == "WARN"
+    assert logs.calls[0].request.url.params["filters[level][EQUALS]"] == "WARN"
+    assert logs.calls[0].request.url.params["filters[executionId][EQUALS]"] == "ex1"
     assert logs.call_count >= 2  # relayed while waiting, and once more at the end
 
 
@@ -274,16 +281,25 @@ async def test_log_cursor_from_the_operator_is_honoured(
     kestra.get(f"{API}/executions/ex1").mock(
         return_value=httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))
     )
-    line = {"taskId": "t", "level": "INFO", "message": "already shown", "timestamp": "2026-11-22T10:00:01Z"}
+    line = {
+        "taskId": "t",
+        "level": "INFO",
+        "message": "already shown",
+        "timestamp": "2026-11-22T10:00:01Z",
+        "executionId": "ex1",
+    }
     from support.log_helpers import new_log_entries
 
     _, cursor = new_log_entries([line], None)
     fresh = {**line, "message": "new line", "timestamp": "2026-11-22T10:00:02Z"}
-    kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(200, json=[line, fresh]))
+    search = kestra.get(f"{API}/logs/search").mock(return_value=log_page(line, fresh))
     with caplog.at_level("INFO"):
         await events_of(make_trigger(stream_logs=True, log_cursor=cursor))
     assert "already shown" not in caplog.text
     assert "[kestra:t] new line" in caplog.text
+    assert search.calls[0].request.url.params["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == (
+        search_since(cursor["since"])
+    )
 
 
 async def test_a_trigger_stored_by_the_previous_release_runs_and_fires_the_same_event(
@@ -531,7 +547,7 @@ async def test_a_failing_log_endpoint_does_not_end_the_wait(kestra: respx.MockRo
     kestra.get(f"{API}/executions/ex1").mock(
         return_value=httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))
     )
-    kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(500, json={"message": "boom"}))
+    kestra.get(f"{API}/logs/search").mock(return_value=httpx.Response(500, json={"message": "boom"}))
     [event] = await events_of(make_trigger(stream_logs=True))
     assert event["status"] == "success"
 
@@ -578,7 +594,14 @@ async def test_lines_of_a_task_that_keeps_logging_arrive_while_it_runs(
 
     running = execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")])
     done = execution("SUCCESS", execution_id="ex1", task_runs=[task_run("t", "tr1")])
-    first = {"taskId": "t", "taskRunId": "tr1", "level": "INFO", "message": "one", "timestamp": iso(1)}
+    first = {
+        "taskId": "t",
+        "taskRunId": "tr1",
+        "level": "INFO",
+        "message": "one",
+        "timestamp": iso(1),
+        "executionId": "ex1",
+    }
     second = {**first, "message": "two", "timestamp": iso(2)}
     answers = [[first], [first, second]]
     ended = asyncio.Event()
@@ -586,12 +609,12 @@ async def test_lines_of_a_task_that_keeps_logging_arrive_while_it_runs(
     def logs_answer(request: httpx.Request) -> httpx.Response:
         if len(answers) == 1:
             ended.set()  # the execution ends only after two reads while it ran
-        return httpx.Response(200, json=answers.pop(0) if len(answers) > 1 else answers[0])
+        return log_page(*(answers.pop(0) if len(answers) > 1 else answers[0]))
 
     kestra.get(f"{API}/executions/ex1").mock(
         side_effect=lambda request: httpx.Response(200, json=done if ended.is_set() else running)
     )
-    logs = kestra.get(f"{API}/logs/ex1").mock(side_effect=logs_answer)
+    logs = kestra.get(f"{API}/logs/search").mock(side_effect=logs_answer)
     with caplog.at_level("INFO"):
         # Bounded: without reads while the task logs, the execution would never end.
         [event] = await asyncio.wait_for(events_of(make_trigger(stream_logs=True)), 60)
@@ -618,7 +641,7 @@ async def test_a_silent_execution_gets_no_log_read_between_task_run_changes(
         return httpx.Response(200, json=done if len(polls_after_read) > 40 else running)
 
     kestra.get(f"{API}/executions/ex1").mock(side_effect=execution_answer)
-    logs = kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(200, json=[]))
+    logs = kestra.get(f"{API}/logs/search").mock(return_value=log_page())
     [event] = await asyncio.wait_for(events_of(make_trigger(stream_logs=True)), 60)
     assert event["status"] == "success" and event["logs_complete"] is True
     assert logs.call_count == 2  # one after the first frame, 40 polls of silence, one final
@@ -649,7 +672,7 @@ async def test_an_event_without_a_complete_final_read_does_not_say_logs_complete
 ) -> None:
     done = execution("SUCCESS", execution_id="ex1")
     kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=done))
-    kestra.get(f"{API}/logs/ex1").mock(return_value=httpx.Response(500))
+    kestra.get(f"{API}/logs/search").mock(return_value=httpx.Response(500))
     [event] = await events_of(make_trigger(stream_logs=True))
     assert event["status"] == "success" and "logs_complete" not in event
 
@@ -690,13 +713,14 @@ async def test_log_lines_are_never_printed_twice_after_a_triggerer_restart(
         "level": "INFO",
         "message": "before restart",
         "timestamp": "2026-11-22T10:00:01Z",
+        "executionId": "ex1",
     }
     later_line = {**first_line, "message": "after restart", "timestamp": "2026-11-22T10:00:09Z"}
-    logs = kestra.get(f"{API}/logs/ex1")
+    logs = kestra.get(f"{API}/logs/search")
     stored_at_defer = make_trigger(stream_logs=True).serialize()[1]
     comms = FakeXComComms()
 
-    logs.mock(return_value=httpx.Response(200, json=[first_line]))
+    logs.mock(return_value=log_page(first_line))
     first = KestraExecutionTrigger(**stored_at_defer)
     ti_state(first, "deferred")
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
@@ -705,7 +729,7 @@ async def test_log_lines_are_never_printed_twice_after_a_triggerer_restart(
     await first.cleanup()
     assert LOG_CURSOR_XCOM_KEY in comms.xcoms
 
-    logs.mock(return_value=httpx.Response(200, json=[first_line, later_line]))
+    logs.mock(return_value=log_page(first_line, later_line))
     rebuilt = KestraExecutionTrigger(**json.loads(json.dumps(stored_at_defer)))
     ti_state(rebuilt, "deferred")
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
