@@ -1,11 +1,11 @@
 """When to read an execution's Kestra log while waiting for it, decided without I/O.
 
-Kestra's ``GET /logs/{executionId}`` has no "anything new?" question: every read downloads the log. Reading
-it on a timer costs a request every ``poll_interval`` per waiting task even when the execution logs
-nothing (1,000 deferred waits: 162 log requests/s). The wait already holds the execution's event stream,
-which sends a frame whenever a task run appears or changes; :class:`KestraLogPacer` reads the log only
-after such a change, keeps reading every ``poll_interval`` while a still running task run is logging, and
-leaves the last read to the end of the wait (the caller's final relay).
+Kestra cannot be asked "anything new?" for free: even a log search for the lines after a cursor is a
+request. Reading on a timer costs a request every ``poll_interval`` per waiting task even when the execution
+logs nothing (1,000 deferred waits: 162 log requests/s). The wait already holds the execution's event
+stream, which sends a frame whenever a task run appears or changes; :class:`KestraLogPacer` reads the log
+only after such a change, keeps reading every ``poll_interval`` while a still running task run is logging,
+and leaves the last read to the end of the wait (the caller's final relay).
 
 The trade-off: a task run that logs after a long silence shows those lines at the execution's next
 task-run change or at the end of the wait, not live.
