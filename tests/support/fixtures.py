@@ -1,5 +1,6 @@
 """Fixtures for the whole test run (``pytest_plugins`` of ``tests/conftest.py``).
 
+* ``_forget_kestra_servers`` (autouse): empties the hooks' per-process server-info cache before each test.
 * ``airflow_db``: the session's SQLite metadata DB, migrated once; yields AIRFLOW_HOME.
 * ``kestra_conn``: ``AIRFLOW_CONN_KESTRA_DEFAULT`` pointing at the mocked test server; the URI comes from
   ``kestra_conn_uri`` (override it, e.g. with ``CONN_URI_V1``, to pin the API version).
@@ -45,6 +46,15 @@ def airflow_db() -> Iterator[Path]:
         stdout=subprocess.DEVNULL,
     )
     yield Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture(autouse=True)
+def _forget_kestra_servers() -> None:
+    """Each test starts with no stored ``/api/v1/configs`` answer: the hooks keep them per process and
+    server for ten minutes, and tests mock different versions at the same URL."""
+    from airflow_provider_kestra.hooks.kestra_server_info import SERVER_INFO_CACHE
+
+    SERVER_INFO_CACHE.clear()
 
 
 @pytest.fixture
