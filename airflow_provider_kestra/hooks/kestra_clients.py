@@ -1,13 +1,13 @@
-"""One ``httpx.AsyncClient`` per connection settings and event loop, shared by every ``KestraAsyncHook``.
+"""Shared ``httpx.AsyncClient``s per connection settings and event loop, for every ``KestraAsyncHook``.
 
 A triggerer runs hundreds of Kestra triggers on one loop. With a client each, every trigger paid its own
 client, and httpx's 5 s keep-alive equalled the 5 s poll interval, so every poll opened a new connection.
-:data:`ASYNC_CLIENTS` lends one client to every hook with the same settings on the same loop (counted
-leases); when the last lease ends, the client stays open :data:`IDLE_CLOSE_SECONDS` more, so trigger
-churn does not reopen connections, then it is closed. Clients of a loop that shuts down are closed with
-it (``loop.shutdown_asyncgens()``, which ``asyncio.run`` and ``asyncio.Runner`` call); a closed loop's
-clients are dropped. httpx is imported by the hook that builds the client, not here. Internal to the
-hooks package.
+:data:`ASYNC_CLIENTS` lends a client to every hook with the same settings on the same loop (counted
+leases, up to :data:`HOOKS_PER_CLIENT` hooks per client). When a client's last lease ends, it stays
+open :data:`IDLE_CLOSE_SECONDS` more, so trigger churn does not reopen connections, then it is closed.
+Clients of a loop that shuts down are closed with it (``loop.shutdown_asyncgens()``, which
+``asyncio.run`` and ``asyncio.Runner`` call); a closed loop's clients are dropped. httpx is imported by
+the hook that builds the client, not here. Internal to the hooks package.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ KEEPALIVE_SECONDS = 30.0
 MAX_KEEPALIVE_CONNECTIONS = 100
 """Idle connections a client keeps. There is no cap on open connections: every waiting trigger holds an
 event stream, and a cap would queue polls behind streams."""
+HOOKS_PER_CLIENT = 64
+"""How many hooks share one client (see :class:`KestraAsyncClientRegistry`): enough to reuse connections,
+few enough that httpcore's walk over a pool's connections stays short."""
 
 
 def client_fingerprint(parts: Iterable[object]) -> str:
@@ -46,55 +49,73 @@ def client_fingerprint(parts: Iterable[object]) -> str:
 
 
 @dataclass(eq=False)
+class KestraSharedClient:
+    """One shared client and how many hooks hold it."""
+
+    client: httpx.AsyncClient
+    users: int = 0
+    idle: asyncio.TimerHandle | None = None
+    """The countdown to its close, while nobody holds it."""
+
+
+@dataclass(eq=False)
 class KestraClientLease:
     """One hook's use of a shared client: returned by :meth:`KestraAsyncClientRegistry.acquire`, handed
     back to :meth:`KestraAsyncClientRegistry.release` once."""
 
     loop: asyncio.AbstractEventLoop
     fingerprint: str
-    client: httpx.AsyncClient
+    shared: KestraSharedClient
 
-
-@dataclass(eq=False)
-class _KestraSharedClient:
-    client: httpx.AsyncClient
-    users: int = 0
-    idle: asyncio.TimerHandle | None = None
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.shared.client
 
 
 @dataclass(eq=False)
 class _KestraLoopClients:
-    """The clients of one event loop, and what closes them when the loop shuts down."""
+    """The clients of one event loop by settings fingerprint, and what closes them at the loop's end."""
 
-    clients: dict[str, _KestraSharedClient] = field(default_factory=dict)
+    clients: dict[str, list[KestraSharedClient]] = field(default_factory=dict)
     closing: set[asyncio.Task[None]] = field(default_factory=set)
     keeper: AsyncGenerator[None, None] | None = None
 
 
 class KestraAsyncClientRegistry:
-    """Shared ``httpx.AsyncClient``s by (event loop, settings fingerprint), with lease counts."""
+    """Shared ``httpx.AsyncClient``s by (event loop, settings fingerprint), with lease counts.
 
-    def __init__(self, idle_seconds: float = IDLE_CLOSE_SECONDS) -> None:
+    A client serves at most ``hooks_per_client`` hooks; more hooks of the same settings get a further
+    client. httpcore's pool walks all of its connections whenever a request starts or a response ends,
+    and every waiting trigger holds an event stream open: one client for 5,000 triggers made each request
+    walk 5,000 connections (quadratic at start-up, and a steady cost for every poll).
+    """
+
+    def __init__(
+        self, idle_seconds: float = IDLE_CLOSE_SECONDS, hooks_per_client: int = HOOKS_PER_CLIENT
+    ) -> None:
         self.idle_seconds = idle_seconds
+        self.hooks_per_client = hooks_per_client
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _KestraLoopClients] = (
             weakref.WeakKeyDictionary()
         )
 
     def open_clients(self, loop: asyncio.AbstractEventLoop | None = None) -> int:
-        """How many clients are open on ``loop`` (default: the running one), leased or idle."""
+        """How many clients are open on ``loop`` (default: the running one), held or idle."""
         clients = self._loops.get(loop or asyncio.get_running_loop())
-        return len(clients.clients) if clients is not None else 0
+        return sum(len(shared) for shared in clients.clients.values()) if clients is not None else 0
 
     def users(self, client: httpx.AsyncClient) -> int:
-        """How many leases ``client`` has (0 for an idle or unknown client)."""
+        """How many hooks hold ``client`` (0 for an idle or unknown client)."""
         for clients in list(self._loops.values()):
-            for shared in clients.clients.values():
-                if shared.client is client:
-                    return shared.users
+            for shards in clients.clients.values():
+                for shared in shards:
+                    if shared.client is client:
+                        return shared.users
         return 0
 
     async def acquire(self, fingerprint: str, build: Callable[[], httpx.AsyncClient]) -> KestraClientLease:
-        """Lease the running loop's client of these settings (``build()`` makes it when there is none)."""
+        """Lease a client of these settings on the running loop: one with room (idle ones included), else
+        a new one from ``build()``."""
         loop = asyncio.get_running_loop()
         self._drop_closed_loops()
         clients = self._loops.get(loop)
@@ -102,51 +123,54 @@ class KestraAsyncClientRegistry:
             clients = self._loops[loop] = _KestraLoopClients()
             clients.keeper = self._keeper(clients)
             await clients.keeper.__anext__()  # registered with the loop: its shutdown closes the clients
-        shared = clients.clients.get(fingerprint)
-        if shared is None or shared.client.is_closed:
-            shared = clients.clients[fingerprint] = _KestraSharedClient(build())
+        shards = clients.clients.setdefault(fingerprint, [])
+        shards[:] = [shared for shared in shards if not shared.client.is_closed]
+        shared = next((s for s in shards if s.users < self.hooks_per_client), None)
+        if shared is None:
+            shared = KestraSharedClient(build())
+            shards.append(shared)
         if shared.idle is not None:
             shared.idle.cancel()
             shared.idle = None
         shared.users += 1
-        return KestraClientLease(loop, fingerprint, shared.client)
+        return KestraClientLease(loop, fingerprint, shared)
 
     def release(self, lease: KestraClientLease) -> None:
-        """End a lease; the client's last lease starts its idle countdown. A lease of a closed loop (or a
+        """End a lease; a client's last lease starts its idle countdown. A lease of a closed loop (or of a
         client closed meanwhile) ends without anything else to do."""
-        clients = self._loops.get(lease.loop)
-        shared = clients.clients.get(lease.fingerprint) if clients is not None else None
-        if shared is None or shared.client is not lease.client:
-            return
+        shared = lease.shared
         shared.users = max(0, shared.users - 1)
-        if shared.users or lease.loop.is_closed():
+        if shared.users or lease.loop.is_closed() or shared.client.is_closed:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed in between
             if _running_loop() is lease.loop:
-                self._count_down(lease.loop, lease.fingerprint, shared)
+                self._count_down(lease)
             else:
-                lease.loop.call_soon_threadsafe(self._count_down, lease.loop, lease.fingerprint, shared)
+                lease.loop.call_soon_threadsafe(self._count_down, lease)
 
     async def aclose_all(self) -> None:
-        """Close every client of the running loop now, leased or not (tests, and a loop shutting down)."""
+        """Close every client of the running loop now, held or not (tests, and a loop shutting down)."""
         clients = self._loops.get(asyncio.get_running_loop())
         if clients is not None:
             await self._close_all(clients)
 
     # ------------------------------------------------------------------------------------- internals
-    def _count_down(
-        self, loop: asyncio.AbstractEventLoop, fingerprint: str, shared: _KestraSharedClient
-    ) -> None:
-        if shared.users == 0 and shared.idle is None and not loop.is_closed():
-            shared.idle = loop.call_later(self.idle_seconds, self._expire, loop, fingerprint, shared)
+    def _count_down(self, lease: KestraClientLease) -> None:
+        shared = lease.shared
+        if shared.users == 0 and shared.idle is None and not lease.loop.is_closed():
+            shared.idle = lease.loop.call_later(self.idle_seconds, self._expire, lease)
 
-    def _expire(self, loop: asyncio.AbstractEventLoop, fingerprint: str, shared: _KestraSharedClient) -> None:
+    def _expire(self, lease: KestraClientLease) -> None:
         """The idle countdown ended: close the client unless it was leased again."""
+        shared, loop = lease.shared, lease.loop
         shared.idle = None
         clients = self._loops.get(loop)
-        if shared.users or clients is None or clients.clients.get(fingerprint) is not shared:
+        shards = clients.clients.get(lease.fingerprint, []) if clients is not None else []
+        if shared.users or clients is None or shared not in shards:
             return
-        del clients.clients[fingerprint]
+        shards.remove(shared)
+        if not shards:
+            del clients.clients[lease.fingerprint]
         task = loop.create_task(shared.client.aclose())
         clients.closing.add(task)
         task.add_done_callback(clients.closing.discard)
@@ -161,11 +185,12 @@ class KestraAsyncClientRegistry:
             self._loops.pop(asyncio.get_running_loop(), None)
 
     async def _close_all(self, clients: _KestraLoopClients) -> None:
-        shared_clients = list(clients.clients.values())
+        shared_clients = [shared for shards in clients.clients.values() for shared in shards]
         clients.clients.clear()
         for shared in shared_clients:
             if shared.idle is not None:
                 shared.idle.cancel()
+                shared.idle = None
             with contextlib.suppress(Exception):
                 await shared.client.aclose()
         if clients.closing:
