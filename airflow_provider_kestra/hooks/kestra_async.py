@@ -28,7 +28,8 @@ from airflow_provider_kestra.hooks.kestra_clients import (
     MAX_KEEPALIVE_CONNECTIONS,
     client_fingerprint,
 )
-from airflow_provider_kestra.utils.connection import shared_ssl_context
+from airflow_provider_kestra.hooks.kestra_server_info import KestraProcessCache
+from airflow_provider_kestra.utils.connection import KestraConnectionSettings, shared_ssl_context
 from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogSelection
 from airflow_provider_kestra.utils.retry import httpx_failure_kind
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
@@ -37,6 +38,13 @@ from airflow_provider_kestra.utils.wait import STREAM_FALLBACK_ERRORS, KestraMat
 
 OFF_LOOP_DECODE_BYTES = 1 << 16
 """JSON bodies and event-stream frames from this size on are decoded in a thread, off the event loop."""
+CONNECTION_SETTINGS_TTL_SECONDS = 30.0
+"""How long a triggerer reuses a connection's resolved settings for new hooks (an edited connection is
+seen by triggers started after that); a thousand triggers starting at once look it up once."""
+CONNECTION_SETTINGS: KestraProcessCache[KestraConnectionSettings] = KestraProcessCache(
+    CONNECTION_SETTINGS_TTL_SECONDS, 64
+)
+"""The resolved settings of the connections async hooks used lately, by connection id."""
 
 if TYPE_CHECKING:
     import ssl
@@ -45,7 +53,6 @@ if TYPE_CHECKING:
     import httpx
 
     from airflow_provider_kestra.hooks.kestra_clients import KestraClientLease
-    from airflow_provider_kestra.utils.connection import KestraConnectionSettings
     from airflow_provider_kestra.utils.models import (
         KestraExecution,
         KestraExecutionQuery,
@@ -94,20 +101,25 @@ class KestraAsyncHook(KestraHookBase):
         return self._lock[1]
 
     async def settings(self) -> KestraConnectionSettings:
-        """The resolved connection settings, read once (one lookup however many coroutines ask at the same
-        time) without blocking the event loop."""
+        """The resolved connection settings, without blocking the event loop: looked up once per process
+        and connection id every :data:`CONNECTION_SETTINGS_TTL_SECONDS` (one lookup however many hooks
+        and coroutines of the loop ask at the same time), then kept by this hook."""
         if self._settings is None:
             async with self._once():
                 if self._settings is None:
-                    aget = getattr(type(self), "aget_connection", None)
-                    if aget is not None:
-                        conn = await aget(self.kestra_conn_id)
-                    else:  # Airflow 2.11
-                        from asgiref.sync import sync_to_async
-
-                        conn = await sync_to_async(self.get_connection)(self.kestra_conn_id)
-                    self._settings = self._settings_from_connection(conn)
+                    self._settings = await CONNECTION_SETTINGS.afetch(self.kestra_conn_id, self._look_up)
         return self._settings
+
+    async def _look_up(self) -> KestraConnectionSettings:
+        """Read the Airflow connection (off the loop on Airflow 2.11) and resolve its settings."""
+        aget = getattr(type(self), "aget_connection", None)
+        if aget is not None:
+            conn = await aget(self.kestra_conn_id)
+        else:  # Airflow 2.11
+            from asgiref.sync import sync_to_async
+
+            conn = await sync_to_async(self.get_connection)(self.kestra_conn_id)
+        return self._settings_from_connection(conn)
 
     async def client(self) -> httpx.AsyncClient:
         """The ``httpx.AsyncClient`` of this hook's settings on the running loop, shared with the other

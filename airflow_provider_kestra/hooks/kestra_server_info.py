@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_kestra.utils.routes import KestraApiVersion
@@ -34,6 +34,7 @@ SERVER_INFO_TTL_SECONDS = 600.0
 SERVER_INFO_MAX_SERVERS = 64
 """How many servers the cache remembers (least recently used first out)."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -96,33 +97,29 @@ def server_key(base_url: str) -> str:
     return urlunsplit((scheme, f"{host}:{port}" if port else host, parts.path.rstrip("/"), "", ""))
 
 
-class KestraServerInfoCache:
-    """Answers of ``/api/v1/configs`` by server, for the whole process.
+class KestraProcessCache(Generic[V]):
+    """Answers shared by the hooks of one process, by key, for ``ttl`` seconds (at most ``max_entries``,
+    least recently used out first). Only answers are stored, never failures.
 
     Thread-safe (one ``threading.Lock`` around the table: the sync hook runs in worker threads). The async
-    hook asks through :meth:`afetch`: one request in flight per server and event loop, which every
-    concurrent coroutine of that loop awaits. A failure is never stored.
+    hook asks through :meth:`afetch`: one request in flight per key and event loop, which every concurrent
+    coroutine of that loop awaits.
     """
 
-    def __init__(
-        self,
-        ttl: float = SERVER_INFO_TTL_SECONDS,
-        max_servers: int = SERVER_INFO_MAX_SERVERS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, ttl: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
-        self.max_servers = max_servers
+        self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._answers: OrderedDict[str, tuple[float, KestraServerFacts]] = OrderedDict()
-        self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[KestraServerFacts]] = {}
+        self._answers: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[V]] = {}
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._answers)
 
-    def get(self, key: str) -> KestraServerFacts | None:
-        """The stored answer of this server, None when there is none or it expired."""
+    def get(self, key: str) -> V | None:
+        """The stored answer, None when there is none or it expired."""
         with self._lock:
             stored = self._answers.get(key)
             if stored is None:
@@ -133,33 +130,36 @@ class KestraServerInfoCache:
             self._answers.move_to_end(key)
             return stored[1]
 
-    def put(self, key: str, facts: KestraServerFacts) -> None:
-        """Store what the server answered (the least recently used server goes when full)."""
+    def put(self, key: str, answer: V) -> None:
+        """Store an answer (the least recently used one goes when full)."""
         with self._lock:
-            self._answers[key] = (self._clock(), facts)
+            self._answers[key] = (self._clock(), answer)
             self._answers.move_to_end(key)
-            while len(self._answers) > self.max_servers:
+            while len(self._answers) > self.max_entries:
                 self._answers.popitem(last=False)
 
+    def forget(self, key: str) -> None:
+        """Drop the answer of ``key`` (the next caller asks again)."""
+        with self._lock:
+            self._answers.pop(key, None)
+
     def clear(self) -> None:
-        """Forget every server (tests; a process that must see a changed server at once)."""
+        """Forget everything (tests; a process that must see a change at once)."""
         with self._lock:
             self._answers.clear()
 
-    def fetch(self, key: str, ask: Callable[[], KestraServerFacts]) -> KestraServerFacts:
+    def fetch(self, key: str, ask: Callable[[], V]) -> V:
         """The stored answer, else ``ask()``'s, stored. Threads that miss together each ask (a worker runs
         one task; holding a lock over a request that may be retried for an hour would block the others)."""
-        facts = self.get(key)
-        if facts is None:
-            facts = ask()
-            self.put(key, facts)
-        return facts
+        answer = self.get(key)
+        if answer is None:
+            answer = ask()
+            self.put(key, answer)
+        return answer
 
-    async def afetch(
-        self, key: str, ask: Callable[[], Awaitable[KestraServerFacts]], patience: float | None = None
-    ) -> KestraServerFacts:
-        """The stored answer, else the answer of the one request in flight for this server in this event
-        loop, else ``ask()``'s (this coroutine's request, which the others then await), stored.
+    async def afetch(self, key: str, ask: Callable[[], Awaitable[V]], patience: float | None = None) -> V:
+        """The stored answer, else the answer of the one request in flight for ``key`` in this event loop,
+        else ``ask()``'s (this coroutine's request, which the others then await), stored.
 
         A failed request is not stored: its own caller gets the error, and so does every coroutine that
         awaited it (each retries as its own wait decides). A coroutine whose own deadline (``patience``,
@@ -168,9 +168,9 @@ class KestraServerInfoCache:
         """
         loop = asyncio.get_running_loop()
         while True:
-            facts = self.get(key)
-            if facts is not None:
-                return facts
+            answer = self.get(key)
+            if answer is not None:
+                return answer
             flight = self._in_flight.get((loop, key))
             if flight is None:
                 return await self._ask(loop, key, ask)
@@ -186,17 +186,17 @@ class KestraServerInfoCache:
         self,
         loop: asyncio.AbstractEventLoop,
         key: str,
-        ask: Callable[[], Awaitable[KestraServerFacts]],
+        ask: Callable[[], Awaitable[V]],
         *,
         own: bool = True,
-    ) -> KestraServerFacts:
+    ) -> V:
         """Send the request; with ``own``, as the one in flight that the other coroutines await."""
-        flight: asyncio.Future[KestraServerFacts] | None = None
+        flight: asyncio.Future[V] | None = None
         if own:
             flight = loop.create_future()
             self._in_flight[(loop, key)] = flight
         try:
-            facts = await ask()
+            answer = await ask()
         except BaseException as err:
             if flight is not None:
                 if isinstance(err, asyncio.CancelledError):
@@ -206,15 +206,27 @@ class KestraServerInfoCache:
                     flight.exception()  # retrieved: nobody awaiting it is not an "unretrieved" error
             raise
         else:
-            self.put(key, facts)
+            self.put(key, answer)
             if flight is not None:
-                flight.set_result(facts)
-            return facts
+                flight.set_result(answer)
+            return answer
         finally:
             if flight is not None:
                 with contextlib.suppress(KeyError):
                     if self._in_flight[(loop, key)] is flight:
                         del self._in_flight[(loop, key)]
+
+
+class KestraServerInfoCache(KestraProcessCache[KestraServerFacts]):
+    """Answers of ``/api/v1/configs`` by server (:func:`server_key`), for the whole process."""
+
+    def __init__(
+        self,
+        ttl: float = SERVER_INFO_TTL_SECONDS,
+        max_servers: int = SERVER_INFO_MAX_SERVERS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(ttl, max_servers, clock)
 
 
 def _being_cancelled() -> bool:
