@@ -26,6 +26,7 @@ from airflow_provider_kestra.hooks.kestra_clients import (
     ASYNC_CLIENTS,
     KEEPALIVE_SECONDS,
     MAX_KEEPALIVE_CONNECTIONS,
+    START_PACER,
     client_fingerprint,
 )
 from airflow_provider_kestra.hooks.kestra_server_info import KestraProcessCache
@@ -103,8 +104,12 @@ class KestraAsyncHook(KestraHookBase):
     async def settings(self) -> KestraConnectionSettings:
         """The resolved connection settings, without blocking the event loop: looked up once per process
         and connection id every :data:`CONNECTION_SETTINGS_TTL_SECONDS` (one lookup however many hooks
-        and coroutines of the loop ask at the same time), then kept by this hook."""
+        and coroutines of the loop ask at the same time), then kept by this hook.
+
+        This is every hook's first step, so it is where hooks starting together are paced
+        (:data:`~airflow_provider_kestra.hooks.kestra_clients.START_PACER`: a few per turn of the loop)."""
         if self._settings is None:
+            await START_PACER.turn()
             async with self._once():
                 if self._settings is None:
                     self._settings = await CONNECTION_SETTINGS.afetch(self.kestra_conn_id, self._look_up)

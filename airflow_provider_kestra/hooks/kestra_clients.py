@@ -13,6 +13,7 @@ the hook that builds the client, not here. Internal to the hooks package.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -34,6 +35,8 @@ KEEPALIVE_SECONDS = 30.0
 MAX_KEEPALIVE_CONNECTIONS = 100
 """Idle connections a client keeps. There is no cap on open connections: every waiting trigger holds an
 event stream, and a cap would queue polls behind streams."""
+STARTS_PER_TURN = 1
+"""How many async hooks may take their client per turn of the event loop (see :class:`KestraStartPacer`)."""
 HOOKS_PER_CLIENT = 64
 """How many hooks share one client (see :class:`KestraAsyncClientRegistry`): enough to reuse connections,
 few enough that httpcore's walk over a pool's connections stays short."""
@@ -210,3 +213,61 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 ASYNC_CLIENTS = KestraAsyncClientRegistry()
 """The process's shared async clients (every ``KestraAsyncHook``)."""
+
+
+@dataclass(eq=False)
+class _KestraLoopStarts:
+    waiting: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
+    started: int = 0
+    """Hooks let through in this turn of the loop."""
+    turn_ends: bool = False
+    """Whether the end of this turn is scheduled (it lets the next hooks through)."""
+
+
+class KestraStartPacer:
+    """Lets at most ``per_turn`` async hooks take their client (and send their first request) per turn of
+    the event loop; the others wait for the next turns, in order.
+
+    A triggerer that starts 5,000 Kestra triggers at once runs each one's first steps (client, first
+    request, first answer: about a millisecond of CPU each) in the same turn of its loop, which then
+    answers nothing else for seconds. Paced, a turn holds a few of them, so the loop keeps serving the
+    triggers already waiting; the start-up takes about as long in total.
+    """
+
+    def __init__(self, per_turn: int = STARTS_PER_TURN) -> None:
+        self.per_turn = per_turn
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _KestraLoopStarts] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def turn(self) -> None:
+        """Return once this hook may start (at once while few start in this turn)."""
+        loop = asyncio.get_running_loop()
+        starts = self._loops.get(loop)
+        if starts is None:
+            starts = self._loops[loop] = _KestraLoopStarts()
+        if not starts.turn_ends:
+            starts.turn_ends = True
+            loop.call_soon(self._next_turn, loop, starts)
+        if not starts.waiting and starts.started < self.per_turn:
+            starts.started += 1
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        starts.waiting.append(waiter)
+        await waiter
+
+    def _next_turn(self, loop: asyncio.AbstractEventLoop, starts: _KestraLoopStarts) -> None:
+        """Let the next hooks through (they run in the coming turn); again next turn while any wait."""
+        starts.started = 0
+        while starts.waiting and starts.started < self.per_turn:
+            waiter = starts.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                starts.started += 1
+        starts.turn_ends = bool(starts.waiting)
+        if starts.turn_ends:
+            loop.call_soon(self._next_turn, loop, starts)
+
+
+START_PACER = KestraStartPacer()
+"""The process's pacing of async hooks' first requests, per event loop."""

@@ -1,6 +1,7 @@
 """One ``httpx.AsyncClient`` per settings and event loop (``hooks/kestra_clients.py``), shared by every
 ``KestraAsyncHook``: leases, the idle close after the last one, settings told apart, keep-alive limits, TLS
-only for https, and nothing left open when a loop ends (with or without ``aclose``)."""
+only for https, nothing left open when a loop ends (with or without ``aclose``), and hooks starting
+together paced a few per loop turn."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import gc
 import sys
 import warnings
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +22,7 @@ from airflow_provider_kestra.hooks.kestra_clients import (
     KEEPALIVE_SECONDS,
     MAX_KEEPALIVE_CONNECTIONS,
     KestraAsyncClientRegistry,
+    KestraStartPacer,
 )
 
 if TYPE_CHECKING:
@@ -177,3 +180,37 @@ async def test_no_socket_is_left_open_when_hooks_and_loops_end(
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [
         str(w.message) for w in caught
     ]
+
+
+# ------------------------------------------------------------------------------------ start-up pacing
+async def test_hooks_starting_together_go_a_few_per_loop_turn_in_order() -> None:
+    pacer = KestraStartPacer(per_turn=2)
+    turn, passed = 0, []
+
+    async def ticker() -> None:
+        nonlocal turn
+        while True:
+            await asyncio.sleep(0)
+            turn += 1
+
+    async def start(index: int) -> None:
+        await pacer.turn()
+        passed.append((index, turn))
+
+    ticking = asyncio.ensure_future(ticker())
+    await asyncio.gather(*(start(i) for i in range(7)))
+    ticking.cancel()
+    assert [index for index, _ in passed] == list(range(7)), "first come, first started"
+    per_turn = Counter(at for _, at in passed)
+    assert max(per_turn.values()) <= 2 and len(per_turn) >= 4
+
+
+async def test_a_lone_hook_starts_at_once_and_a_cancelled_one_blocks_nobody() -> None:
+    pacer = KestraStartPacer(per_turn=1)
+    await pacer.turn()  # nobody else: no wait for a turn
+    waiting = [asyncio.ensure_future(pacer.turn()) for _ in range(3)]
+    await asyncio.sleep(0)  # the first of them takes this turn, the two others queue
+    assert waiting[0].done() and not waiting[1].done()
+    waiting[1].cancel()
+    await asyncio.wait_for(waiting[2], 30)
+    assert waiting[1].cancelled()
