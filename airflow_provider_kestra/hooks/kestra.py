@@ -3,8 +3,9 @@
 
 Both read an Airflow connection of type ``kestra`` (see :mod:`airflow_provider_kestra.utils.connection`),
 detect the server's API generation with ``GET /api/v1/configs`` (asked once per process and server, see
-:mod:`airflow_provider_kestra.hooks.kestra_server_info`) unless the ``api_version`` extra pins it, and send the call descriptions of :mod:`airflow_provider_kestra.hooks.kestra_base` through the
-one route table of :mod:`airflow_provider_kestra.utils.routes`. Failed requests are retried according to
+:mod:`airflow_provider_kestra.hooks.kestra_server_info`) unless the ``api_version`` extra pins it, and
+send the call descriptions of :mod:`airflow_provider_kestra.hooks.kestra_base` through the one route
+table of :mod:`airflow_provider_kestra.utils.routes`. Failed requests are retried according to
 :mod:`airflow_provider_kestra.utils.retry`; the POST that creates an execution is never repeated blindly
 (see :meth:`KestraHook.create_execution`).
 """

@@ -46,6 +46,8 @@ CONNECTION_SETTINGS: KestraProcessCache[KestraConnectionSettings] = KestraProces
     CONNECTION_SETTINGS_TTL_SECONDS, 64
 )
 """The resolved settings of the connections async hooks used lately, by connection id."""
+_SSL_CONTEXTS_BUILT: set[bool | str] = set()
+"""The ``verify`` settings whose shared TLS context exists (taken at once, not through a thread)."""
 
 if TYPE_CHECKING:
     import ssl
@@ -159,7 +161,11 @@ class KestraAsyncHook(KestraHookBase):
         plain hop before it)."""
         if not settings.verify or not settings.base_url.lower().startswith("https://"):
             return False
-        return await asyncio.to_thread(shared_ssl_context, settings.verify)
+        if settings.verify in _SSL_CONTEXTS_BUILT:
+            return shared_ssl_context(settings.verify)
+        context = await asyncio.to_thread(shared_ssl_context, settings.verify)
+        _SSL_CONTEXTS_BUILT.add(settings.verify)
+        return context
 
     def _new_client(self, verify: bool | ssl.SSLContext) -> httpx.AsyncClient:
         from http.cookiejar import CookieJar
