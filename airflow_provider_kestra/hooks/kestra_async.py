@@ -276,8 +276,8 @@ class KestraAsyncHook(KestraHookBase):
     # -------------------------------------------------------------------------------------------- calls
     async def server_info(self) -> KestraServerInfo:
         """Version, edition and API generation of the server (``GET /api/v1/configs``), read once per
-        process and server for ten minutes (:data:`~airflow_provider_kestra.hooks.kestra_base.
-        SERVER_INFO_CACHE`): concurrent coroutines of one loop share one request."""
+        process and server for ten minutes (see :mod:`airflow_provider_kestra.hooks.kestra_server_info`):
+        concurrent coroutines of one loop share one request."""
         if self._server_info is None:
             await self.settings()
             patience = base.current_patience()
