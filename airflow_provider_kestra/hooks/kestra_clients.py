@@ -7,7 +7,8 @@ leases, up to :data:`HOOKS_PER_CLIENT` hooks per client). When a client's last l
 open :data:`IDLE_CLOSE_SECONDS` more, so trigger churn does not reopen connections, then it is closed.
 Clients of a loop that shuts down are closed with it (``loop.shutdown_asyncgens()``, which
 ``asyncio.run`` and ``asyncio.Runner`` call); a closed loop's clients are dropped. httpx is imported by
-the hook that builds the client, not here. Internal to the hooks package.
+the hook that builds the client, not here. :data:`START_PACER` lets hooks that start together begin one
+per turn of the loop. Internal to the hooks package.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import asyncio
 import collections
 import contextlib
 import hashlib
-import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
     import httpx
 
-log = logging.getLogger(__name__)
-
 IDLE_CLOSE_SECONDS = 30.0
 """How long a client nobody uses stays open (a trigger that ends is often followed by another)."""
 KEEPALIVE_SECONDS = 30.0
@@ -36,7 +34,8 @@ MAX_KEEPALIVE_CONNECTIONS = 100
 """Idle connections a client keeps. There is no cap on open connections: every waiting trigger holds an
 event stream, and a cap would queue polls behind streams."""
 STARTS_PER_TURN = 1
-"""How many async hooks may take their client per turn of the event loop (see :class:`KestraStartPacer`)."""
+"""How many async hooks may begin (settings, client, first request) per turn of the event loop (see
+:class:`KestraStartPacer`)."""
 HOOKS_PER_CLIENT = 64
 """How many hooks share one client (see :class:`KestraAsyncClientRegistry`): enough to reuse connections,
 few enough that httpcore's walk over a pool's connections stays short."""
@@ -225,7 +224,7 @@ class _KestraLoopStarts:
 
 
 class KestraStartPacer:
-    """Lets at most ``per_turn`` async hooks take their client (and send their first request) per turn of
+    """Lets at most ``per_turn`` async hooks begin (settings, client, first request) per turn of
     the event loop; the others wait for the next turns, in order.
 
     A triggerer that starts 5,000 Kestra triggers at once runs each one's first steps (client, first
