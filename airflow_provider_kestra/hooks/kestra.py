@@ -2,9 +2,10 @@
 :mod:`airflow_provider_kestra.hooks.kestra_async`.
 
 Both read an Airflow connection of type ``kestra`` (see :mod:`airflow_provider_kestra.utils.connection`),
-detect the server's API generation once with ``GET /api/v1/configs`` unless the ``api_version`` extra
-pins it, and send the call descriptions of :mod:`airflow_provider_kestra.hooks.kestra_base` through the
-one route table of :mod:`airflow_provider_kestra.utils.routes`. Failed requests are retried according to
+detect the server's API generation with ``GET /api/v1/configs`` (asked once per process and server, see
+:mod:`airflow_provider_kestra.hooks.kestra_server_info`) unless the ``api_version`` extra pins it, and
+send the call descriptions of :mod:`airflow_provider_kestra.hooks.kestra_base` through the one route
+table of :mod:`airflow_provider_kestra.utils.routes`. Failed requests are retried according to
 :mod:`airflow_provider_kestra.utils.retry`; the POST that creates an execution is never repeated blindly
 (see :meth:`KestraHook.create_execution`).
 """
@@ -164,11 +165,20 @@ class KestraHook(KestraFlowDeployer):
     def server_info(self) -> KestraServerInfo:
         """Version, edition and API generation of the server (``GET /api/v1/configs``, read once).
 
-        Credentials are sent: Kestra 2.x and basic-auth-enabled 0.x servers require them there.
+        Credentials are sent: Kestra 2.x and basic-auth-enabled 0.x servers require them there. The answer
+        is shared by every hook of the process that talks to the same server, for ten minutes
+        (:data:`~airflow_provider_kestra.hooks.kestra_base.SERVER_INFO_CACHE`).
         """
         if self._server_info is None:
-            self._server_info = self._call(base.server_info_call())
+            self._ensure_connected()
+            facts = base.SERVER_INFO_CACHE.fetch(self._server_key(), self._ask_server)
+            self._server_info = self._server_info_of(facts)
         return self._server_info
+
+    def _ask_server(self) -> base.KestraServerFacts:
+        """Send ``GET /api/v1/configs`` (with retries) and read the server's answer."""
+        facts: base.KestraServerFacts = self._call(base.server_info_call())
+        return facts
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the URL, TLS, credentials and tenant; the message says what was found or what failed
@@ -180,8 +190,10 @@ class KestraHook(KestraFlowDeployer):
             return False, f"Invalid Kestra connection: {err}"
         limit, self.retry_limit = self.retry_limit, 0
         try:
-            try:
-                info = self.server_info()
+            try:  # really asked (a stored answer proves nothing about the server now), then stored
+                facts = self._ask_server()
+                base.SERVER_INFO_CACHE.put(self._server_key(), facts)
+                info = self._server_info = self._server_info_of(facts)
             except KestraError as err:
                 return False, base.one_line(base.connection_test_failure(settings, None, err))
             try:

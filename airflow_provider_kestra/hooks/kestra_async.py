@@ -22,7 +22,15 @@ from airflow_provider_kestra.hooks.kestra_base import (
     KestraHookBase,
     KestraPlan,
 )
-from airflow_provider_kestra.utils.connection import shared_ssl_context
+from airflow_provider_kestra.hooks.kestra_clients import (
+    ASYNC_CLIENTS,
+    KEEPALIVE_SECONDS,
+    MAX_KEEPALIVE_CONNECTIONS,
+    START_PACER,
+    client_fingerprint,
+)
+from airflow_provider_kestra.hooks.kestra_server_info import KestraProcessCache
+from airflow_provider_kestra.utils.connection import KestraConnectionSettings, shared_ssl_context
 from airflow_provider_kestra.utils.logs import KestraJsonArrayReader, KestraLogSelection
 from airflow_provider_kestra.utils.retry import httpx_failure_kind
 from airflow_provider_kestra.utils.routes import KestraApiVersion, KestraRoute
@@ -31,6 +39,15 @@ from airflow_provider_kestra.utils.wait import STREAM_FALLBACK_ERRORS, KestraMat
 
 OFF_LOOP_DECODE_BYTES = 1 << 16
 """JSON bodies and event-stream frames from this size on are decoded in a thread, off the event loop."""
+CONNECTION_SETTINGS_TTL_SECONDS = 30.0
+"""How long a triggerer reuses a connection's resolved settings for new hooks (an edited connection is
+seen by triggers started after that); a thousand triggers starting at once look it up once."""
+CONNECTION_SETTINGS: KestraProcessCache[KestraConnectionSettings] = KestraProcessCache(
+    CONNECTION_SETTINGS_TTL_SECONDS, 64
+)
+"""The resolved settings of the connections async hooks used lately, by connection id."""
+_SSL_CONTEXTS_BUILT: set[bool | str] = set()
+"""The ``verify`` settings whose shared TLS context exists (taken at once, not through a thread)."""
 
 if TYPE_CHECKING:
     import ssl
@@ -38,7 +55,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from airflow_provider_kestra.utils.connection import KestraConnectionSettings
+    from airflow_provider_kestra.hooks.kestra_clients import KestraClientLease
     from airflow_provider_kestra.utils.models import (
         KestraExecution,
         KestraExecutionQuery,
@@ -49,13 +66,14 @@ if TYPE_CHECKING:
 
 
 class KestraAsyncHook(KestraHookBase):
-    """Asynchronous Kestra client for triggers: one ``httpx.AsyncClient`` per instance, never blocks the loop.
+    """Asynchronous Kestra client for triggers; never blocks the loop. Its ``httpx.AsyncClient`` is shared
+    with every other hook of the same settings on the same event loop (:data:`ASYNC_CLIENTS`).
 
     Use ``async with KestraAsyncHook(...) as hook:`` or call :meth:`aclose`.
     """
 
-    _client: httpx.AsyncClient | None = None
-    """Built on first use by :meth:`client`, dropped by :meth:`aclose`."""
+    _lease: KestraClientLease | None = None
+    """This hook's use of the shared client: taken on first use by :meth:`client`, ended by :meth:`aclose`."""
     _asleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
     """How the hook pauses between retries and polls (tests replace it on the instance)."""
     _lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
@@ -68,10 +86,12 @@ class KestraAsyncHook(KestraHookBase):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client (the hook can be used again afterwards: a new client is built)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        """Give the HTTP client back (the hook can be used again afterwards). The shared client closes
+        :data:`~airflow_provider_kestra.hooks.kestra_clients.IDLE_CLOSE_SECONDS` after its last user
+        gave it back, unless another hook takes it meanwhile."""
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            ASYNC_CLIENTS.release(lease)
 
     # ----------------------------------------------------------------------------------------- plumbing
     def _once(self) -> asyncio.Lock:
@@ -84,40 +104,83 @@ class KestraAsyncHook(KestraHookBase):
         return self._lock[1]
 
     async def settings(self) -> KestraConnectionSettings:
-        """The resolved connection settings, read once (one lookup however many coroutines ask at the same
-        time) without blocking the event loop."""
+        """The resolved connection settings, without blocking the event loop: looked up once per process
+        and connection id every :data:`CONNECTION_SETTINGS_TTL_SECONDS` (one lookup however many hooks
+        and coroutines of the loop ask at the same time), then kept by this hook.
+
+        This is every hook's first step, so it is where hooks starting together are paced
+        (:data:`~airflow_provider_kestra.hooks.kestra_clients.START_PACER`: a few per turn of the loop)."""
         if self._settings is None:
+            await START_PACER.turn()
             async with self._once():
                 if self._settings is None:
-                    aget = getattr(type(self), "aget_connection", None)
-                    if aget is not None:
-                        conn = await aget(self.kestra_conn_id)
-                    else:  # Airflow 2.11
-                        from asgiref.sync import sync_to_async
-
-                        conn = await sync_to_async(self.get_connection)(self.kestra_conn_id)
-                    self._settings = self._settings_from_connection(conn)
+                    self._settings = await CONNECTION_SETTINGS.afetch(self.kestra_conn_id, self._look_up)
         return self._settings
 
+    async def _look_up(self) -> KestraConnectionSettings:
+        """Read the Airflow connection (off the loop on Airflow 2.11) and resolve its settings."""
+        aget = getattr(type(self), "aget_connection", None)
+        if aget is not None:
+            conn = await aget(self.kestra_conn_id)
+        else:  # Airflow 2.11
+            from asgiref.sync import sync_to_async
+
+            conn = await sync_to_async(self.get_connection)(self.kestra_conn_id)
+        return self._settings_from_connection(conn)
+
     async def client(self) -> httpx.AsyncClient:
-        """The shared ``httpx.AsyncClient`` (auth, TLS, timeout, User-Agent; cookies refused)."""
-        if self._client is None:
+        """The ``httpx.AsyncClient`` of this hook's settings on the running loop, shared with the other
+        hooks of the same settings (auth, TLS, timeout, User-Agent; cookies refused). A hook used again
+        on another loop (its first one closed) takes that loop's client."""
+        loop = asyncio.get_running_loop()
+        if self._lease is None or self._lease.loop is not loop:
             settings = await self.settings()
             async with self._once():
-                if self._client is None:
-                    self._client = self._new_client(settings)
-        return self._client
+                if self._lease is None or self._lease.loop is not loop:
+                    if self._lease is not None:
+                        ASYNC_CLIENTS.release(self._lease)
+                        self._lease = None
+                    verify = await self._ssl_context(settings)
+                    self._lease = await ASYNC_CLIENTS.acquire(
+                        self._client_fingerprint(settings), lambda: self._new_client(verify)
+                    )
+        return self._lease.client
 
-    def _new_client(self, settings: KestraConnectionSettings) -> httpx.AsyncClient:
+    def _client_fingerprint(self, settings: KestraConnectionSettings) -> str:
+        """What tells shared clients apart: everything :meth:`_new_client` builds one with (the headers
+        carry the credentials; the fingerprint is a digest)."""
+        return client_fingerprint(
+            (settings.base_url, settings.verify, self._timeout, sorted(self._headers().items()))
+        )
+
+    @staticmethod
+    async def _ssl_context(settings: KestraConnectionSettings) -> bool | ssl.SSLContext:
+        """The TLS setting of a client: the process's shared context for an ``https://`` server, built off
+        the loop the first time (it loads the whole CA bundle); none for a plain ``http://`` one, whose
+        requests are not encrypted in the first place (a redirect to https then is no worse than the
+        plain hop before it)."""
+        if not settings.verify or not settings.base_url.lower().startswith("https://"):
+            return False
+        if settings.verify in _SSL_CONTEXTS_BUILT:
+            return shared_ssl_context(settings.verify)
+        context = await asyncio.to_thread(shared_ssl_context, settings.verify)
+        _SSL_CONTEXTS_BUILT.add(settings.verify)
+        return context
+
+    def _new_client(self, verify: bool | ssl.SSLContext) -> httpx.AsyncClient:
         from http.cookiejar import CookieJar
 
         import httpx
 
-        verify: bool | ssl.SSLContext = shared_ssl_context(settings.verify) if settings.verify else False
         return httpx.AsyncClient(
             headers=self._headers(),
             verify=verify,
             timeout=httpx.Timeout(self._timeout),
+            limits=httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_SECONDS,
+            ),
             follow_redirects=True,
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
@@ -212,10 +275,22 @@ class KestraAsyncHook(KestraHookBase):
 
     # -------------------------------------------------------------------------------------------- calls
     async def server_info(self) -> KestraServerInfo:
-        """Version, edition and API generation of the server (``GET /api/v1/configs``, read once)."""
+        """Version, edition and API generation of the server (``GET /api/v1/configs``), read once per
+        process and server for ten minutes (see :mod:`airflow_provider_kestra.hooks.kestra_server_info`):
+        concurrent coroutines of one loop share one request."""
         if self._server_info is None:
-            self._server_info = await self._call(base.server_info_call())
+            await self.settings()
+            patience = base.current_patience()
+            facts = await base.SERVER_INFO_CACHE.afetch(
+                self._server_key(), self._ask_server, patience.left() if patience is not None else None
+            )
+            self._server_info = self._server_info_of(facts)
         return self._server_info
+
+    async def _ask_server(self) -> base.KestraServerFacts:
+        """Send ``GET /api/v1/configs`` (with retries) and read the server's answer."""
+        facts: base.KestraServerFacts = await self._call(base.server_info_call())
+        return facts
 
     async def get_execution(self, execution_id: str) -> KestraExecution:
         """The execution with its task runs (``GET /executions/{id}``)."""

@@ -90,6 +90,12 @@ from airflow_provider_kestra.hooks.kestra_messages import (
     match_wait_what,
     one_line,
 )
+from airflow_provider_kestra.hooks.kestra_server_info import (
+    SERVER_INFO_CACHE,
+    KestraServerFacts,
+    server_facts,
+    server_key,
+)
 from airflow_provider_kestra.utils.connection import KestraConnectionSettings, redact, settings_from_fields
 from airflow_provider_kestra.utils.logs import instant_key
 from airflow_provider_kestra.utils.outputs import task_outputs_from_execution
@@ -131,18 +137,20 @@ log = logging.getLogger(__name__)
 LOG_CHUNK_BYTES = 1 << 16
 """How much of a log answer (``GET /logs/{id}``, streamed) is read at a time."""
 
-__all__ = [  # the call descriptions and messages, re-exported from kestra_calls and kestra_messages
+__all__ = [  # the call descriptions, messages and server facts, re-exported from their modules
     "EXECUTION_KINDS",
     "LOG_SEARCH_FIRST_PAGE",
     "LOG_SEARCH_MAX_BYTES",
     "LOG_SEARCH_MAX_LINES",
     "LOG_SEARCH_PAGE_BYTES",
     "LOG_SEARCH_PAGE_SIZE",
+    "SERVER_INFO_CACHE",
     "UNKNOWN_OUTCOME_NOTE",
     "WEBHOOK_METHODS",
     "KestraAnswer",
     "KestraCall",
     "KestraPlan",
+    "KestraServerFacts",
     "auth_message",
     "check_create_options",
     "connection_failure_cause",
@@ -264,6 +272,11 @@ def created_execution(answer: Any, route: KestraRoute) -> KestraExecution:
         return answer  # type: ignore[return-value]
     error = KestraError(f"Kestra answered {route.method} {route.path} without an execution id")
     raise KestraAttemptFailure(KestraFailureKind.GARBLED, error)
+
+
+def current_patience() -> KestraPatience | None:
+    """The retry budget of the wait in progress in this thread or asyncio task, None outside a wait."""
+    return _PATIENCE.get()
 
 
 def user_agent() -> str:
@@ -717,7 +730,7 @@ class KestraHookBase(BaseHook):
         if call.answer == "list":
             return data if isinstance(data, list) else []
         if call.answer == "server_info":
-            return self._server_info_from_configs(data, response.headers)
+            return server_facts(data, response.headers)
         return data
 
     def _plan(self, call: KestraCall) -> Generator[KestraCall, Any, Any]:
@@ -804,32 +817,15 @@ class KestraHookBase(BaseHook):
         note = f"the execution is still {state or 'in an unknown state'}; the request was not sent again"
         raise with_note(err, note) from None
 
-    def _server_info_from_configs(self, data: Any, headers: Mapping[str, str]) -> KestraServerInfo:
-        """Read ``GET /api/v1/configs`` (anything but a JSON object counts as empty)."""
+    def _server_key(self) -> str:
+        """The key of this hook's server in :data:`SERVER_INFO_CACHE` (its normalised base URL)."""
         assert self._settings is not None
-        if not isinstance(data, dict):
-            data = {}
-        version = data.get("version")
-        version_text = str(version) if version else None
-        if self._settings.api_version is not None:
-            api = self._settings.api_version
-        elif version_text:
-            try:
-                api = KestraApiVersion.from_server_version(version_text)
-            except ValueError:
-                api = KestraApiVersion.V1
-        else:
-            log.warning(
-                "Kestra did not report its version; assuming API generation 1 (pin api_version to avoid this)"
-            )
-            api = KestraApiVersion.V1
-        simulator_header = str(headers.get("X-Kestra-Simulator", "")).lower() in ("1", "true", "yes")
-        return {
-            "version": version_text,
-            "edition": str(data["edition"]) if data.get("edition") else None,
-            "api_version": api.value,
-            "is_simulator": bool(data.get("simulator") or data.get("isSimulator") or simulator_header),
-        }
+        return server_key(self._settings.base_url)
+
+    def _server_info_of(self, facts: KestraServerFacts) -> KestraServerInfo:
+        """What :meth:`server_info` reports: the server's answer, with the pinned API generation if any."""
+        assert self._settings is not None
+        return facts.info(self._settings.api_version)
 
     def _ui_url(self, execution: KestraExecution, version: KestraApiVersion) -> str:
         assert self._settings is not None

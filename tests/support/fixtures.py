@@ -1,5 +1,7 @@
 """Fixtures for the whole test run (``pytest_plugins`` of ``tests/conftest.py``).
 
+* ``_forget_kestra_servers`` (autouse): empties the hooks' per-process caches (server info, connection
+  settings) before each test.
 * ``airflow_db``: the session's SQLite metadata DB, migrated once; yields AIRFLOW_HOME.
 * ``kestra_conn``: ``AIRFLOW_CONN_KESTRA_DEFAULT`` pointing at the mocked test server; the URI comes from
   ``kestra_conn_uri`` (override it, e.g. with ``CONN_URI_V1``, to pin the API version).
@@ -45,6 +47,19 @@ def airflow_db() -> Iterator[Path]:
         stdout=subprocess.DEVNULL,
     )
     yield Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture(autouse=True)
+def _forget_kestra_servers() -> None:
+    """Each test starts with no stored ``/api/v1/configs`` answer nor connection settings: the hooks keep
+    them per process (server answers for ten minutes, the async hook's settings for 30 s), and tests mock
+    different versions at the same URL and point ``kestra_default`` elsewhere."""
+    server_info = sys.modules.get("airflow_provider_kestra.hooks.kestra_server_info")
+    async_hook = sys.modules.get("airflow_provider_kestra.hooks.kestra_async")  # not imported for nothing
+    if server_info is not None:
+        server_info.SERVER_INFO_CACHE.clear()
+    if async_hook is not None:
+        async_hook.CONNECTION_SETTINGS.clear()
 
 
 @pytest.fixture

@@ -41,3 +41,59 @@ async def test_aclose_and_reuse(router: Any) -> None:
     await hook.aclose()
     assert (await hook.get_execution(EXEC_ID))["id"] == EXEC_ID
     await hook.aclose()
+
+
+# ------------------------------------------------------------- connection settings, once per process
+class Lookups:
+    """The connection lookups made (``aget_connection`` replaced), and the settings cache's clock."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.now = 0.0
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> Lookups:
+    import asyncio
+
+    from airflow_provider_kestra.hooks import kestra_async
+
+    made = Lookups()
+
+    class Conn:
+        host, schema, port, login, password = "http://kestra.test:8080", None, None, None, None
+
+        def __init__(self, api_version: str) -> None:
+            self.extra_dejson = {"api_version": api_version}
+
+    async def aget_connection(cls: Any, conn_id: str) -> Any:
+        made.ids.append(conn_id)
+        await asyncio.sleep(0)
+        return Conn("banana" if conn_id == "broken" else "1")
+
+    monkeypatch.setattr(KestraAsyncHook, "aget_connection", classmethod(aget_connection), raising=False)
+    monkeypatch.setattr(kestra_async.CONNECTION_SETTINGS, "_clock", lambda: made.now)
+    return made
+
+
+async def test_hooks_starting_together_look_the_connection_up_once(lookups: Lookups) -> None:
+    import asyncio
+
+    hooks = [KestraAsyncHook() for _ in range(50)]
+    settings = await asyncio.gather(*(hook.settings() for hook in hooks))
+    assert lookups.ids == ["kestra_default"] and len({id(s) for s in settings}) == 1
+    lookups.now += 29
+    await KestraAsyncHook().settings()
+    assert len(lookups.ids) == 1
+    lookups.now += 1
+    await KestraAsyncHook().settings()
+    assert len(lookups.ids) == 2, "an edited connection is seen by hooks made 30 s later"
+
+
+async def test_a_connection_that_cannot_be_used_is_not_stored(lookups: Lookups) -> None:
+    from airflow_provider_kestra.exceptions import KestraConfigError
+
+    for _ in range(2):
+        with pytest.raises(KestraConfigError, match="api_version"):
+            await KestraAsyncHook("broken").settings()
+    assert lookups.ids == ["broken", "broken"]
