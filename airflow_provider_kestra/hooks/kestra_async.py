@@ -155,11 +155,10 @@ class KestraAsyncHook(KestraHookBase):
 
     @staticmethod
     async def _ssl_context(settings: KestraConnectionSettings) -> bool | ssl.SSLContext:
-        """The TLS setting of a client: the process's shared context for an ``https://`` server, built off
-        the loop the first time (it loads the whole CA bundle); none for a plain ``http://`` one, whose
-        requests are not encrypted in the first place (a redirect to https then is no worse than the
-        plain hop before it)."""
-        if not settings.verify or not settings.base_url.lower().startswith("https://"):
+        """The TLS setting of a client: the process's shared context, built off the loop the first time
+        (it loads the whole CA bundle). Also for a plain ``http://`` server: the client follows redirects,
+        and a redirect to ``https://`` must have its certificate checked."""
+        if not settings.verify:
             return False
         if settings.verify in _SSL_CONTEXTS_BUILT:
             return shared_ssl_context(settings.verify)
