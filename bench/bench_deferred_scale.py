@@ -209,10 +209,10 @@ async def _measure(
     requests_settled, lag_startup, stall_startup = counter.total, lag.take(), lag.take_total()
     logs_settled = counter._count(LOG_PATHS)
     window = first_end - 1.0 - time.time()
-    rss_waiting = rss_bytes()
+    rss_waiting, logs_halfway, halfway = rss_bytes(), logs_settled, time.monotonic()
     if window > 0:
         await asyncio.sleep(window / 2)
-        rss_waiting = rss_bytes()
+        rss_waiting, logs_halfway, halfway = rss_bytes(), counter._count(LOG_PATHS), time.monotonic()
         await asyncio.sleep(window / 2)
     cpu_waited, wall_waited = time.process_time(), time.monotonic()
     requests_waited, lag_waiting, stall_waiting = counter.total, lag.take(), lag.take_total()
@@ -234,7 +234,10 @@ async def _measure(
             "waiting": requests_waited - requests_settled,
             "total": counter.total - requests_before,
             "logs_waiting": logs_waited - logs_settled,
+            "logs_first_half": logs_halfway - logs_settled,
+            "logs_second_half": logs_waited - logs_halfway,
         },
+        "second_half_seconds": wall_waited - halfway,
     }
 
 
