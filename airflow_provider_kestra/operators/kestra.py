@@ -472,8 +472,9 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
         execution is read once more and finished if it ended, watched again (deferred anew) while the
         deadline allows, or else left running for the next try, with its id and URL in the task log.
 
-        The log is read once more unless the event says ``logs_complete`` (the trigger relayed it to the
-        end after the outcome); an event of an older trigger, a timeout or an error is read again.
+        The rest of the log is always read here, from the event's ``log_cursor``: one request on the
+        worker, since the trigger fires at once without a final read (any other key an event carries,
+        such as an unreleased ``logs_complete``, is ignored).
         """
         from airflow_provider_kestra.exceptions import KestraError
 
@@ -484,8 +485,7 @@ class KestraTriggerExecutionOperator(KestraHookMixin, BaseOperator):
             raise KestraError(f"{self.task_id}: unexpected event from the Kestra trigger: {event!r}")
         self._execution_id = str(execution_id)
         self._logs = KestraLogRelay(self.log, self.log_level, event.get("log_cursor"))
-        if not (status in ("success", "failed") and event.get("logs_complete") is True):
-            self._relay_logs(self._execution_id)
+        self._relay_logs(self._execution_id)
         if status in ("success", "failed"):
             return self._finish(context, self.hook.get_execution(self._execution_id))
         if status == "timeout":

@@ -120,7 +120,9 @@ class KestraExecutionTrigger(BaseTrigger):
     :param deadline: Wall-clock epoch seconds (``time.time()``) after which a ``timeout`` event fires;
         ``None`` waits forever. Wall-clock, so it means the same thing in every triggerer process.
     :param hook_params: Keyword arguments for :class:`~airflow_provider_kestra.hooks.kestra.KestraAsyncHook`.
-    :param stream_logs: Write the execution's Kestra logs into the task log while waiting.
+    :param stream_logs: Write the execution's Kestra logs into the task log while waiting. The event fires
+        without a final read (so thousands of events ending together are not held up); its
+        ``log_cursor`` says where the relay stopped, and the task's ``execute_complete`` reads the rest.
     :param log_level: Lowest Kestra log level to stream.
     :param log_cursor: Where log streaming resumes (from the hook's ``get_logs``), so no line shows twice.
     :param cancel_on_kill: The trigger owns the execution (the operator that started it sets this; a
@@ -164,7 +166,6 @@ class KestraExecutionTrigger(BaseTrigger):
         self.log_level = log_level
         self._logs = KestraLogRelay(self.log, log_level, log_cursor)
         self._cursor_restored = False
-        self._logs_complete = False
         self.cancel_on_kill = cancel_on_kill
         self._hook: KestraAsyncHook | None = None
 
@@ -264,9 +265,8 @@ class KestraExecutionTrigger(BaseTrigger):
 
     async def _timed_out(self, execution_id: str | None, last: KestraExecution | None) -> KestraTriggerEvent:
         """The ``timeout`` event; a trigger that owns its execution kills it first (cause 2 of the rule:
-        the deadline passed), so the execution stops even if the task resumes late or never."""
-        if execution_id is not None and self.stream_logs:
-            await self._relay_logs(execution_id)
+        the deadline passed), so the execution stops even if the task resumes late or never. No log read
+        here: ``execute_complete`` reads the rest from the event's ``log_cursor``."""
         message = self._timeout_message(last, execution_id)
         if (
             self.cancel_on_kill
@@ -331,12 +331,13 @@ class KestraExecutionTrigger(BaseTrigger):
         )
 
     async def _outcome(self, execution: KestraExecution) -> KestraTriggerEvent:
-        """The success or failure event of an execution whose state ended the wait, after a last log relay
-        (``logs_complete`` in the event when that relay read the log to its end)."""
+        """The success or failure event of an execution whose state ended the wait, fired at once.
+
+        No final log read: thousands of triggers ending together would queue those reads on the
+        triggerer's one event loop and delay every event (issue 12). The event's ``log_cursor`` says where
+        the paced relay stopped; ``execute_complete`` reads the rest on the worker.
+        """
         execution_id, state = execution["id"], state_of(execution)
-        if self.stream_logs:
-            result = await self._relay_logs(execution_id)
-            self._logs_complete = not result.failed
         if self.outcome.classify(state) == "failed":
             return self._event("failed", execution, f"Kestra execution {execution_id} ended in {state}")
         return self._event("success", execution, f"Kestra execution {execution_id} is {state}")
@@ -448,16 +449,13 @@ class KestraExecutionTrigger(BaseTrigger):
     def _event(
         self, status: KestraTriggerStatus, execution: KestraExecution | None, message: str
     ) -> KestraTriggerEvent:
-        event: KestraTriggerEvent = {
+        return {
             "status": status,
             "execution_id": execution["id"] if execution is not None else self.execution_id,
             "state": state_of(execution) if execution is not None else None,
             "message": message,
             "log_cursor": self.log_cursor,
         }
-        if self.stream_logs and self._logs_complete and status in ("success", "failed"):
-            event["logs_complete"] = True
-        return event
 
     async def on_kill(self) -> None:
         """Kill the Kestra execution when a person killed, marked or cleared the deferred task (AF 3.3+).

@@ -132,27 +132,19 @@ EVENT_STATUSES: frozenset[str] = frozenset(get_args(KestraTriggerStatus))
 """Every ``status`` a trigger event can carry; the operator and the sensor fail on any other value."""
 
 
-class _KestraTriggerEventKeys(TypedDict):
-    """The five keys every trigger event has had since the first release."""
+class KestraTriggerEvent(TypedDict):
+    """The one payload a :class:`~airflow_provider_kestra.triggers.kestra.KestraExecutionTrigger` fires.
+
+    The same five keys an older trigger emitted, so a task deferred before an upgrade still completes.
+    ``execution_id`` is None only when a search found nothing; ``log_cursor`` is where the trigger's log
+    relay stopped and the operator's resumes (the trigger fires without a final read).
+    """
 
     status: KestraTriggerStatus
     execution_id: str | None
     state: str | None
     message: str
     log_cursor: KestraLogCursor | None
-
-
-class KestraTriggerEvent(_KestraTriggerEventKeys, total=False):
-    """The one payload a :class:`~airflow_provider_kestra.triggers.kestra.KestraExecutionTrigger` fires.
-
-    The same five keys an older trigger emitted, so a task deferred before an upgrade still completes.
-    ``execution_id`` is None only when a search found nothing; ``log_cursor`` is where the operator's log
-    relay resumes. ``logs_complete`` (newer triggers, only when true) says the trigger relayed the log to
-    the end after the outcome, so the operator need not read it again; an event without it (an older
-    trigger, a timeout, an error, a failed last read) means "maybe not complete".
-    """
-
-    logs_complete: bool
 
 
 KestraDeployAction = Literal[

@@ -337,7 +337,8 @@ def test_a_run_reads_the_log_after_task_run_changes_only_and_sends_few_requests(
     kestra: KestraTestSide, make_dag: DagFactory, run_dag: DagRunner, deferrable: bool
 ) -> None:
     """No log read while the execution is silent (the 2 s Sleep): one read paced after the first task
-    runs, one at the end; deferring reads nothing; execute_complete does not read the log again. Counted
+    runs, one at the end (deferred: the trigger fires without it and execute_complete makes it, from the
+    event's cursor); deferring reads nothing. Counted
     from the simulator's journal without ``/configs`` (its per-process cache is another branch's part) and
     2.x's ``/outputs`` read (the task's result): create, follow, 2 log reads and, deferred, execute_complete's
     status read; the sync wait reads no status (its stream reports the end)."""

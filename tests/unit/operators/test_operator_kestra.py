@@ -686,41 +686,33 @@ def test_execute_complete_success_returns_outputs_and_prints_remaining_logs(
     assert "[kestra:t] late line" in caplog.text
 
 
-@pytest.mark.parametrize("status", ["success", "failed"])
-def test_execute_complete_reads_no_log_when_the_trigger_relayed_it_to_the_end(
-    hook: mock.MagicMock, status: str
-) -> None:
-    hook.get_execution.return_value = execution(status.upper(), execution_id="ex1")
-    hook.get_outputs.return_value = {"outputs": {}, "task_outputs": {}}
-    hook.get_logs.return_value = ([], None)
-    op = use_hook(trigger_op(deferrable=True), hook)
-    done = event(status, state=status.upper(), logs_complete=True)
-    if status == "failed":
-        with pytest.raises(KestraExecutionError):
-            op.execute_complete({"ti": make_ti()}, done)
-    else:
-        op.execute_complete({"ti": make_ti()}, done)
-    hook.iter_logs.assert_not_called()
-
-
 @pytest.mark.parametrize(
     "done",
     [
-        event("success", state="SUCCESS"),  # a trigger of an older release, or a failed last read
-        event("timeout", state="RUNNING", logs_complete=True),  # only an outcome's read counts
-        event("error", logs_complete=True),
+        event("success", state="SUCCESS"),
+        event("failed", state="FAILED"),
+        event("timeout", state="RUNNING"),
+        event("error"),
+        event("success", state="SUCCESS", logs_complete=True),  # an unreleased key: ignored
     ],
 )
-def test_execute_complete_reads_the_log_when_the_event_does_not_say_it_is_complete(
+def test_execute_complete_always_reads_the_rest_of_the_log_from_the_event_cursor(
     hook: mock.MagicMock, done: dict[str, Any]
 ) -> None:
-    hook.get_execution.return_value = execution("SUCCESS", execution_id="ex1")
+    """Issue 12: the trigger fires at once, without a final log read, so the worker reads the rest."""
+    state = "FAILED" if done["status"] == "failed" else "SUCCESS"
+    hook.get_execution.return_value = execution(state, execution_id="ex1")
     hook.get_outputs.return_value = {"outputs": {}, "task_outputs": {}}
+    hook.get_logs.return_value = ([], None)
     hook.iter_logs.side_effect = lambda _id, selection: iter(())
     op = use_hook(trigger_op(deferrable=True, timeout=60), hook)
-    with pytest.raises(KestraExecutionError) if done["status"] == "timeout" else contextlib.nullcontext():
+    fails = done["status"] in ("failed", "timeout")
+    with pytest.raises(KestraExecutionError) if fails else contextlib.nullcontext():
         op.execute_complete({"ti": make_ti()}, done)
-    assert hook.iter_logs.call_count >= 1
+    if done["status"] == "error":  # the execution had ended: read again after that state was seen
+        assert hook.iter_logs.call_count >= 1
+    else:
+        assert hook.iter_logs.call_count == 1
 
 
 def test_execute_complete_double_checks_the_state_on_success(hook: mock.MagicMock) -> None:

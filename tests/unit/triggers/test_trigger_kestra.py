@@ -278,8 +278,13 @@ async def test_logs_are_relayed_once_and_the_cursor_travels_in_the_event(
 async def test_log_cursor_from_the_operator_is_honoured(
     kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
 ) -> None:
+    import asyncio
+
+    running, done = execution("RUNNING", execution_id="ex1"), execution("SUCCESS", execution_id="ex1")
+    # Running until a second read starts, so the first (a paced one: the outcome fires without a read)
+    # has printed its lines.
     kestra.get(f"{API}/executions/ex1").mock(
-        return_value=httpx.Response(200, json=execution("SUCCESS", execution_id="ex1"))
+        side_effect=lambda request: httpx.Response(200, json=done if search.call_count >= 2 else running)
     )
     line = {
         "taskId": "t",
@@ -294,7 +299,7 @@ async def test_log_cursor_from_the_operator_is_honoured(
     fresh = {**line, "message": "new line", "timestamp": "2026-11-22T10:00:02Z"}
     search = kestra.get(f"{API}/logs/search").mock(return_value=log_page(line, fresh))
     with caplog.at_level("INFO"):
-        await events_of(make_trigger(stream_logs=True, log_cursor=cursor))
+        await asyncio.wait_for(events_of(make_trigger(stream_logs=True, log_cursor=cursor)), 60)
     assert "already shown" not in caplog.text
     assert "[kestra:t] new line" in caplog.text
     assert search.calls[0].request.url.params["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == (
@@ -335,7 +340,7 @@ async def test_a_trigger_stored_by_the_previous_release_runs_and_fires_the_same_
         "message": "Kestra execution ex1 ended in KILLED",
         "log_cursor": None,
     }
-    assert set(event) == KestraTriggerEvent.__required_keys__  # logs_complete only with stream_logs
+    assert set(event) == KestraTriggerEvent.__required_keys__
 
 
 # ----------------------------------------------------------------------------- kill and cleanup
@@ -603,13 +608,14 @@ async def test_lines_of_a_task_that_keeps_logging_arrive_while_it_runs(
         "executionId": "ex1",
     }
     second = {**first, "message": "two", "timestamp": iso(2)}
-    answers = [[first], [first, second]]
+    reads: list[int] = []
     ended = asyncio.Event()
 
     def logs_answer(request: httpx.Request) -> httpx.Response:
-        if len(answers) == 1:
-            ended.set()  # the execution ends only after two reads while it ran
-        return log_page(*(answers.pop(0) if len(answers) > 1 else answers[0]))
+        reads.append(1)
+        if len(reads) >= 3:
+            ended.set()  # the execution ends only at a third read: both lines showed while it ran
+        return log_page(*([first] if len(reads) == 1 else [first, second]))
 
     kestra.get(f"{API}/executions/ex1").mock(
         side_effect=lambda request: httpx.Response(200, json=done if ended.is_set() else running)
@@ -618,8 +624,8 @@ async def test_lines_of_a_task_that_keeps_logging_arrive_while_it_runs(
     with caplog.at_level("INFO"):
         # Bounded: without reads while the task logs, the execution would never end.
         [event] = await asyncio.wait_for(events_of(make_trigger(stream_logs=True)), 60)
-    assert event["status"] == "success" and event["logs_complete"] is True
-    assert logs.call_count >= 3  # two while running, one final
+    assert event["status"] == "success" and "logs_complete" not in event
+    assert logs.call_count >= 3  # all while running: the trigger makes no final read
     assert caplog.text.count("[kestra:t] one") == 1
     assert caplog.text.count("[kestra:t] two") == 1
 
@@ -628,7 +634,7 @@ async def test_a_silent_execution_gets_no_log_read_between_task_run_changes(
     kestra: respx.MockRouter, caplog: pytest.LogCaptureFixture, trigger_log: None
 ) -> None:
     """Polls that show the same task runs schedule nothing: one read after the first frame (its task run
-    logged nothing new), then none until the final read at the outcome."""
+    logged nothing new), then none; the outcome fires without a final read (execute_complete makes it)."""
     import asyncio
 
     running = execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")])
@@ -643,8 +649,8 @@ async def test_a_silent_execution_gets_no_log_read_between_task_run_changes(
     kestra.get(f"{API}/executions/ex1").mock(side_effect=execution_answer)
     logs = kestra.get(f"{API}/logs/search").mock(return_value=log_page())
     [event] = await asyncio.wait_for(events_of(make_trigger(stream_logs=True)), 60)
-    assert event["status"] == "success" and event["logs_complete"] is True
-    assert logs.call_count == 2  # one after the first frame, 40 polls of silence, one final
+    assert event["status"] == "success" and event["log_cursor"] is not None
+    assert logs.call_count == 1  # one after the first frame, 40 polls of silence, no final read
 
 
 async def test_a_frame_that_wakes_the_relay_as_the_wait_ends_never_keeps_the_trigger_waiting() -> None:
@@ -667,14 +673,21 @@ async def test_a_frame_that_wakes_the_relay_as_the_wait_ends_never_keeps_the_tri
         await asyncio.wait_for(relay, 5)
 
 
-async def test_an_event_without_a_complete_final_read_does_not_say_logs_complete(
+async def test_the_outcome_and_the_deadline_fire_at_once_without_a_log_read(
     kestra: respx.MockRouter, trigger_log: None
 ) -> None:
+    """Issue 12: thousands of events ending together must not wait for thousands of final log reads on
+    the triggerer's loop; execute_complete reads the rest from the event's cursor on the worker."""
     done = execution("SUCCESS", execution_id="ex1")
     kestra.get(f"{API}/executions/ex1").mock(return_value=httpx.Response(200, json=done))
-    kestra.get(f"{API}/logs/search").mock(return_value=httpx.Response(500))
+    running = execution("RUNNING", execution_id="ex5")
+    kestra.get(f"{API}/executions/ex5").mock(return_value=httpx.Response(200, json=running))
+    logs = kestra.get(f"{API}/logs/search").mock(return_value=log_page())
     [event] = await events_of(make_trigger(stream_logs=True))
-    assert event["status"] == "success" and "logs_complete" not in event
+    assert event["status"] == "success" and set(event) == KestraTriggerEvent.__required_keys__
+    [event] = await events_of(make_trigger(execution_id="ex5", stream_logs=True, deadline=time.time() - 1))
+    assert event["status"] == "timeout" and set(event) == KestraTriggerEvent.__required_keys__
+    assert logs.call_count == 0
 
 
 class FakeXComComms(FakeTriggerComms):
