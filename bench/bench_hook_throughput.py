@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from statistics import median
@@ -39,7 +41,8 @@ CEILING = "raw keep-alive requests.Session (ceiling)"
 KESTRAPY = "official client kestrapy (polling script, own process)"
 KESTRAPY_VENV = Path("/tmp/kestrapy-venv")
 KESTRAPY_PACKAGES = ("kestrapy", "regex")
-UV = Path("/work/venv33/bin/uv")
+UV = Path(shutil.which("uv") or Path(sys.executable).with_name("uv"))
+"""uv from PATH, else the one the test set-up installs into the running venv (scripts/lib/venv.sh)."""
 POLL_SCRIPT = Path(__file__).with_name("bench_kestrapy_poll.py")
 #: A finished execution with a few task runs and outputs: the size of a typical status read.
 THROUGHPUT_FLOW = """id: throughput

@@ -143,7 +143,7 @@ def test_burst_during_log_streaming(
     with reliability.faults(burst(kestra_side, status, LOGS_GET, 3)):
         run = run_dag(greeting_dag(make_dag, flow_id, mode, FAST_RETRIES))
         assert_greeted_once(ledger, reliability, run)
-        assert run.output.count("Hello reliability from Kestra") == 1, run.output[-3000:]
+        assert run.log_records_with("[kestra:hello] Hello reliability from Kestra") == 1, run.output[-3000:]
 
 
 @pytest.mark.parametrize("mode", MODES)
