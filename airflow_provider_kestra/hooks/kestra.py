@@ -562,9 +562,7 @@ class KestraHook(KestraFlowDeployer):
                 if not self._log_search_refused(err):
                     raise
             else:
-                if search.foreign:
-                    self._log_search_ignored(search)
-                elif not search.too_long:
+                if self._log_search_finished(search):
                     return
         call = base.logs_call(execution_id, selection.min_level)
         route = self._route_of(call)

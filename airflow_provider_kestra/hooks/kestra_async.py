@@ -364,9 +364,7 @@ class KestraAsyncHook(KestraHookBase):
                 if not self._log_search_refused(err):
                     raise
             else:
-                if search.foreign:
-                    self._log_search_ignored(search)
-                elif not search.too_long:
+                if self._log_search_finished(search):
                     return
         call = base.logs_call(execution_id, selection.min_level)
         route = await self._route_of(call)

@@ -695,14 +695,19 @@ class KestraHookBase(BaseHook):
         log.info("Kestra refused the log search (HTTP %s); reading whole logs instead", err.status)
         return True
 
-    def _log_search_ignored(self, search: KestraLogSearch) -> None:
-        """The server answered lines of other executions: it ignores the filters, never search it again."""
-        self._log_search_off = True
-        log.warning(
-            "Kestra's log search ignored the execution filter (lines of other executions for %s); "
-            "reading whole logs with GET /logs/{id} instead",
-            search.execution_id,
-        )
+    def _log_search_finished(self, search: KestraLogSearch) -> bool:
+        """After a search read its last page: True when it handed over every new line; False when the
+        whole log must be read instead (too many lines to page, or the server answered lines of other
+        executions: it ignores the filters, so it is never searched again)."""
+        if search.foreign:
+            self._log_search_off = True
+            log.warning(
+                "Kestra's log search ignored the execution filter (lines of other executions for %s); "
+                "reading whole logs with GET /logs/{id} instead",
+                search.execution_id,
+            )
+            return False
+        return not search.too_long
 
     def _stream_cut(self, execution_id: str, err: BaseException, *, idle: bool = False) -> KestraStreamError:
         """The error for an execution event stream broken by a transport error (``idle``: a read timeout)."""
