@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from datetime import timedelta
@@ -38,7 +39,6 @@ KESTRA_PROFILES = ("1.3", "2.0")
 """Kill and restart moved under ``/executions/{id}/actions/`` in 2.0: both generations are checked."""
 
 HOOK_PARAMS = {"retry_limit": 3, "retry_delay": 0.05}
-EXECUTION_GET = r"/executions/[A-Za-z0-9]+$"
 MODES = ("sync", "deferred")
 
 
@@ -74,8 +74,11 @@ def test_worker_dies_after_execution_created_then_task_retried(
     reliability: KestraReliabilityRecorder,
     mode: str,
 ) -> None:
-    """Try 1's worker is SIGKILLed once the execution runs (deferrable: while it checks the execution before
-    deferring, held there by a slow answer); try 2 waits for that execution and starts none."""
+    """Try 1's worker is SIGKILLed once the execution runs; try 2 waits for that execution and starts none.
+
+    Sync, the worker dies in its wait. Deferrable, it sends nothing between the create and the deferral, so
+    it is held after the create instead: the create's answer is lost (processed, connection dropped) and
+    the label search that resolves it is slowed; the worker dies there, before it deferred."""
     from airflow.sdk.exceptions import TaskDeferred
 
     flow_id = kestra_side.deploy("greeting", greeting_tasks("PT3S"), GREETING_INPUTS + GREETING_OUTPUTS)
@@ -85,16 +88,21 @@ def test_worker_dies_after_execution_created_then_task_retried(
     )
     labels = task_labels(first.dag_id, first.run_id)
     deaths = KestraFaultCounter()
-    slow_answer = (
-        kestra_side.sim.faults.latency(20.0, method="GET", path=EXECUTION_GET, count=1)
+    faults = kestra_side.sim.faults
+    create = rf"/executions/{re.escape(FLOW_NAMESPACE)}/{re.escape(flow_id)}$"
+    held = (
+        [
+            faults.drop(after_response=True, method="POST", path=create, count=1),
+            faults.latency(20.0, method="GET", path=r"/executions/search$", count=1),
+        ]
         if deferrable
-        else None
+        else []
     )
 
     with reliability.faults(deaths):
         with KestraWorkerProcess(first) as worker:
             created = ledger.wait_for_running(labels)
-            while slow_answer is not None and not slow_answer.fired:
+            while held and not held[-1].fired:
                 time.sleep(0.05)
             worker.signal(signal.SIGKILL)
             code, report, _ = worker.finish()
