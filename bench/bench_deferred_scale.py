@@ -137,9 +137,57 @@ def _operator_defaults_trigger(conn_id: str, url: str, auth: tuple[str, str]) ->
     raise RuntimeError("the operator did not defer")
 
 
+class HttpxStreamWaiter:
+    """Reference floor (mode ``httpx-stream``): the execution's follow stream read with plain httpx, no
+    provider code; clients shared by as many waiters as the provider shares one (``HOOKS_PER_CLIENT``).
+    What any waiter holding one httpx SSE stream per execution costs the loop and its heap at the least."""
+
+    clients: list[Any] = []
+    url = ""
+    auth: tuple[str, str] = ("", "")
+    made = 0
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        self.index = HttpxStreamWaiter.made
+        HttpxStreamWaiter.made += 1
+
+    def _client(self) -> Any:
+        import httpx
+
+        from airflow_provider_kestra.hooks.kestra_clients import HOOKS_PER_CLIENT
+
+        shard = self.index // HOOKS_PER_CLIENT
+        while len(HttpxStreamWaiter.clients) <= shard:
+            HttpxStreamWaiter.clients.append(
+                httpx.AsyncClient(
+                    auth=self.auth,
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+                    timeout=httpx.Timeout(30.0, read=None),
+                )
+            )
+        return HttpxStreamWaiter.clients[shard]
+
+    async def run(self) -> Any:
+        """Yield one event-like object once Kestra ends the stream (the execution ended)."""
+        from bench_detection_latency import ReferenceEvent
+
+        path = f"{self.url}/api/v1/main/executions/{self.execution_id}/follow"
+        async with self._client().stream("GET", path) as response:
+            async for _chunk in response.aiter_bytes():
+                pass
+        yield ReferenceEvent({"status": "success", "message": "stream ended"})
+
+    async def cleanup(self) -> None:
+        """Nothing per waiter: the shared clients live as long as the measure."""
+
+
 def _make_waiter(mode: str, conn_id: str, execution_id: str) -> Any:
     """A ``KestraExecutionTrigger`` (mode ``trigger``: constructor defaults; ``operator-defaults``: as the
-    operator defers with its defaults), or the hook's SSE follow path (``hook-follow``)."""
+    operator defers with its defaults), the hook's SSE follow path (``hook-follow``), or plain httpx
+    (``httpx-stream``, :class:`HttpxStreamWaiter`)."""
+    if mode == "httpx-stream":
+        return HttpxStreamWaiter(execution_id)
     if mode == "hook-follow":
         from bench_detection_latency import HookFollowWaiter
 
@@ -155,12 +203,33 @@ def _make_waiter(mode: str, conn_id: str, execution_id: str) -> Any:
 
 
 class LoopLagMonitor:
-    """The longest time the event loop was late waking a 50 ms ticker (a trigger blocking the loop)."""
+    """The longest time the event loop was late waking a 50 ms ticker (a trigger blocking the loop), and
+    how much of the time went to CPython's cyclic garbage collector (``gc.callbacks``), per phase."""
 
     def __init__(self) -> None:
         self.worst = 0.0
         self.total = 0.0
+        self.gc_seconds = 0.0
+        self.gc_full = 0
+        self.gc_worst = 0.0
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
         self._task = asyncio.create_task(self._tick())
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._gc_started
+        self.gc_seconds += took
+        self.gc_worst = max(self.gc_worst, took)
+        self.gc_full += info.get("generation") == 2
+
+    def take_gc(self) -> dict[str, float]:
+        """Collector time, full (generation-2) collections and the longest collection since the last call."""
+        taken = {"seconds": self.gc_seconds, "full": self.gc_full, "worst": self.gc_worst}
+        self.gc_seconds, self.gc_full, self.gc_worst = 0.0, 0, 0.0
+        return taken
 
     async def _tick(self) -> None:
         while True:
@@ -182,6 +251,7 @@ class LoopLagMonitor:
 
     def stop(self) -> None:
         self._task.cancel()
+        gc.callbacks.remove(self._on_gc)
 
 
 def _phase(
@@ -200,13 +270,22 @@ async def _measure(
     lag = LoopLagMonitor()
     rss_before, cpu_launch, wall_launch = rss_bytes(), time.process_time(), time.monotonic()
     requests_before, reads_before = counter.total, counter.execution_reads
-    tasks = [asyncio.create_task(_consume_timed(_make_waiter(mode, conn_id, eid))) for eid in ids]
-    # Start-up ends once every trigger has asked about its execution, plus ``settle`` seconds.
-    while counter.execution_reads - reads_before < len(ids) and time.time() < first_end - 2:
+    tasks = []
+    for eid in ids:
+        # As Airflow 3.3's TriggerRunner.create_triggers (airflow/jobs/triggerer_job_runner.py): it yields
+        # to the loop before each trigger it builds, so the loop serves the running ones meanwhile.
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(_consume_timed(_make_waiter(mode, conn_id, eid))))
+    # Start-up ends once every trigger has asked about its execution, plus ``settle`` seconds. The journal
+    # is read in a thread: a blocking request on this loop would be counted as the triggers' stall.
+    while await asyncio.to_thread(lambda: counter.execution_reads) - reads_before < len(ids):
+        if time.time() >= first_end - 2:
+            break
         await asyncio.sleep(0.2)
     await asyncio.sleep(settle)
     cpu_settled, wall_settled = time.process_time(), time.monotonic()
     requests_settled, lag_startup, stall_startup = counter.total, lag.take(), lag.take_total()
+    gc_startup = lag.take_gc()
     logs_settled = counter._count(LOG_PATHS)
     window = first_end - 1.0 - time.time()
     rss_waiting, logs_halfway, halfway = rss_bytes(), logs_settled, time.monotonic()
@@ -216,9 +295,11 @@ async def _measure(
         await asyncio.sleep(window / 2)
     cpu_waited, wall_waited = time.process_time(), time.monotonic()
     requests_waited, lag_waiting, stall_waiting = counter.total, lag.take(), lag.take_total()
+    gc_waiting = lag.take_gc()
     logs_waited = counter._count(LOG_PATHS)
     events = await asyncio.gather(*tasks)
     cpu_done, wall_done = time.process_time(), time.monotonic()
+    gc_completion = lag.take_gc()
     lag.stop()
     return {
         "count": len(ids),
@@ -227,6 +308,7 @@ async def _measure(
         "waiting": _phase(wall_settled, wall_waited, cpu_settled, cpu_waited, lag_waiting, stall_waiting),
         "completion": _phase(wall_waited, wall_done, cpu_waited, cpu_done, lag.take(), lag.take_total()),
         "received": {eid: event.get("_received") for eid, event in zip(ids, events, strict=True)},
+        "gc": {"startup": gc_startup, "waiting": gc_waiting, "completion": gc_completion},
         "rss_before": rss_before,
         "rss_waiting": rss_waiting,
         "requests": {
@@ -263,6 +345,9 @@ def main(argv: list[str]) -> int:
     counter = HttpRequestCounter(url).start()
     if mode == "operator-defaults":
         asyncio.run(_consume(_operator_defaults_trigger(conn_id, url, auth)))
+    elif mode == "httpx-stream":
+        HttpxStreamWaiter.url, HttpxStreamWaiter.auth = url, auth
+        _create_executions(url, auth, 0, 0.0)  # deploys the flow
     else:
         warm_up = _create_executions(url, auth, 1, 0.2)
         asyncio.run(_consume(_make_waiter(mode, conn_id, warm_up[0])))

@@ -36,9 +36,12 @@ event stream, and a cap would queue polls behind streams."""
 STARTS_PER_TURN = 1
 """How many async hooks may begin (settings, client, first request) per turn of the event loop (see
 :class:`KestraStartPacer`)."""
-HOOKS_PER_CLIENT = 64
+HOOKS_PER_CLIENT = 16
 """How many hooks share one client (see :class:`KestraAsyncClientRegistry`): enough to reuse connections,
-few enough that httpcore's walk over a pool's connections stays short."""
+few enough that httpcore's walk over a pool's connections stays short. httpcore walks every connection of
+the pool (and polls each idle one's socket) on each request and each response closed; every waiting trigger
+holds one streaming connection, so with 64 per client the walks were a quarter of the triggerer's CPU while
+5,000 triggers started (bench 12.2, issue 12)."""
 
 
 def client_fingerprint(parts: Iterable[object]) -> str:

@@ -36,7 +36,7 @@ from airflow_provider_kestra.utils.reattach import is_lasting_error
 from airflow_provider_kestra.utils.state import KestraOutcome, state_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from airflow_provider_kestra.hooks.kestra_async import KestraAsyncHook
     from airflow_provider_kestra.utils.log_pacer import KestraLogReadResult
@@ -100,6 +100,76 @@ async def preload_once() -> None:
     with contextlib.suppress(Exception):
         await asyncio.shield(_preloading[1])  # a trigger cancelled meanwhile leaves the preload running
     _preloaded = True
+
+
+class KestraPacedLogReads:
+    """Reads a waited execution's log when its :class:`~airflow_provider_kestra.utils.log_pacer.
+    KestraLogPacer` says so: a timer while a read is scheduled, a task only while a read runs.
+
+    Nothing is held for an execution that logs nothing between task-run changes (most of a long wait):
+    no sleeping task, event or future per trigger, which thousands of waiting triggers would otherwise keep
+    on the triggerer's heap (issue 12: every long-lived object is walked by each full garbage collection).
+    A read that raises counts as a failed read (warned, tried again one interval later): logs never end
+    a wait.
+    """
+
+    __slots__ = ("_execution_id", "_log", "_loop", "_pacer", "_read", "_task", "_timer")
+
+    def __init__(
+        self,
+        pacer: KestraLogPacer,
+        read: Callable[[str], Awaitable[KestraLogReadResult]],
+        execution_id: str,
+        log: Any,
+    ) -> None:
+        self._pacer = pacer
+        self._read = read
+        self._execution_id = execution_id
+        self._log = log
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def frame(self, execution: KestraExecution) -> None:
+        """Hand an execution frame to the pacer; a frame that moved the next read re-arms the timer."""
+        if self._pacer.frame(execution):
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._task is not None:
+            return  # the read under way arms the next one when it ends
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        delay = self._pacer.due_in()
+        if delay is not None:
+            self._timer = self._loop.call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._pacer.begin_read()
+        self._task = self._loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        result: KestraLogReadResult | None = None
+        try:
+            result = await self._read(self._execution_id)
+        except Exception as err:
+            self._log.warning("Could not read the Kestra log of execution %s: %s", self._execution_id, err)
+        self._task = None
+        self._pacer.end_read(result)
+        self._arm()
+
+    async def aclose(self) -> None:
+        """Stop: no further read; a read under way is cancelled (its cursor keeps what it printed)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class KestraExecutionTrigger(BaseTrigger):
@@ -296,24 +366,17 @@ class KestraExecutionTrigger(BaseTrigger):
         """Wait (event stream, polling as fallback) until the outcome is known, relaying logs meanwhile.
 
         Each new state is appended to ``seen``; raises :class:`KestraWaitTimeout` past the deadline. Every
-        execution frame goes to the log pacer, which wakes the relay task when a task run changed.
+        execution frame goes to the log pacer of a :class:`KestraPacedLogReads`, which reads the log when
+        a task run changed.
         """
         if not self.stream_logs:
             return await self._wait(execution_id, seen, None)
         pacer = KestraLogPacer(self.poll_interval)
-        wake = asyncio.Event()
-
-        def on_frame(execution: KestraExecution) -> None:
-            if pacer.frame(execution):
-                wake.set()
-
-        relay = asyncio.ensure_future(self._relay_logs_paced(execution_id, pacer, wake))
+        reads = KestraPacedLogReads(pacer, self._relay_logs, execution_id, self.log)
         try:
-            return await self._wait(execution_id, seen, on_frame)
+            return await self._wait(execution_id, seen, reads.frame)
         finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            await reads.aclose()
 
     async def _wait(
         self,
@@ -326,9 +389,12 @@ class KestraExecutionTrigger(BaseTrigger):
             deadline=self.deadline,
             poll_interval=self.poll_interval,
             on_update=seen.append,
-            until=lambda execution: self.outcome.classify(state_of(execution)) is not None,
+            until=self._ends_wait,
             on_frame=on_frame,
         )
+
+    def _ends_wait(self, execution: KestraExecution) -> bool:
+        return self.outcome.classify(state_of(execution)) is not None
 
     async def _outcome(self, execution: KestraExecution) -> KestraTriggerEvent:
         """The success or failure event of an execution whose state ended the wait, fired at once.
@@ -341,28 +407,6 @@ class KestraExecutionTrigger(BaseTrigger):
         if self.outcome.classify(state) == "failed":
             return self._event("failed", execution, f"Kestra execution {execution_id} ended in {state}")
         return self._event("success", execution, f"Kestra execution {execution_id} is {state}")
-
-    async def _relay_logs_paced(self, execution_id: str, pacer: KestraLogPacer, wake: asyncio.Event) -> None:
-        """Read the log when the pacer says so; sleep until then, or until a frame moves the next read.
-
-        The sleep is the event plus a timer that sets it, not ``asyncio.wait_for``: Python 3.11's
-        ``wait_for`` swallows a cancellation that arrives as the event is set (a frame just before the
-        wait ends), and the relay would then outlive the wait that awaits it. It also costs no task.
-        """
-        loop = asyncio.get_running_loop()
-        while True:
-            wake.clear()
-            delay = pacer.due_in()
-            if delay is None or delay > 0:
-                timer = None if delay is None else loop.call_later(delay, wake.set)
-                try:
-                    await wake.wait()
-                finally:
-                    if timer is not None:
-                        timer.cancel()
-                continue
-            pacer.begin_read()
-            pacer.end_read(await self._relay_logs(execution_id))
 
     async def _relay_logs(self, execution_id: str) -> KestraLogReadResult:
         """Copy new Kestra log lines into the task log; a failure here never ends the wait."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import time
 from typing import Any
 
@@ -653,24 +654,70 @@ async def test_a_silent_execution_gets_no_log_read_between_task_run_changes(
     assert logs.call_count == 1  # one after the first frame, 40 polls of silence, no final read
 
 
-async def test_a_frame_that_wakes_the_relay_as_the_wait_ends_never_keeps_the_trigger_waiting() -> None:
-    """The last frame wakes the log relay and the wait ends at once, so the relay is cancelled as its
-    wake-up lands. Python 3.11's ``asyncio.wait_for`` swallowed that cancellation: the relay slept on and
-    the trigger awaited it forever (found by bench 12.5). The relay must end on that cancellation."""
+async def test_paced_log_reads_hold_no_task_between_reads_and_stop_at_once() -> None:
+    """A scheduled read is a timer, not a sleeping task (thousands of waiting triggers would keep one each
+    on the heap); closing cancels the timer, or the read under way, and nothing reads afterwards. (The
+    earlier design slept in a task through ``asyncio.wait_for``, which on Python 3.11 swallowed a
+    cancellation landing with a wake-up and kept the trigger waiting forever: found by bench 12.5.)"""
     import asyncio
 
-    from airflow_provider_kestra.utils.log_pacer import KestraLogPacer
+    from airflow_provider_kestra.triggers.kestra import KestraPacedLogReads
+    from airflow_provider_kestra.utils.log_pacer import KestraLogPacer, KestraLogReadResult
 
-    pacer = KestraLogPacer(30.0, jitter=lambda: 0.0)
-    pacer.frame(execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")]))
-    wake = asyncio.Event()
-    relay = asyncio.ensure_future(make_trigger(stream_logs=True)._relay_logs_paced("ex1", pacer, wake))
-    for _ in range(3):
-        await asyncio.sleep(0)  # the relay is asleep until the read due in 30 s
-    wake.set()  # a frame moved the next read...
-    relay.cancel()  # ...and the wait ended in the same step
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(relay, 5)
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def read(execution_id: str) -> KestraLogReadResult:
+        started.append(execution_id)
+        await release.wait()
+        return KestraLogReadResult()
+
+    log = logging.getLogger("test")
+    frame = execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")])
+    idle = KestraPacedLogReads(KestraLogPacer(30.0, jitter=lambda: 0.0), read, "ex1", log)
+    tasks_before = len(asyncio.all_tasks())
+    idle.frame(frame)  # a read due in 30 s
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == tasks_before and not started
+    await asyncio.wait_for(idle.aclose(), 5)
+
+    busy = KestraPacedLogReads(KestraLogPacer(0.0, jitter=lambda: 0.0), read, "ex2", log)
+    busy.frame(frame)  # due now
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert started == ["ex2"]
+    busy.frame(execution("SUCCESS", execution_id="ex2"))  # a frame while the read runs schedules nothing new
+    await asyncio.wait_for(busy.aclose(), 5)  # cancels the read under way
+    release.set()
+    await asyncio.sleep(0.05)
+    assert started == ["ex2"]
+
+
+async def test_a_log_read_that_raises_is_a_failed_read_tried_again(caplog: pytest.LogCaptureFixture) -> None:
+    """Logs never end a wait: a read that raises is warned about and tried again one interval later."""
+    import asyncio
+
+    from airflow_provider_kestra.triggers.kestra import KestraPacedLogReads
+    from airflow_provider_kestra.utils.log_pacer import KestraLogPacer, KestraLogReadResult
+
+    calls: list[int] = []
+
+    async def read(execution_id: str) -> KestraLogReadResult:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return KestraLogReadResult()
+
+    reads = KestraPacedLogReads(KestraLogPacer(0.01, jitter=lambda: 0.0), read, "ex1", logging.getLogger("t"))
+    reads.frame(execution("RUNNING", execution_id="ex1", task_runs=[task_run("t", "tr1", current="RUNNING")]))
+    with caplog.at_level("WARNING"):
+        for _ in range(100):
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+    await reads.aclose()
+    assert len(calls) == 2  # the failed read, then one more; the second showed no lines: no third
+    assert "Could not read the Kestra log of execution ex1: boom" in caplog.text
 
 
 async def test_the_outcome_and_the_deadline_fire_at_once_without_a_log_read(
