@@ -23,19 +23,15 @@ import contextlib
 import os
 import re
 import secrets
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.airflow_stack import AirflowProcessGroup, free_loopback_port
 
 from airflow_provider_kestra.get_provider_info import get_provider_info
 from airflow_provider_kestra.version_compat import AIRFLOW_V_3_0_PLUS
@@ -108,18 +104,14 @@ STANDARD_LABELS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class AirflowUi:
+class AirflowUi(AirflowProcessGroup):
     """A migrated AIRFLOW_HOME with one finished DAG run, and its api-server (started by :meth:`start`)."""
 
+    PROCESSES = ("api-server",)
+
     def __init__(self, home: Path, simulator: KestraSimulator) -> None:
-        self.home = home
-        self.port = _free_port()
+        super().__init__(home)
+        self.port = free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = home / "airflow.db"
         (home / "dags").mkdir(parents=True, exist_ok=True)
@@ -146,24 +138,6 @@ class AirflowUi:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        self._server: subprocess.Popen[bytes] | None = None
-
-    def airflow(self, *args: str, timeout: float = 180.0) -> str:
-        completed = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env=self.env,
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(
-                f"airflow {' '.join(args)} failed ({completed.returncode}):\n"
-                f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-            )
-        return completed.stdout
 
     def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         connection = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
@@ -173,43 +147,8 @@ class AirflowUi:
             connection.close()
 
     def start(self, timeout: float = 90.0) -> None:
-        log = (self.home / "api-server.log").open("wb")
-        self._server = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "--port", str(self.port)],
-            env=self.env,
-            cwd=self.home,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._server.poll() is not None:
-                raise RuntimeError(f"airflow api-server exited ({self._server.returncode}):\n{self.log()}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=2) as response,
-            ):
-                if response.status == 200:
-                    return
-            time.sleep(0.5)
-        raise TimeoutError(f"airflow api-server did not answer within {timeout}s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._server.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._server.wait(timeout=wait)
-                break
-        self._server = None
-
-    def log(self) -> str:
-        path = self.home / "api-server.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        self._start("api-server", "api-server", "--port", str(self.port))
+        self.wait_for_api_server(self.port, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +170,8 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Airfl
 
     with KestraSimulator() as simulator:
         ui = AirflowUi(tmp_path_factory.mktemp("airflow-ui-home"), simulator)
-        ui.airflow("db", "migrate")
-        ui.airflow("dags", "test", DAG_ID)
+        ui.airflow("db", "migrate", timeout=180)
+        ui.airflow("dags", "test", DAG_ID, timeout=180)
         try:
             ui.start()
             yield ui, simulator

@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import socket
@@ -31,25 +30,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from support.airflow_stack import (
+    AirflowProcessGroup,
+    airflow_environment,
+    api_server_answers,
+    free_loopback_port,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 HERE = Path(__file__).resolve().parent
-FINISHED_RUN_STATES = frozenset({"success", "failed"})
 WORKERS = ("worker-1", "worker-2")
 TRIGGERERS = ("triggerer-1", "triggerer-2")
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", *TRIGGERERS, *WORKERS)
-
-
-def free_loopback_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_bin_dir() -> Path | None:
@@ -193,13 +190,17 @@ class RedisServer:
         self._process = None
 
 
-class AirflowDistributedStack:
+class AirflowDistributedStack(AirflowProcessGroup):
     """PostgreSQL, Redis and the Airflow processes of one distributed test session.
 
     Use it as a context manager: leaving the block stops every process group, Redis and PostgreSQL, and
     removes their directories (the Airflow home is kept: it is the caller's, with the process logs).
     ``timings`` records how long each start-up phase took.
     """
+
+    PROCESSES = AIRFLOW_PROCESSES
+    SQL_PARAM = "%s"
+    RUN_POLL_SECONDS = 2.0
 
     def __init__(
         self,
@@ -211,9 +212,8 @@ class AirflowDistributedStack:
         triggerer_capacity: int = 35,
         python: str = sys.executable,
     ) -> None:
-        self.home = home
+        super().__init__(home, python)
         self.dags_folder = dags_folder
-        self.python = python
         self.worker_concurrency = worker_concurrency
         self.triggerer_capacity = triggerer_capacity
         self.services_root = Path(tempfile.mkdtemp(prefix="kestra-distributed-"))
@@ -223,69 +223,38 @@ class AirflowDistributedStack:
         self.api_port = free_loopback_port()
         self.env = self._environment(extra_env or {})
         self.timings: dict[str, float] = {}
-        self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._killed: set[str] = set()
         self._db: Any = None
 
     def _environment(self, extra_env: Mapping[str, str]) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        env = airflow_environment(self.home, self.dags_folder, self.api_port)
         python_path = [str(HERE), *filter(None, [env.get("PYTHONPATH")])]
         env.update(
             {
                 "PYTHONPATH": os.pathsep.join(python_path),
-                "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "128",
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "128",
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": "kestra_distributed_hostname.hostname",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.sqlalchemy_url,
                 "AIRFLOW__CELERY__BROKER_URL": self.redis.url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": self.postgres.celery_result_backend,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
                 "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.api_port),
-                "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 # A killed worker's tasks are noticed after 20 s (default 300 s) and retried elsewhere;
                 # tasks stuck queued on it (prefetched) are requeued after 60 s (default 600 s).
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
                 # A killed triggerer's triggers go to the other one after 10 s without a heartbeat.
-                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
                 "AIRFLOW__TRIGGERER__CAPACITY": str(self.triggerer_capacity),
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-                "PYTHONUNBUFFERED": "1",
             }
         )
         env.update(extra_env)
         return env
 
     # -- lifecycle -------------------------------------------------------------------------------------
-    def __enter__(self) -> AirflowDistributedStack:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def _timed(self, phase: str, started: float) -> None:
         self.timings[phase] = round(time.monotonic() - started, 1)
 
@@ -325,19 +294,17 @@ class AirflowDistributedStack:
             return ["triggerer", "--skip-serve-logs"]
         return [name]
 
+    def _env_for(self, role: str) -> dict[str, str]:
+        """Every process and CLI command runs with ``KESTRA_DIST_PROCESS=<role>`` (the hostname Airflow
+        records, see the module docstring)."""
+        return {**self.env, "KESTRA_DIST_PROCESS": role}
+
+    def _exited_on_purpose(self, key: str) -> bool:
+        return key in self._killed
+
     def start_process(self, name: str) -> None:
         """Start (or start again, after a kill) one Airflow process in its own process group."""
-        log_file = (self.home / f"{name}.log").open("ab")
-        env = {**self.env, "KESTRA_DIST_PROCESS": name}
-        self._processes[name] = subprocess.Popen(
-            [self.python, "-m", "airflow", *self._command(name)],
-            env=env,
-            cwd=self.home,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log_file.close()
+        self._start(name, *self._command(name))
         self._killed.discard(name)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
@@ -352,21 +319,8 @@ class AirflowDistributedStack:
         return process.pid
 
     def stop(self) -> None:
-        """SIGTERM every process group, SIGKILL what lingers, then stop Redis and PostgreSQL."""
-        for process in self._processes.values():
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self._processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for process in self._processes.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-        self._processes.clear()
+        """Stop every Airflow process group, then Redis and PostgreSQL."""
+        super().stop()
         if self._db is not None:
             with contextlib.suppress(Exception):
                 self._db.close()
@@ -376,14 +330,11 @@ class AirflowDistributedStack:
         shutil.rmtree(self.services_root, ignore_errors=True)
 
     def _wait_ready(self, timeout: float) -> None:
-        url = f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"
         deadline = time.monotonic() + timeout
         api_ok = False
         while time.monotonic() < deadline:
             self.raise_if_a_process_died()
-            if not api_ok:
-                with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-                    api_ok = response.status == 200
+            api_ok = api_ok or api_server_answers(self.api_port)
             workers_ok = all(" ready." in self.process_log(name) for name in WORKERS)
             triggerers = {row[0] for row in self.query(_ALIVE_TRIGGERERS)}
             if api_ok and workers_ok and set(TRIGGERERS) <= triggerers:
@@ -391,32 +342,7 @@ class AirflowDistributedStack:
             time.sleep(1)
         raise TimeoutError(f"the stack was not ready within {timeout}s\n{self.diagnostics()}")
 
-    def raise_if_a_process_died(self) -> None:
-        for name, process in self._processes.items():
-            if name not in self._killed and process.poll() is not None:
-                raise RuntimeError(
-                    f"airflow {name} exited with code {process.returncode}\n{self.diagnostics()}"
-                )
-
     # -- commands and queries --------------------------------------------------------------------------
-    def airflow(self, *args: str, timeout: float = 120.0) -> str:
-        """Run an ``airflow`` CLI command; returns stdout, raises (with output) on failure."""
-        completed = subprocess.run(
-            [self.python, "-m", "airflow", *args],
-            env={**self.env, "KESTRA_DIST_PROCESS": "cli"},
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(
-                f"airflow {' '.join(args)} failed ({completed.returncode}):\n"
-                f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-            )
-        return completed.stdout
-
     def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         """Rows of a read-only query on the metadata DB ([] while the schema is not there yet)."""
         import psycopg2
@@ -435,38 +361,6 @@ class AirflowDistributedStack:
         except psycopg2.OperationalError:
             self._db = None
             return []
-
-    def wait_for_dag(self, dag_id: str, timeout: float) -> None:
-        """Wait until the dag-processor has serialized ``dag_id``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.raise_if_a_process_died()
-            if self.query("SELECT 1 FROM serialized_dag WHERE dag_id = %s", dag_id):
-                return
-            errors = self.query("SELECT filename, stacktrace FROM import_error")
-            if errors:
-                raise RuntimeError(f"DAG import errors: {errors}")
-            time.sleep(1)
-        raise TimeoutError(f"DAG {dag_id} was not parsed within {timeout}s\n{self.diagnostics()}")
-
-    def trigger(self, dag_id: str, run_id: str) -> None:
-        self.airflow("dags", "trigger", dag_id, "--run-id", run_id)
-
-    def run_state(self, dag_id: str, run_id: str) -> str | None:
-        rows = self.query("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
-        return str(rows[0][0]) if rows else None
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
-        """Poll until the run finishes or ``timeout`` passes; returns the last state seen."""
-        deadline = time.monotonic() + timeout
-        state: str | None = None
-        while time.monotonic() < deadline:
-            self.raise_if_a_process_died()
-            state = self.run_state(dag_id, run_id)
-            if state in FINISHED_RUN_STATES:
-                return state
-            time.sleep(2)
-        return str(state)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of the run: task_id, map_index, state, try_number, hostname, pid."""
@@ -506,20 +400,12 @@ class AirflowDistributedStack:
         host_of = {int(job_id): str(host) for job_id, host in rows}
         return {task: {host_of.get(j, str(j)) for j in ids} for task, ids in job_ids.items()}
 
-    def process_log(self, name: str) -> str:
-        path = self.home / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
     def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
         """Every log file of one task instance (each try and its triggerer part), concatenated."""
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         if map_index >= 0:
             folder = folder / f"map_index={map_index}"
         return "\n".join(p.read_text(errors="replace") for p in sorted(folder.glob("attempt=*.log*")))
-
-    def diagnostics(self, tail: int = 3000) -> str:
-        parts = [f"----- {name} -----\n{self.process_log(name)[-tail:]}" for name in AIRFLOW_PROCESSES]
-        return "\n".join(parts)
 
     def describe(self) -> str:
         """One line for the test output: ports and timings."""

@@ -15,8 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from typing import TYPE_CHECKING, Any
@@ -103,18 +101,10 @@ class AirflowEventStack(AirflowStack):
         process.wait(timeout=10)
 
     def start_process(self, name: str) -> None:
-        with (self.home / f"{name}.log").open("ab") as log_file:
-            self._processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name],
-                env=self.env,
-                cwd=self.home,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._start(name, name)
 
     def asset_event_payloads(self) -> list[dict[str, Any]]:
-        rows = self._query(
+        rows = self.query(
             "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
             "WHERE a.name = ? ORDER BY e.id",
             ASSET,
@@ -122,7 +112,7 @@ class AirflowEventStack(AirflowStack):
         return [json.loads(str(row[0]))["payload"] for row in rows]
 
     def ledger(self) -> dict[str, Any] | None:
-        rows = self._query(
+        rows = self.query(
             "SELECT s.value FROM asset_state_store s JOIN asset a ON a.id = s.asset_id "
             "WHERE a.name = ? AND s.key LIKE 'kestra_execution_events.%'",
             ASSET,
@@ -133,13 +123,13 @@ class AirflowEventStack(AirflowStack):
         return value if isinstance(value, dict) else None
 
     def runs(self) -> list[tuple[str, str]]:
-        rows = self._query("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", DAG_ID)
+        rows = self.query("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", DAG_ID)
         return [(str(r[0]), str(r[1])) for r in rows]
 
     def wait(self, what: str, check: Any, timeout: float = TIMEOUT) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._raise_if_a_process_died()
+            self.raise_if_a_process_died()
             result = check()
             if result:
                 return result
